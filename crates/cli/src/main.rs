@@ -1,0 +1,2 @@
+//! `tessera` command line (being built: see issue 3).
+fn main() {}

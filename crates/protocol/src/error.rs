@@ -1,0 +1,190 @@
+//! Error bodies and the stable error codes both sides switch on.
+
+use serde::{Deserialize, Serialize};
+
+/// The OAuth 2.0 error code of an error response (RFC 6749 §5.2; RFC 6750 §3.1 for bearer-token
+/// errors on resource endpoints). Tessera's finer-grained reason is in [`ErrorBody::code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthError {
+    /// RFC 6749 §5.2: the request is missing a parameter, repeats one or is otherwise malformed.
+    InvalidRequest,
+    /// RFC 6749 §5.2: client authentication failed (unknown or malformed `client_id`).
+    InvalidClient,
+    /// RFC 6749 §5.2: the credentials or refresh token are invalid, expired or revoked.
+    InvalidGrant,
+    /// RFC 6749 §5.2: the client may not use this grant type.
+    UnauthorizedClient,
+    /// RFC 6749 §5.2: the grant type is not supported by the server.
+    UnsupportedGrantType,
+    /// RFC 6750 §3.1: the access token is expired, revoked, malformed or invalid.
+    InvalidToken,
+    /// RFC 7009 §2.2.1: the server does not support revoking this token type.
+    UnsupportedTokenType,
+    /// Not an OAuth error: the request was refused for another reason (see the code).
+    RequestRefused,
+    /// Not an OAuth error: the server failed; retry later.
+    ServerError,
+    /// A value this client version does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// Stable, machine-readable error codes. Clients switch on these, never on messages; a new code
+/// deserializes as [`ErrorCode::Unknown`] in older clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request body or parameters are malformed or incomplete.
+    InvalidRequest,
+    /// The body is larger than the server accepts.
+    PayloadTooLarge,
+    /// The body has the wrong `Content-Type`.
+    UnsupportedMediaType,
+    /// Unknown or malformed client id.
+    InvalidClient,
+    /// `grant_type` is not one the server supports.
+    UnsupportedGrantType,
+    /// Wrong username or password (never says which).
+    InvalidCredentials,
+    /// The refresh token is unknown (never issued, or its session was deleted).
+    InvalidRefreshToken,
+    /// An already-rotated refresh token was replayed: the whole session was revoked.
+    RefreshReuseDetected,
+    /// The session was revoked (signed out, or signed out from another device).
+    SessionRevoked,
+    /// The session ended because it saw no activity for the idle timeout.
+    SessionIdleTimeout,
+    /// The session reached its absolute lifetime.
+    SessionExpired,
+    /// The access token is missing, malformed, forged or past its `exp`: refresh and retry.
+    InvalidToken,
+    /// Too many requests; retry after the `Retry-After` header.
+    RateLimited,
+    /// The signed-in user may not do this.
+    Forbidden,
+    /// No such resource (or not yours).
+    NotFound,
+    /// The HTTP method is not allowed on this path.
+    MethodNotAllowed,
+    /// The server failed; the request may be retried.
+    Internal,
+    /// A code this client version does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The snake_case wire form of the code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::InvalidClient => "invalid_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidRefreshToken => "invalid_refresh_token",
+            Self::RefreshReuseDetected => "refresh_reuse_detected",
+            Self::SessionRevoked => "session_revoked",
+            Self::SessionIdleTimeout => "session_idle_timeout",
+            Self::SessionExpired => "session_expired",
+            Self::InvalidToken => "invalid_token",
+            Self::RateLimited => "rate_limited",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Internal => "internal",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// True when the code means the session is over and the user must sign in again.
+    pub fn ends_session(self) -> bool {
+        matches!(
+            self,
+            Self::InvalidRefreshToken
+                | Self::RefreshReuseDetected
+                | Self::SessionRevoked
+                | Self::SessionIdleTimeout
+                | Self::SessionExpired
+        )
+    }
+}
+
+/// Every error response of the server has this body: RFC 6749 §5.2 fields plus Tessera's `code`.
+///
+/// ```json
+/// {"error":"invalid_grant","error_description":"the session was revoked","code":"session_revoked"}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// RFC 6749 §5.2 `error`: the OAuth error code.
+    pub error: OAuthError,
+    /// RFC 6749 §5.2 `error_description`: human-readable text for developers, not for switching.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+    /// Tessera's stable error code.
+    #[serde(default = "unknown_code")]
+    pub code: ErrorCode,
+}
+
+fn unknown_code() -> ErrorCode {
+    ErrorCode::Unknown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_json_is_pinned() {
+        let body = ErrorBody {
+            error: OAuthError::InvalidGrant,
+            error_description: Some("the session was revoked".into()),
+            code: ErrorCode::SessionRevoked,
+        };
+        let json = serde_json::to_string(&body).unwrap();
+        assert_eq!(
+            json,
+            r#"{"error":"invalid_grant","error_description":"the session was revoked","code":"session_revoked"}"#,
+            "clients parse this exact shape"
+        );
+    }
+
+    #[test]
+    fn unknown_codes_do_not_break_old_clients() {
+        let body: ErrorBody =
+            serde_json::from_str(r#"{"error":"brand_new","code":"also_new"}"#).unwrap();
+        assert_eq!(body.error, OAuthError::Unknown, "unknown OAuth errors must still parse");
+        assert_eq!(body.code, ErrorCode::Unknown, "unknown codes must still parse");
+        let plain: ErrorBody = serde_json::from_str(r#"{"error":"invalid_grant"}"#).unwrap();
+        assert_eq!(plain.code, ErrorCode::Unknown, "a standard OAuth server sends no code");
+    }
+
+    #[test]
+    fn as_str_matches_serde() {
+        for code in [
+            ErrorCode::InvalidRequest,
+            ErrorCode::PayloadTooLarge,
+            ErrorCode::UnsupportedMediaType,
+            ErrorCode::InvalidClient,
+            ErrorCode::UnsupportedGrantType,
+            ErrorCode::InvalidCredentials,
+            ErrorCode::InvalidRefreshToken,
+            ErrorCode::RefreshReuseDetected,
+            ErrorCode::SessionRevoked,
+            ErrorCode::SessionIdleTimeout,
+            ErrorCode::SessionExpired,
+            ErrorCode::InvalidToken,
+            ErrorCode::RateLimited,
+            ErrorCode::Forbidden,
+            ErrorCode::NotFound,
+            ErrorCode::MethodNotAllowed,
+            ErrorCode::Internal,
+        ] {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()), "as_str must equal the wire form");
+        }
+    }
+}

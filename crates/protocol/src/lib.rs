@@ -1,0 +1,35 @@
+//! Tessera's wire protocol: the request and response bodies, error codes and endpoint paths that
+//! the client engine (`tessera-session`) and the reference server (`tessera-server`) share.
+//!
+//! The token endpoint is shaped after OAuth 2.0 (RFC 6749) so the same engine can later talk to a
+//! standard identity provider; Tessera's additions (`session_id`, `refresh_expires_in`, a stable
+//! [`ErrorCode`] beside the OAuth `error`) are optional extensions a standard client ignores.
+//!
+//! ```
+//! use tessera_protocol::{ErrorBody, ErrorCode};
+//!
+//! let body: ErrorBody = serde_json::from_str(
+//!     r#"{"error":"invalid_grant","error_description":"session revoked","code":"session_revoked"}"#,
+//! ).unwrap();
+//! assert_eq!(body.code, ErrorCode::SessionRevoked);
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+pub mod paths;
+mod session;
+mod token;
+
+pub use error::{ErrorBody, ErrorCode, OAuthError};
+pub use session::{
+    AuditEntry, AuditList, DeviceInfo, Discovery, Me, RevokeOthersResponse, Role, SessionInfo,
+    SessionList, TesseraEndpoints,
+};
+pub use token::{GrantType, RevokeRequest, TokenRequest, TokenResponse};
+
+/// The `User-Agent` prefix Tessera clients send (`Tessera/<version> (<os>)`).
+pub const USER_AGENT_PRODUCT: &str = "Tessera";
+
+/// Header carrying a per-request id; accepted from clients, generated when missing, echoed back.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";

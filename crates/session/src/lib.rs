@@ -1,0 +1,2 @@
+//! Tessera session engine (being built: see issue 3).
+#![forbid(unsafe_code)]
