@@ -1,1 +1,142 @@
-fn main() {}
+//! `tessera-server`: run the reference server or manage its users.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use tessera_protocol::Role;
+use tessera_server::clock::SystemClock;
+use tessera_server::{AppState, Config};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "tessera-server", version, about = "Tessera reference auth and session server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        addr: String,
+        /// Directory for the database and the signing key.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Config file (TOML; same keys as config/defaults.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Create or reset the demo users alice, bob (agents) and carol (admin), printing their passwords.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user, or reset an existing user's password.
+    Add {
+        /// Login name.
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Role.
+        #[arg(long, value_enum, default_value = "agent")]
+        role: RoleArg,
+        /// Data directory of the server.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Agent,
+    Admin,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { addr, data_dir, config, demo } => serve(&addr, &data_dir, config.as_deref(), demo).await,
+        Command::User { command: UserCommand::Add { name, password_stdin: _, role, data_dir } } => {
+            let mut password = String::new();
+            std::io::stdin().lock().read_line(&mut password).context("reading the password from stdin")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let config = Config::from_env(None)?;
+            let state = AppState::open(config, &data_dir, Arc::new(SystemClock), String::new()).await?;
+            let role = match role {
+                RoleArg::Agent => Role::Agent,
+                RoleArg::Admin => Role::Admin,
+            };
+            tessera_server::users::add_user(&state, &name, password, role).await?;
+            state.db.close().await;
+            println!("user {name} ({}) saved", role.as_str());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(addr: &str, data_dir: &std::path::Path, config: Option<&std::path::Path>, demo: bool) -> anyhow::Result<()> {
+    let config = Config::from_env(config)?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let local = listener.local_addr()?;
+    let state = AppState::open(config, data_dir, Arc::new(SystemClock), format!("http://{local}")).await?;
+    let mut out = std::io::stdout().lock();
+    if demo {
+        for (name, role, password) in tessera_server::users::add_demo_users(&state).await? {
+            writeln!(out, "demo user {name} ({}) password: {password}", role.as_str())?;
+        }
+    }
+    writeln!(out, "listening on {}", state.issuer)?;
+    out.flush()?;
+    drop(out);
+    let router = tessera_server::app(state.clone());
+    tessera_server::serve(listener, router, shutdown_signal()).await?;
+    state.db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}

@@ -1,0 +1,223 @@
+//! Server configuration: a checked-in defaults file, then an optional config file, then
+//! `TESSERA_SERVER_*` environment variables. Every failure names the key at fault.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// The commented defaults, compiled in so the binary needs no file beside it.
+pub const DEFAULTS_TOML: &str = include_str!("../config/defaults.toml");
+
+/// Prefix of environment overrides.
+pub const ENV_PREFIX: &str = "TESSERA_SERVER_";
+
+/// Effective configuration. See `config/defaults.toml` for what each field means.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // documented, with units, in config/defaults.toml
+pub struct Config {
+    pub access_token_ttl_secs: u64,
+    pub refresh_grace_secs: u64,
+    pub session_idle_timeout_secs: u64,
+    pub session_max_age_secs: u64,
+    pub login_per_ip_per_min: u32,
+    pub login_per_user_per_min: u32,
+    pub refresh_per_ip_per_min: u32,
+    pub password_hash_concurrency: usize,
+    pub max_body_bytes: usize,
+    pub public_url: String,
+}
+
+/// A configuration problem, naming the key (or file) at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not TOML or has a value of the wrong type.
+    #[error("invalid config file {path}: {message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// The parser's message (names the key).
+        message: String,
+    },
+    /// A key no version of Tessera knows.
+    #[error("unknown config key `{key}` in {source_name}")]
+    UnknownKey {
+        /// The key.
+        key: String,
+        /// Where it came from.
+        source_name: String,
+    },
+    /// A value out of range or of the wrong type.
+    #[error("invalid value for {key}: {message}")]
+    Invalid {
+        /// The key (as the user wrote it: config key or environment variable).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // The defaults file is compiled in and covered by a test; failing to parse it is a
+        // build defect, not a runtime condition.
+        #[allow(clippy::expect_used)]
+        Self::load(None, std::iter::empty()).expect("config/defaults.toml is valid")
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if any), then overrides from `env` (name, value) pairs.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table: toml::Table = DEFAULTS_TOML.parse().map_err(|e: toml::de::Error| {
+            ConfigError::Syntax { path: "config/defaults.toml".into(), message: e.to_string() }
+        })?;
+        if let Some(path) = file {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: name.clone(), source })?;
+            let overrides: toml::Table = text
+                .parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax { path: name.clone(), message: e.to_string() })?;
+            merge(&mut table, overrides, &name)?;
+        }
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else { continue };
+            let key = key.to_ascii_lowercase();
+            let Some(default) = table.get(&key) else {
+                return Err(ConfigError::UnknownKey { key: name, source_name: "the environment".into() });
+            };
+            let parsed = parse_like(default, &value)
+                .map_err(|message| ConfigError::Invalid { key: name.clone(), message })?;
+            table.insert(key, parsed);
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax { path: "merged config".into(), message: e.to_string() })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Loads from the process environment.
+    pub fn from_env(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load(file, std::env::vars())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("access_token_ttl_secs", self.access_token_ttl_secs),
+            ("session_idle_timeout_secs", self.session_idle_timeout_secs),
+            ("session_max_age_secs", self.session_max_age_secs),
+            ("max_body_bytes", self.max_body_bytes as u64),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::Invalid { key: key.into(), message: "must be greater than 0".into() });
+            }
+        }
+        if self.session_max_age_secs > 366 * 86_400 {
+            return Err(ConfigError::Invalid {
+                key: "session_max_age_secs".into(),
+                message: "must be at most a year".into(),
+            });
+        }
+        if !self.public_url.is_empty()
+            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                key: "public_url".into(),
+                message: format!("must start with http:// or https://, got {:?}", self.public_url),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn merge(table: &mut toml::Table, overrides: toml::Table, source_name: &str) -> Result<(), ConfigError> {
+    for (key, value) in overrides {
+        if !table.contains_key(&key) {
+            return Err(ConfigError::UnknownKey { key, source_name: source_name.into() });
+        }
+        table.insert(key, value);
+    }
+    Ok(())
+}
+
+/// Parses an environment value as the same TOML type as the default.
+fn parse_like(default: &toml::Value, raw: &str) -> Result<toml::Value, String> {
+    let raw = raw.trim();
+    match default {
+        toml::Value::Integer(_) => raw
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| i64::try_from(n).ok())
+            .map(toml::Value::Integer)
+            .ok_or_else(|| format!("expected a whole number ≥ 0, got {raw:?}")),
+        toml::Value::Boolean(_) => match raw {
+            "true" | "1" => Ok(toml::Value::Boolean(true)),
+            "false" | "0" => Ok(toml::Value::Boolean(false)),
+            _ => Err(format!("expected true or false, got {raw:?}")),
+        },
+        _ => Ok(toml::Value::String(raw.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let c = Config::default();
+        assert_eq!(c.access_token_ttl_secs, 600, "documented default");
+        assert_eq!(c.refresh_grace_secs, 30, "documented default");
+        assert_eq!(c.session_idle_timeout_secs, 1800, "documented default");
+        assert_eq!(c.session_max_age_secs, 43200, "documented default");
+    }
+
+    #[test]
+    fn env_overrides_apply() {
+        let c = Config::load(None, env(&[("TESSERA_SERVER_ACCESS_TOKEN_TTL_SECS", "5"), ("OTHER", "x")])).unwrap();
+        assert_eq!(c.access_token_ttl_secs, 5, "env must override the default");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let err = Config::load(None, env(&[("TESSERA_SERVER_REFRESH_GRACE_SECS", "soon")])).unwrap_err();
+        assert!(err.to_string().contains("TESSERA_SERVER_REFRESH_GRACE_SECS"), "error must name the variable: {err}");
+        let err = Config::load(None, env(&[("TESSERA_SERVER_SESSION_IDLE_TIMEOUT_SECS", "0")])).unwrap_err();
+        assert!(err.to_string().contains("session_idle_timeout_secs"), "error must name the key: {err}");
+        let err = Config::load(None, env(&[("TESSERA_SERVER_NO_SUCH_THING", "1")])).unwrap_err();
+        assert!(err.to_string().contains("TESSERA_SERVER_NO_SUCH_THING"), "unknown keys are refused: {err}");
+    }
+
+    #[test]
+    fn config_file_overrides_and_unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.toml");
+        std::fs::write(&path, "refresh_grace_secs = 0\n").unwrap();
+        let c = Config::load(Some(&path), env(&[])).unwrap();
+        assert_eq!(c.refresh_grace_secs, 0, "file must override the default");
+        std::fs::write(&path, "refresh_grace = 0\n").unwrap();
+        let err = Config::load(Some(&path), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("refresh_grace"), "unknown key must be named: {err}");
+        std::fs::write(&path, "refresh_grace_secs = \"x\"\n").unwrap();
+        let err = Config::load(Some(&path), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("refresh_grace_secs"), "type errors must name the key: {err}");
+    }
+}

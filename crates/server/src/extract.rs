@@ -1,0 +1,123 @@
+//! Request extractors whose rejections are proper [`ErrorBody`](tessera_protocol::ErrorBody)
+//! responses, and the bearer-token authentication every `/api` handler uses.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use tessera_protocol::ErrorCode;
+
+use crate::auth::ensure_open;
+use crate::error::AppError;
+use crate::keys::{AccessClaims, TokenRejection};
+use crate::state::SharedState;
+use crate::store::sessions::{self, SessionRow};
+
+/// A form body (`application/x-www-form-urlencoded`), as OAuth endpoints take.
+#[derive(Debug)]
+pub struct Form<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Err(AppError::unsupported_media_type("application/x-www-form-urlencoded"));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::payload_too_large()
+            } else {
+                AppError::invalid_request("could not read the request body")
+            }
+        })?;
+        serde_urlencoded::from_bytes(&bytes)
+            .map(Form)
+            .map_err(|e| AppError::invalid_request(format!("malformed form body: {e}")))
+    }
+}
+
+/// The client's IP address (`unknown` when the server was not started with connect info).
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        Ok(Self(ip))
+    }
+}
+
+/// A request with a valid access token whose session is open.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The verified claims.
+    pub claims: AccessClaims,
+    /// The session row (as read at the start of the request).
+    pub session: SessionRow,
+    /// Client IP.
+    pub ip: String,
+}
+
+impl Authenticated {
+    /// The user's id.
+    pub fn user_id(&self) -> i64 {
+        self.session.user_id
+    }
+}
+
+/// "Last seen" is written at most this often per session, to keep reads cheap.
+const SEEN_RESOLUTION_MS: i64 = 60_000;
+
+impl FromRequestParts<SharedState> for Authenticated {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts)?;
+        let now = state.clock.now_ms();
+        let claims = state.keys.verify(token, now.div_euclid(1000)).map_err(|e| match e {
+            TokenRejection::Expired => AppError::invalid_token(ErrorCode::InvalidToken, "the access token has expired"),
+            TokenRejection::Invalid => AppError::invalid_token(ErrorCode::InvalidToken, e.to_string()),
+        })?;
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await.unwrap_or_else(|e| match e {});
+        let session = {
+            let mut conn = state.db.read.acquire().await?;
+            sessions::by_id(&mut conn, &claims.sid).await?
+        };
+        let Some(session) = session.filter(|s| s.user_id.to_string() == claims.sub) else {
+            return Err(AppError::invalid_token(ErrorCode::SessionRevoked, "the session no longer exists"));
+        };
+        ensure_open(state, &session, Some(&ip)).await?;
+        if now - session.last_seen_at >= SEEN_RESOLUTION_MS {
+            let mut conn = state.db.write.acquire().await?;
+            sessions::touch_seen(&mut conn, &session.id, now).await?;
+        }
+        Ok(Self { claims, session, ip })
+    }
+}
+
+fn bearer_token(parts: &Parts) -> Result<&str, AppError> {
+    let missing = || AppError::invalid_token(ErrorCode::InvalidToken, "an Authorization: Bearer access token is required");
+    let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
+    let value = value.to_str().map_err(|_| missing())?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(missing());
+    }
+    Ok(token.trim())
+}

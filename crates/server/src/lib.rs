@@ -1,0 +1,115 @@
+//! Tessera's reference server: OAuth-shaped password sign-in, rotating refresh tokens with reuse
+//! detection, idle and absolute session timeouts, revocation and a devices list, over SQLite.
+//!
+//! [`app`] builds the router from state and [`serve`] runs it on a listener the caller bound,
+//! so tests bind `127.0.0.1:0` and never wait for start-up:
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use std::sync::Arc;
+//! use tessera_server::{AppState, Config, clock::SystemClock};
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let issuer = format!("http://{}", listener.local_addr()?);
+//! let state = AppState::open(Config::default(), "data".as_ref(), Arc::new(SystemClock), issuer).await?;
+//! tessera_server::serve(listener, tessera_server::app(state), std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod keys;
+pub mod metrics;
+pub mod password;
+pub mod ratelimit;
+pub mod routes;
+pub mod state;
+pub mod store;
+pub mod testing;
+pub mod users;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Request, header};
+use axum::routing::{delete, get, post};
+use tessera_protocol::paths;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+pub use error::AppError;
+pub use state::{AppState, SharedState};
+
+/// Requests taking longer than this are answered 408.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The router with every endpoint and the middleware stack (request ids, tracing without
+/// secrets, body limit, timeout).
+pub fn app(state: SharedState) -> Router {
+    use routes::{api, meta, oauth};
+    let body_limit = state.config.max_body_bytes;
+    Router::new()
+        .route(paths::DISCOVERY, get(meta::discovery))
+        .route(paths::JWKS, get(meta::jwks))
+        .route(paths::TOKEN, post(oauth::token))
+        .route(paths::REVOKE, post(oauth::revoke))
+        .route(paths::ME, get(api::me))
+        .route(paths::SESSION, get(api::current))
+        .route(paths::SESSION_ACTIVITY, post(api::activity))
+        .route(paths::SESSIONS, get(api::list))
+        .route(paths::SESSIONS_REVOKE_OTHERS, post(api::revoke_others))
+        .route(&format!("{}/{{id}}", paths::SESSIONS), delete(api::revoke_one))
+        .route(paths::AUDIT, get(api::audit_list))
+        .route(paths::HEALTHZ, get(meta::healthz))
+        .route(paths::METRICS, get(meta::metrics))
+        .fallback(|| async { AppError::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async { AppError::method_not_allowed() })
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    REQUEST_TIMEOUT,
+                ))
+                .layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .with_state(state)
+}
+
+/// One span per request: method, path (never the query string, which could carry secrets) and
+/// the request id.
+fn request_span<B>(req: &Request<B>) -> tracing::Span {
+    let request_id = req
+        .headers()
+        .get(tessera_protocol::REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, with client addresses available to
+/// handlers (rate limits, sessions list).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,55 @@
+//! Discovery, JWKS, health and metrics.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Json;
+use tessera_protocol::{Discovery, TesseraEndpoints, paths};
+
+use crate::error::AppResult;
+use crate::state::SharedState;
+use crate::store::sessions;
+
+/// `GET /.well-known/openid-configuration`.
+pub async fn discovery(State(state): State<SharedState>) -> Json<Discovery> {
+    let url = |path: &str| format!("{}{path}", state.issuer);
+    Json(Discovery {
+        issuer: state.issuer.clone(),
+        token_endpoint: url(paths::TOKEN),
+        revocation_endpoint: url(paths::REVOKE),
+        jwks_uri: url(paths::JWKS),
+        grant_types_supported: vec!["password".into(), "refresh_token".into()],
+        token_endpoint_auth_methods_supported: vec!["none".into()],
+        token_signing_alg_values_supported: vec!["EdDSA".into()],
+        tessera: TesseraEndpoints {
+            me_endpoint: url(paths::ME),
+            session_endpoint: url(paths::SESSION),
+            activity_endpoint: url(paths::SESSION_ACTIVITY),
+            sessions_endpoint: url(paths::SESSIONS),
+            revoke_others_endpoint: url(paths::SESSIONS_REVOKE_OTHERS),
+            audit_endpoint: url(paths::AUDIT),
+            session_idle_timeout_secs: state.config.session_idle_timeout_secs,
+            session_max_age_secs: state.config.session_max_age_secs,
+        },
+    })
+}
+
+/// `GET /.well-known/jwks.json`.
+pub async fn jwks(State(state): State<SharedState>) -> impl IntoResponse {
+    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(state.keys.jwks()))
+}
+
+/// `GET /healthz`: 200 when the database answers.
+pub async fn healthz(State(state): State<SharedState>) -> AppResult<&'static str> {
+    sqlx::query("SELECT 1").execute(&state.db.read).await?;
+    Ok("ok\n")
+}
+
+/// `GET /metrics`: Prometheus text format 0.0.4.
+pub async fn metrics(State(state): State<SharedState>) -> AppResult<impl IntoResponse> {
+    let live = {
+        let mut conn = state.db.read.acquire().await?;
+        sessions::count_live(&mut conn, state.clock.now_ms(), state.idle_ms()).await?
+    };
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(live)))
+}

@@ -1,0 +1,5 @@
+//! HTTP routes.
+
+pub mod api;
+pub mod meta;
+pub mod oauth;

@@ -1,0 +1,261 @@
+//! `POST /oauth/token` (RFC 6749 §4.3 password grant, §6 refresh grant) and
+//! `POST /oauth/revoke` (RFC 7009).
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use tessera_protocol::{ErrorCode, RevokeRequest, TokenRequest, TokenResponse};
+
+use crate::auth::{self, EndReason, check_open, end_session, hash_token, new_refresh_token};
+use crate::error::{AppError, AppResult};
+use crate::extract::{ClientIp, Form};
+use crate::keys::{ACCESS_TYP, AccessClaims};
+use crate::metrics::inc;
+use crate::state::{AppState, SharedState, secs_to_ms};
+use crate::store::audit::{self, AuditRecord};
+use crate::store::sessions::{self, NewSession, SessionRow};
+use crate::store::users;
+
+/// Public clients this server knows (RFC 6749 §2.1: no client secret).
+pub const KNOWN_CLIENTS: &[&str] = &["tessera-desktop", "tessera-cli"];
+
+const MAX_USERNAME: usize = 128;
+const MAX_PASSWORD: usize = 1024;
+const MAX_DEVICE_FIELD: usize = 100;
+const MAX_REFRESH_TOKEN: usize = 256;
+
+/// `POST /oauth/token`.
+pub async fn token(State(state): State<SharedState>, ClientIp(ip): ClientIp, Form(req): Form<TokenRequest>) -> AppResult<Response> {
+    let client_id = match req.client_id.as_deref() {
+        None | Some("") => return Err(AppError::invalid_request("client_id is required")),
+        Some(id) if KNOWN_CLIENTS.contains(&id) => id.to_owned(),
+        Some(_) => return Err(AppError::invalid_client("unknown client_id")),
+    };
+    let response = match req.grant_type.as_str() {
+        "password" => password_grant(&state, &ip, &client_id, req).await?,
+        "refresh_token" => refresh_grant(&state, &ip, &client_id, req).await?,
+        "" => return Err(AppError::invalid_request("grant_type is required")),
+        other => return Err(AppError::unsupported_grant_type(other)),
+    };
+    let mut response = Json(response).into_response();
+    // RFC 6749 §5.1: token responses must not be stored by caches.
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+fn limited(state: &AppState, key: &str, per_min: u32) -> AppResult<()> {
+    state.limiter.check(key, per_min).map_err(|retry_after| {
+        inc(&state.metrics.rate_limited);
+        AppError::rate_limited(retry_after)
+    })
+}
+
+fn device_field(value: Option<String>, default: &str) -> String {
+    let value = value.unwrap_or_default();
+    let trimmed: String = value.trim().chars().filter(|c| !c.is_control()).take(MAX_DEVICE_FIELD).collect();
+    if trimmed.is_empty() { default.to_owned() } else { trimmed }
+}
+
+async fn password_grant(state: &AppState, ip: &str, client_id: &str, req: TokenRequest) -> AppResult<TokenResponse> {
+    let (Some(username), Some(password)) = (req.username, req.password) else {
+        return Err(AppError::invalid_request("username and password are required"));
+    };
+    if username.is_empty() || username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD {
+        return Err(AppError::invalid_request("username or password has an invalid length"));
+    }
+    limited(state, &format!("login-ip:{ip}"), state.config.login_per_ip_per_min)?;
+    limited(state, &format!("login-user:{}", username.to_lowercase()), state.config.login_per_user_per_min)?;
+
+    let user = {
+        let mut conn = state.db.read.acquire().await?;
+        users::by_name(&mut conn, &username).await?
+    };
+    let verified = state.hasher.verify(password, user.as_ref().map(|u| u.password_hash.clone())).await;
+    let now = state.clock.now_ms();
+    let mut tx = state.db.write.begin().await?;
+    let user = match user {
+        Some(user) if verified => user,
+        user => {
+            audit::record(
+                &mut tx,
+                AuditRecord {
+                    at: now,
+                    kind: "sign_in_failure",
+                    user_id: user.map(|u| u.id),
+                    username: Some(&username),
+                    ip: Some(ip),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            inc(&state.metrics.sign_in_failure);
+            return Err(AppError::invalid_grant(ErrorCode::InvalidCredentials, "wrong username or password"));
+        }
+    };
+
+    let session_id = uuid::Uuid::new_v4().to_string();
+    let (refresh_token, hash) = new_refresh_token();
+    let expires_at = now.saturating_add(secs_to_ms(state.config.session_max_age_secs));
+    let device_name = device_field(req.device_name, "unknown device");
+    sessions::insert(
+        &mut tx,
+        NewSession {
+            id: &session_id,
+            user_id: user.id,
+            client_id,
+            device_name: &device_name,
+            platform: &device_field(req.platform, "unknown"),
+            app_version: &device_field(req.app_version, "unknown"),
+            ip,
+            now_ms: now,
+            expires_at,
+            token_hash: &hash,
+        },
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        AuditRecord {
+            at: now,
+            kind: "sign_in_success",
+            user_id: Some(user.id),
+            username: Some(&user.username),
+            session_id: Some(&session_id),
+            ip: Some(ip),
+            detail: Some(&device_name),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    inc(&state.metrics.sign_in_success);
+    tracing::info!(user_id = user.id, session_id = %session_id, "signed in");
+    let session = SessionTimes { id: session_id, user_id: user.id, last_activity_at: now, expires_at };
+    token_response(state, &session, refresh_token, now)
+}
+
+async fn refresh_grant(state: &AppState, ip: &str, client_id: &str, req: TokenRequest) -> AppResult<TokenResponse> {
+    let Some(presented) = req.refresh_token.filter(|t| !t.is_empty()) else {
+        return Err(AppError::invalid_request("refresh_token is required"));
+    };
+    limited(state, &format!("refresh-ip:{ip}"), state.config.refresh_per_ip_per_min)?;
+    let refused = |code: ErrorCode, text: &str| {
+        inc(&state.metrics.refresh_failures);
+        AppError::invalid_grant(code, text)
+    };
+    if presented.len() > MAX_REFRESH_TOKEN {
+        return Err(refused(ErrorCode::InvalidRefreshToken, "unknown refresh token"));
+    }
+    let presented_hash = hash_token(&presented);
+    let now = state.clock.now_ms();
+    // The whole decision runs in one write transaction: concurrent refreshes of one session are
+    // serialized, and the rotation is durable before the response is built.
+    let mut tx = state.db.write.begin().await?;
+    let Some(row) = sessions::by_token_hash(&mut tx, &presented_hash).await? else {
+        return Err(refused(ErrorCode::InvalidRefreshToken, "unknown refresh token"));
+    };
+    if let Err(reason) = check_open(&row, now, state.idle_ms()) {
+        end_session(state, &mut tx, &row, reason, Some(ip), None).await?;
+        tx.commit().await?;
+        return Err(refused(reason.code(), reason.describe()));
+    }
+    if row.client_id != client_id {
+        return Err(refused(ErrorCode::InvalidRefreshToken, "the refresh token was issued to another client"));
+    }
+    let (new_token, new_hash) = new_refresh_token();
+    let grace_ms = secs_to_ms(state.config.refresh_grace_secs);
+    let is_current = row.current_token_hash == presented_hash;
+    let in_grace = row.previous_token_hash.as_deref() == Some(&presented_hash[..])
+        && row.previous_rotated_at.is_some_and(|at| now - at <= grace_ms);
+    let detail = if is_current {
+        if !sessions::rotate(&mut tx, &row.id, &presented_hash, &new_hash, now).await? {
+            return Err(AppError::internal("refresh rotation lost a race inside the write transaction"));
+        }
+        None
+    } else if in_grace {
+        sessions::regrant(&mut tx, &row.id, &new_hash, now).await?;
+        Some("retry with the previous token inside the grace window")
+    } else {
+        tracing::warn!(session_id = %row.id, "refresh token reuse detected; revoking the session");
+        end_session(state, &mut tx, &row, EndReason::ReuseDetected, Some(ip), Some("replayed refresh token")).await?;
+        tx.commit().await?;
+        return Err(refused(EndReason::ReuseDetected.code(), EndReason::ReuseDetected.describe()));
+    };
+    audit::record(
+        &mut tx,
+        AuditRecord {
+            at: now,
+            kind: "refresh",
+            user_id: Some(row.user_id),
+            session_id: Some(&row.id),
+            ip: Some(ip),
+            detail,
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    inc(&state.metrics.refreshes);
+    let session = SessionTimes { id: row.id, user_id: row.user_id, last_activity_at: now, expires_at: row.expires_at };
+    token_response(state, &session, new_token, now)
+}
+
+struct SessionTimes {
+    id: String,
+    user_id: i64,
+    last_activity_at: i64,
+    expires_at: i64,
+}
+
+fn token_response(state: &AppState, s: &SessionTimes, refresh_token: String, now: i64) -> AppResult<TokenResponse> {
+    let idle_end = s.last_activity_at.saturating_add(state.idle_ms());
+    // An access token never outlives its session's absolute end.
+    let exp_ms = now.saturating_add(secs_to_ms(state.config.access_token_ttl_secs)).min(s.expires_at);
+    let secs_until = |at: i64| u64::try_from((at - now).max(0) / 1000).unwrap_or(0);
+    let claims = AccessClaims {
+        iss: state.issuer.clone(),
+        sub: s.user_id.to_string(),
+        sid: s.id.clone(),
+        iat: now.div_euclid(1000),
+        exp: exp_ms.div_euclid(1000),
+        jti: uuid::Uuid::new_v4().to_string(),
+        typ: ACCESS_TYP.into(),
+    };
+    let access_token = state.keys.issue(&claims)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: secs_until(exp_ms),
+        refresh_token,
+        refresh_expires_in: secs_until(idle_end.min(s.expires_at)),
+        session_expires_in: secs_until(s.expires_at),
+        session_id: s.id.clone(),
+        scope: None,
+    })
+}
+
+/// `POST /oauth/revoke`: RFC 7009. Always 200 for a well-formed request, known token or not.
+/// Tessera's access tokens are bound to a session, so revoking either kind ends the session.
+pub async fn revoke(State(state): State<SharedState>, ClientIp(ip): ClientIp, Form(req): Form<RevokeRequest>) -> AppResult<Response> {
+    if req.token.is_empty() {
+        return Err(AppError::invalid_request("token is required"));
+    }
+    if let Some(row) = session_of_token(&state, &req.token).await? {
+        let mut conn = state.db.write.acquire().await?;
+        end_session(&state, &mut conn, &row, EndReason::Revoked, Some(&ip), Some("token revoked")).await?;
+    }
+    Ok(([(header::CACHE_CONTROL, "no-store")], "").into_response())
+}
+
+async fn session_of_token(state: &AppState, token: &str) -> AppResult<Option<SessionRow>> {
+    let mut conn = state.db.read.acquire().await?;
+    if token.starts_with(auth::REFRESH_PREFIX) && token.len() <= MAX_REFRESH_TOKEN {
+        return Ok(sessions::by_token_hash(&mut conn, &hash_token(token)).await?);
+    }
+    match state.keys.verify(token, state.clock.now_ms().div_euclid(1000)) {
+        Ok(claims) => Ok(sessions::by_id(&mut conn, &claims.sid).await?),
+        Err(_) => Ok(None),
+    }
+}

@@ -1,0 +1,72 @@
+//! Shared state of a running server.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::keys::SigningKeys;
+use crate::metrics::Metrics;
+use crate::password::PasswordHasher;
+use crate::ratelimit::RateLimiter;
+
+/// Everything handlers need.
+#[derive(Debug)]
+pub struct AppState {
+    /// Storage.
+    pub db: Db,
+    /// Effective configuration.
+    pub config: Config,
+    /// Wall clock.
+    pub clock: Arc<dyn Clock>,
+    /// Access-token signing key.
+    pub keys: SigningKeys,
+    /// Password hashing pool.
+    pub hasher: PasswordHasher,
+    /// Rate limits.
+    pub limiter: RateLimiter,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Base URL (`iss`, discovery), without a trailing slash.
+    pub issuer: String,
+}
+
+/// What handlers receive.
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    /// Opens storage and keys in `data_dir`.
+    pub async fn open(
+        config: Config,
+        data_dir: &std::path::Path,
+        clock: Arc<dyn Clock>,
+        issuer: String,
+    ) -> anyhow::Result<SharedState> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| anyhow::anyhow!("creating data dir {}: {e}", data_dir.display()))?;
+        let db = Db::open(data_dir).await?;
+        let keys = SigningKeys::load_or_create(data_dir)?;
+        let hasher = PasswordHasher::new(config.password_hash_concurrency)?;
+        let issuer = if config.public_url.is_empty() { issuer } else { config.public_url.clone() };
+        Ok(Arc::new(Self {
+            db,
+            limiter: RateLimiter::new(clock.clone()),
+            clock,
+            keys,
+            hasher,
+            metrics: Metrics::default(),
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            config,
+        }))
+    }
+
+    /// Idle timeout in milliseconds.
+    pub fn idle_ms(&self) -> i64 {
+        secs_to_ms(self.config.session_idle_timeout_secs)
+    }
+}
+
+/// Seconds to milliseconds, saturating.
+pub fn secs_to_ms(secs: u64) -> i64 {
+    i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
