@@ -373,7 +373,9 @@ impl fmt::Display for VerifyReport {
                     BreakProblem::PrevMismatch { expected, found } => {
                         write!(f, "prev is {found}, but the line before hashes to {expected}")?
                     }
-                    BreakProblem::SeqOutOfOrder { expected, found } => write!(f, "seq is {found}, expected {expected}")?,
+                    BreakProblem::SeqOutOfOrder { expected, found } => {
+                        write!(f, "seq is {found}, expected {expected}")?
+                    }
                     BreakProblem::Unreadable => write!(f, "not a record, and the next line does not chain to it")?,
                 }
             }

@@ -197,7 +197,7 @@ impl AuthClient {
     pub async fn revoke_session(&self, access: &AccessToken, session_id: &str) -> Result<(), ClientError> {
         let mut url = self.endpoint(|d| &d.tessera.sessions_endpoint).await?;
         url.path_segments_mut()
-            .map_err(|()| ClientError::InvalidUrl(format!("{url} cannot take a path")))?
+            .map_err(|()| ClientError::InvalidUrl("the sessions endpoint cannot take a path".into()))?
             .pop_if_empty()
             .push(session_id);
         decode_empty(self.execute(self.authed(Method::DELETE, url, access)?).await?)

@@ -200,7 +200,7 @@ pub async fn touch_seen(conn: &mut SqliteConnection, id: &str, now_ms: i64) -> s
 /// Open sessions of a user, newest first (the caller filters those past a deadline).
 pub async fn open_for_user(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<Vec<SessionRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM sessions s WHERE s.user_id = ? AND s.ended_at IS NULL ORDER BY s.created_at DESC"
+        "SELECT {COLUMNS} FROM sessions s WHERE s.user_id = ? AND s.ended_at IS NULL ORDER BY s.created_at DESC, s.rowid DESC"
     ))
     .bind(user_id)
     .fetch_all(conn)

@@ -24,9 +24,6 @@ use keyring::credential::{CredentialBuilder, CredentialPersistence};
 
 use super::{StorageTier, Vault, VaultError, VaultKey, VaultRecord};
 
-/// The keychain "service" name under which [`KeychainVault::probe`] writes its test entry.
-pub const PROBE_SERVICE: &str = "tessera:probe";
-
 /// A [`Vault`] backed by the OS keychain. Cheap to clone; clones share the configuration.
 #[derive(Clone)]
 pub struct KeychainVault {
@@ -37,6 +34,9 @@ pub struct KeychainVault {
 impl KeychainVault {
     /// Time limit for one keychain call unless [`with_timeout`](Self::with_timeout) says otherwise.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+
+    /// The keychain "service" name under which [`probe`](Self::probe) writes its test entry.
+    pub const PROBE_SERVICE: &'static str = "tessera:probe";
 
     /// A vault on the platform keychain with the default time limit (3 s).
     pub fn new() -> Self {
@@ -58,13 +58,14 @@ impl KeychainVault {
     }
 
     /// Checks that the keychain works right now: writes, reads back and deletes an entry under
-    /// [`PROBE_SERVICE`] with a fresh random user name and value. The engine calls this to pick
-    /// the keychain or the memory tier, and shows the error's code to say why.
+    /// [`PROBE_SERVICE`](Self::PROBE_SERVICE) with a fresh random user name and value. The
+    /// engine calls this to pick the keychain or the memory tier, and shows the error's code to
+    /// say why. Like every call, it is bounded by the time limit.
     pub async fn probe(&self) -> Result<(), VaultError> {
         let user = format!("probe-{}", uuid::Uuid::new_v4());
         let value = uuid::Uuid::new_v4().to_string();
         self.call(move |entry_for| {
-            let entry = entry_for(PROBE_SERVICE, &user)?;
+            let entry = entry_for(Self::PROBE_SERVICE, &user)?;
             entry.set_password(&value)?;
             let read = entry.get_password();
             // Delete before judging the read, so a failed probe leaves nothing behind.
@@ -73,7 +74,9 @@ impl KeychainVault {
                 Ok(read) if read == value => {}
                 Ok(_) => return Ok(Err(VaultError::Failed("keychain probe read back a different value".into()))),
                 Err(keyring::Error::NoEntry) => {
-                    return Ok(Err(VaultError::Failed("keychain accepted the probe entry but then could not find it".into())));
+                    return Ok(Err(VaultError::Failed(
+                        "keychain accepted the probe entry but then could not find it".into(),
+                    )));
                 }
                 Err(err) => return Err(err),
             }
@@ -96,9 +99,8 @@ impl KeychainVault {
         }
         let builder = Arc::clone(&self.builder);
         let task = tokio::task::spawn_blocking(move || {
-            let entry_for = |service: &str, user: &str| {
-                builder.build(None, service, user).map(keyring::Entry::new_with_credential)
-            };
+            let entry_for =
+                |service: &str, user: &str| builder.build(None, service, user).map(keyring::Entry::new_with_credential);
             op(&entry_for)
         });
         match tokio::time::timeout(self.timeout, task).await {
@@ -217,7 +219,8 @@ const UNAVAILABLE_MARKERS: &[&str] = &[
 ];
 
 /// Fragments that mean "the keychain is locked". Compared case-insensitively, after
-/// [`UNAVAILABLE_MARKERS`].
+/// [`UNAVAILABLE_MARKERS`]; the word "locked" on its own counts too (but not "blocked" or
+/// "unlocked").
 const LOCKED_MARKERS: &[&str] = &[
     // Creating an entry in a locked gnome-keyring collection.
     "cannot create an item in a locked collection",
@@ -229,7 +232,6 @@ const LOCKED_MARKERS: &[&str] = &[
     "object locked",
     // macOS (not measured here): the keychain is locked and may not prompt.
     "user interaction is not allowed",
-    "locked",
 ];
 
 /// Classifies a platform error by its text. Pure, so the exact texts users see are pinned in
@@ -238,7 +240,9 @@ fn classify_platform_text(text: &str) -> PlatformProblem {
     let lower = text.to_lowercase();
     if UNAVAILABLE_MARKERS.iter().any(|m| lower.contains(&m.to_lowercase())) {
         PlatformProblem::Unavailable
-    } else if LOCKED_MARKERS.iter().any(|m| lower.contains(m)) {
+    } else if LOCKED_MARKERS.iter().any(|m| lower.contains(m))
+        || lower.split(|c: char| !c.is_alphanumeric()).any(|word| word == "locked")
+    {
         PlatformProblem::Locked
     } else {
         PlatformProblem::Other
@@ -255,7 +259,8 @@ mod tests {
     const NO_PROVIDER: &str = "Platform secure storage failure: DBus error: The name org.freedesktop.secrets was not provided by any .service files";
     const NO_COLLECTION: &str = "Couldn't access platform secure storage: Secret Service: no result found NoResult";
     const LOCKED_CREATE: &str = "Platform secure storage failure: DBus error: Cannot create an item in a locked collection PlatformFailure(Dbus(D-Bus error: Cannot create an item in a locked collection (org.freedesktop.Secret.Error.IsLocked)))";
-    const LOCKED_PROMPT: &str = "Couldn't access platform secure storage: Secret Service: unlock prompt was dismissed Prompt";
+    const LOCKED_PROMPT: &str =
+        "Couldn't access platform secure storage: Secret Service: unlock prompt was dismissed Prompt";
 
     #[test]
     fn no_session_bus_or_provider_is_unavailable() {
@@ -271,14 +276,18 @@ mod tests {
 
     #[test]
     fn locked_collection_or_dismissed_prompt_is_locked() {
-        for text in [LOCKED_CREATE, LOCKED_PROMPT, "Secret Service: object locked"] {
+        for text in [LOCKED_CREATE, LOCKED_PROMPT, "Secret Service: object locked", "Keychain is locked."] {
             assert_eq!(classify_platform_text(text), PlatformProblem::Locked, "must be locked: {text}");
         }
     }
 
     #[test]
     fn other_platform_texts_are_not_guessed() {
-        for text in ["DBus error: Crypto error: bad padding", "Unexpected Error: Parse", ""] {
+        // libdbus after 25 s without an answer: "blocked" must not read as "locked".
+        let no_reply = "DBus error: Did not receive a reply. Possible causes include: the remote application did not send a reply, the message bus security policy blocked the reply, the reply timeout expired, or the network connection was broken.";
+        for text in
+            [no_reply, "DBus error: Crypto error: bad padding", "Collection is unlocked", "Unexpected Error: Parse", ""]
+        {
             assert_eq!(classify_platform_text(text), PlatformProblem::Other, "must not be classified: {text:?}");
         }
     }
@@ -311,7 +320,7 @@ mod tests {
         let persistence = keyring::default::default_credential_builder().persistence();
         assert!(
             matches!(persistence, CredentialPersistence::UntilDelete),
-            "the keyring platform store must persist entries, got {persistence:?}: check keyring's features"
+            "the keyring platform store must persist entries until deleted: check keyring's platform features"
         );
     }
 

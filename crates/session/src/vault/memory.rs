@@ -92,10 +92,7 @@ impl fmt::Debug for MemoryVault {
     /// Shows how many records there are, never their contents.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.lock();
-        f.debug_struct("MemoryVault")
-            .field("records", &state.records.len())
-            .field("failure", &state.failure)
-            .finish()
+        f.debug_struct("MemoryVault").field("records", &state.records.len()).field("failure", &state.failure).finish()
     }
 }
 
@@ -165,7 +162,10 @@ mod tests {
     #[test]
     fn debug_shows_no_record_contents() {
         let vault = MemoryVault::new();
-        vault.lock().records.insert(record("http://a", "ann", "rt-secret").key(), record("http://a", "ann", "rt-secret"));
+        vault
+            .lock()
+            .records
+            .insert(record("http://a", "ann", "rt-secret").key(), record("http://a", "ann", "rt-secret"));
         let text = format!("{vault:?}");
         assert!(!text.contains("rt-secret") && !text.contains("ann"), "Debug must not show records: {text}");
         assert!(text.contains("records: 1"), "Debug should say how many records there are: {text}");
