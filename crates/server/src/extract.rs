@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
@@ -43,6 +44,35 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
         serde_urlencoded::from_bytes(&bytes)
             .map(Form)
             .map_err(|e| AppError::invalid_request(format!("malformed form body: {e}")))
+    }
+}
+
+/// A query string (`axum::extract::Query`) whose rejection is an [`ErrorBody`](tessera_protocol::ErrorBody):
+/// axum's own rejection is a plain-text 400 no client can parse.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(AppError))]
+pub struct Query<T>(pub T);
+
+impl From<QueryRejection> for AppError {
+    fn from(rejection: QueryRejection) -> Self {
+        AppError::invalid_request(rejection.body_text())
+    }
+}
+
+/// Path parameters (`axum::extract::Path`) whose rejection is an
+/// [`ErrorBody`](tessera_protocol::ErrorBody), e.g. for an id that is not valid UTF-8.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(AppError))]
+pub struct Path<T>(pub T);
+
+impl From<PathRejection> for AppError {
+    fn from(rejection: PathRejection) -> Self {
+        if rejection.status().is_server_error() {
+            // A route/extractor mismatch: our bug, not the client's.
+            AppError::internal(rejection.body_text())
+        } else {
+            AppError::invalid_request(rejection.body_text())
+        }
     }
 }
 

@@ -28,6 +28,7 @@ pub mod keys;
 pub mod metrics;
 pub mod password;
 pub mod ratelimit;
+pub mod rotation;
 pub mod routes;
 pub mod state;
 pub mod store;

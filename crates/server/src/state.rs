@@ -9,6 +9,7 @@ use crate::keys::SigningKeys;
 use crate::metrics::Metrics;
 use crate::password::PasswordHasher;
 use crate::ratelimit::RateLimiter;
+use crate::rotation::Rotator;
 
 /// Everything handlers need.
 #[derive(Debug)]
@@ -29,6 +30,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Base URL (`iss`, discovery), without a trailing slash.
     pub issuer: String,
+    /// The refresh-rotation writer (group commit).
+    pub rotator: Rotator,
 }
 
 /// What handlers receive.
@@ -48,7 +51,8 @@ impl AppState {
         let keys = SigningKeys::load_or_create(data_dir)?;
         let hasher = PasswordHasher::new(config.password_hash_concurrency)?;
         let issuer = if config.public_url.is_empty() { issuer } else { config.public_url.clone() };
-        Ok(Arc::new(Self {
+        Ok(Arc::new_cyclic(|weak| Self {
+            rotator: Rotator::spawn(weak.clone()),
             db,
             limiter: RateLimiter::new(clock.clone()),
             clock,

@@ -1,6 +1,6 @@
 //! `/api/*`: the signed-in user, the current session, the user's sessions (devices), audit.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -9,7 +9,7 @@ use tessera_protocol::{AuditEntry, AuditList, DeviceInfo, Me, RevokeOthersRespon
 use crate::auth::{EndReason, check_open, end_session};
 use crate::clock::to_datetime;
 use crate::error::{AppError, AppResult};
-use crate::extract::Authenticated;
+use crate::extract::{Authenticated, Path, Query};
 use crate::state::{AppState, SharedState};
 use crate::store::sessions::{self, SessionRow};
 use crate::store::{audit, users};

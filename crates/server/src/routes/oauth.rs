@@ -7,11 +7,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use tessera_protocol::{ErrorCode, RevokeRequest, TokenRequest, TokenResponse};
 
-use crate::auth::{self, EndReason, check_open, end_session, hash_token, new_refresh_token};
+use crate::auth::{self, EndReason, end_session, hash_token, new_refresh_token};
 use crate::error::{AppError, AppResult};
 use crate::extract::{ClientIp, Form};
 use crate::keys::{ACCESS_TYP, AccessClaims};
 use crate::metrics::inc;
+use crate::rotation::RefreshJob;
 use crate::state::{AppState, SharedState, secs_to_ms};
 use crate::store::audit::{self, AuditRecord};
 use crate::store::sessions::{self, NewSession, SessionRow};
@@ -141,65 +142,15 @@ async fn refresh_grant(state: &AppState, ip: &str, client_id: &str, req: TokenRe
         return Err(AppError::invalid_request("refresh_token is required"));
     };
     limited(state, &format!("refresh-ip:{ip}"), state.config.refresh_per_ip_per_min)?;
-    let refused = |code: ErrorCode, text: &str| {
-        inc(&state.metrics.refresh_failures);
-        AppError::invalid_grant(code, text)
-    };
     if presented.len() > MAX_REFRESH_TOKEN {
-        return Err(refused(ErrorCode::InvalidRefreshToken, "unknown refresh token"));
+        inc(&state.metrics.refresh_failures);
+        return Err(AppError::invalid_grant(ErrorCode::InvalidRefreshToken, "unknown refresh token"));
     }
-    let presented_hash = hash_token(&presented);
-    let now = state.clock.now_ms();
-    // The whole decision runs in one write transaction: concurrent refreshes of one session are
-    // serialized, and the rotation is durable before the response is built.
-    let mut tx = state.db.write.begin().await?;
-    let Some(row) = sessions::by_token_hash(&mut tx, &presented_hash).await? else {
-        return Err(refused(ErrorCode::InvalidRefreshToken, "unknown refresh token"));
-    };
-    if let Err(reason) = check_open(&row, now, state.idle_ms()) {
-        end_session(state, &mut tx, &row, reason, Some(ip), None).await?;
-        tx.commit().await?;
-        return Err(refused(reason.code(), reason.describe()));
-    }
-    if row.client_id != client_id {
-        return Err(refused(ErrorCode::InvalidRefreshToken, "the refresh token was issued to another client"));
-    }
-    let (new_token, new_hash) = new_refresh_token();
-    let grace_ms = secs_to_ms(state.config.refresh_grace_secs);
-    let is_current = row.current_token_hash == presented_hash;
-    let in_grace = row.previous_token_hash.as_deref() == Some(&presented_hash[..])
-        && row.previous_rotated_at.is_some_and(|at| now - at <= grace_ms);
-    let detail = if is_current {
-        if !sessions::rotate(&mut tx, &row.id, &presented_hash, &new_hash, now).await? {
-            return Err(AppError::internal("refresh rotation lost a race inside the write transaction"));
-        }
-        None
-    } else if in_grace {
-        sessions::regrant(&mut tx, &row.id, &new_hash, now).await?;
-        Some("retry with the previous token inside the grace window")
-    } else {
-        tracing::warn!(session_id = %row.id, "refresh token reuse detected; revoking the session");
-        end_session(state, &mut tx, &row, EndReason::ReuseDetected, Some(ip), Some("replayed refresh token")).await?;
-        tx.commit().await?;
-        return Err(refused(EndReason::ReuseDetected.code(), EndReason::ReuseDetected.describe()));
-    };
-    audit::record(
-        &mut tx,
-        AuditRecord {
-            at: now,
-            kind: "refresh",
-            user_id: Some(row.user_id),
-            session_id: Some(&row.id),
-            ip: Some(ip),
-            detail,
-            ..Default::default()
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    inc(&state.metrics.refreshes);
-    let session = SessionTimes { id: row.id, user_id: row.user_id, last_activity_at: now, expires_at: row.expires_at };
-    token_response(state, &session, new_token, now)
+    let job = RefreshJob { presented, client_id: client_id.to_owned(), ip: ip.to_owned() };
+    let done = state.rotator.refresh(job).await?;
+    let session =
+        SessionTimes { id: done.session_id, user_id: done.user_id, last_activity_at: done.now_ms, expires_at: done.expires_at };
+    token_response(state, &session, done.refresh_token, done.now_ms)
 }
 
 struct SessionTimes {

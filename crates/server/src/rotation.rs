@@ -1,0 +1,165 @@
+//! Refresh-token rotation with group commit.
+//!
+//! Every rotation must be durable before its response leaves (a client that receives a token
+//! the server then forgets would be signed out, or worse, flagged for reuse). An fsync costs
+//! milliseconds, so one transaction per refresh caps a server at a few hundred refreshes a
+//! second. Instead one writer task takes every refresh waiting in its queue, decides them in
+//! order inside a single transaction, commits once, and only then answers each caller. Under
+//! load, batches grow by themselves; an idle server commits each refresh on its own.
+
+use std::sync::{Arc, Weak};
+
+use sqlx::SqliteConnection;
+use tessera_protocol::ErrorCode;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::auth::{EndReason, check_open, end_session, hash_token, new_refresh_token};
+use crate::error::AppError;
+use crate::metrics::inc;
+use crate::state::{AppState, secs_to_ms};
+use crate::store::audit::{self, AuditRecord};
+use crate::store::sessions;
+
+/// Most refreshes decided in one transaction.
+const MAX_BATCH: usize = 256;
+/// Refreshes that may wait for the writer before callers are held back.
+const QUEUE: usize = 1024;
+
+/// A refresh grant to decide.
+#[derive(Debug)]
+pub struct RefreshJob {
+    /// The presented refresh token (already length-checked).
+    pub presented: String,
+    /// The client asking.
+    pub client_id: String,
+    /// The client's IP.
+    pub ip: String,
+}
+
+/// A decided, committed rotation.
+#[derive(Debug)]
+pub struct Rotated {
+    /// The session.
+    pub session_id: String,
+    /// Its user.
+    pub user_id: i64,
+    /// Its absolute end (ms).
+    pub expires_at: i64,
+    /// When the rotation happened (ms): also the new last activity.
+    pub now_ms: i64,
+    /// The new refresh token.
+    pub refresh_token: String,
+}
+
+type Reply = oneshot::Sender<Result<Rotated, AppError>>;
+
+/// Handle to the writer task.
+#[derive(Debug, Clone)]
+pub struct Rotator {
+    queue: mpsc::Sender<(RefreshJob, Reply)>,
+}
+
+impl Rotator {
+    /// Starts the writer task for `state` (held weakly: the task ends with the state).
+    pub fn spawn(state: Weak<AppState>) -> Self {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(writer(state, rx));
+        Self { queue }
+    }
+
+    /// Decides `job`; returns once the outcome is committed.
+    pub async fn refresh(&self, job: RefreshJob) -> Result<Rotated, AppError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.send((job, reply)).await.map_err(|_| AppError::internal("rotation writer stopped"))?;
+        answer.await.map_err(|_| AppError::internal("rotation writer dropped a refresh"))?
+    }
+}
+
+async fn writer(state: Weak<AppState>, mut rx: mpsc::Receiver<(RefreshJob, Reply)>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let Some(state) = state.upgrade() else { break };
+        match decide_batch(&state, &batch).await {
+            Ok(outcomes) => {
+                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+                    match &outcome {
+                        Ok(_) => inc(&state.metrics.refreshes),
+                        Err(_) => inc(&state.metrics.refresh_failures),
+                    }
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                let message = format!("refresh batch of {} failed: {e}", batch.len());
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(AppError::internal(&message)));
+                }
+            }
+        }
+    }
+}
+
+/// Decides every job in one transaction and commits. Refusals are outcomes, not errors; an
+/// `Err` means the transaction failed and nothing was committed.
+async fn decide_batch(
+    state: &Arc<AppState>,
+    batch: &[(RefreshJob, Reply)],
+) -> sqlx::Result<Vec<Result<Rotated, AppError>>> {
+    let mut tx = state.db.write.begin().await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (job, _) in batch {
+        outcomes.push(decide(state, &mut tx, job).await?);
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// The rotation rules (see docs/protocol.md, "Refresh-token rotation").
+async fn decide(
+    state: &AppState,
+    conn: &mut SqliteConnection,
+    job: &RefreshJob,
+) -> sqlx::Result<Result<Rotated, AppError>> {
+    let refused = |code: ErrorCode, text: &str| Ok(Err(AppError::invalid_grant(code, text)));
+    let presented_hash = hash_token(&job.presented);
+    let now = state.clock.now_ms();
+    let Some(row) = sessions::by_token_hash(conn, &presented_hash).await? else {
+        return refused(ErrorCode::InvalidRefreshToken, "unknown refresh token");
+    };
+    if let Err(reason) = check_open(&row, now, state.idle_ms()) {
+        end_session(state, conn, &row, reason, Some(&job.ip), None).await?;
+        return refused(reason.code(), reason.describe());
+    }
+    if row.client_id != job.client_id {
+        return refused(ErrorCode::InvalidRefreshToken, "the refresh token was issued to another client");
+    }
+    let (refresh_token, new_hash) = new_refresh_token();
+    let grace_ms = secs_to_ms(state.config.refresh_grace_secs);
+    let is_current = row.current_token_hash == presented_hash;
+    let in_grace = row.previous_token_hash.as_deref() == Some(&presented_hash[..])
+        && row.previous_rotated_at.is_some_and(|at| now - at <= grace_ms);
+    let detail = if is_current {
+        // Cannot lose: the row was read inside this transaction on the only writer.
+        sessions::rotate(conn, &row.id, &presented_hash, &new_hash, now).await?;
+        None
+    } else if in_grace {
+        sessions::regrant(conn, &row.id, &new_hash, now).await?;
+        Some("retry with the previous token inside the grace window")
+    } else {
+        tracing::warn!(session_id = %row.id, "refresh token reuse detected; revoking the session");
+        let reason = EndReason::ReuseDetected;
+        end_session(state, conn, &row, reason, Some(&job.ip), Some("replayed refresh token")).await?;
+        return refused(reason.code(), reason.describe());
+    };
+    let record = AuditRecord {
+        at: now,
+        kind: "refresh",
+        user_id: Some(row.user_id),
+        session_id: Some(&row.id),
+        ip: Some(&job.ip),
+        detail,
+        ..Default::default()
+    };
+    audit::record(conn, record).await?;
+    Ok(Ok(Rotated { session_id: row.id, user_id: row.user_id, expires_at: row.expires_at, now_ms: now, refresh_token }))
+}
