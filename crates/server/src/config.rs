@@ -132,9 +132,8 @@ impl Config {
                 message: "must be at most a year".into(),
             });
         }
-        if !self.public_url.is_empty()
-            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
-        {
+        let has_scheme = self.public_url.starts_with("http://") || self.public_url.starts_with("https://");
+        if !self.public_url.is_empty() && !has_scheme {
             return Err(ConfigError::Invalid {
                 key: "public_url".into(),
                 message: format!("must start with http:// or https://, got {:?}", self.public_url),

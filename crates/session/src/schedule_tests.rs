@@ -208,7 +208,7 @@ fn refresh_moment_respects_lead_jitter_and_half_life() {
     let p = SchedulePolicy { max_jitter: Duration::from_secs(30), ..policy() };
     let t = TokenTimes { issued_at: at(0), expires_at: at(600), session_expires_at: at(10_000) };
     assert_eq!(p.refresh_at(&t, 0.0), at(540), "no jitter: exactly the lead");
-    assert_eq!(p.refresh_at(&t, 0.5), at(510), "jitter is 10 % of 600 s = 60 s, capped at 30 s, times 0.5 = 15 s");
+    assert_eq!(p.refresh_at(&t, 0.5), at(525), "jitter is 10 % of 600 s = 60 s, capped at 30 s, times 0.5 = 15 s");
     let short = TokenTimes { issued_at: at(0), expires_at: at(3), session_expires_at: at(10_000) };
     assert_eq!(p.refresh_at(&short, 0.9), at(0) + chrono::Duration::milliseconds(1500), "a token shorter than the lead refreshes at half-life");
     assert_eq!(p.expiring_at(&t), at(10_000 - 300), "the warning starts expiring_warning before the end");
