@@ -67,6 +67,8 @@ pub enum ErrorCode {
     NotFound,
     /// The HTTP method is not allowed on this path.
     MethodNotAllowed,
+    /// The server gave up on the request after its time limit; it may be retried.
+    RequestTimeout,
     /// The server failed; the request may be retried.
     Internal,
     /// A code this client version does not know.
@@ -94,6 +96,7 @@ impl ErrorCode {
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::RequestTimeout => "request_timeout",
             Self::Internal => "internal",
             Self::Unknown => "unknown",
         }
@@ -181,6 +184,7 @@ mod tests {
             ErrorCode::Forbidden,
             ErrorCode::NotFound,
             ErrorCode::MethodNotAllowed,
+            ErrorCode::RequestTimeout,
             ErrorCode::Internal,
         ] {
             let json = serde_json::to_string(&code).unwrap();

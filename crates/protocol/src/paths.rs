@@ -26,6 +26,46 @@ pub const HEALTHZ: &str = "/healthz";
 /// Prometheus text metrics.
 pub const METRICS: &str = "/metrics";
 
+/// The user's notifications (`GET ?after=SEQ&limit=N`).
+pub const NOTIFICATIONS: &str = "/api/notifications";
+/// Mark every notification read (`POST`).
+pub const NOTIFICATIONS_READ_ALL: &str = "/api/notifications/read-all";
+/// Number of unread notifications (`GET`).
+pub const NOTIFICATIONS_UNREAD_COUNT: &str = "/api/notifications/unread-count";
+/// The notification stream (WebSocket upgrade, access token in `Authorization: Bearer`).
+pub const WS: &str = "/ws";
+/// The user's webhooks (`GET`, `POST`; `DELETE /{id}`; `GET /{id}/deliveries`).
+pub const WEBHOOKS: &str = "/api/webhooks";
+/// Tickets (`POST`; `POST /{id}/comments`; `POST /{id}/assign`). Exists to produce events.
+pub const TICKETS: &str = "/api/tickets";
+/// Post a notification to a user (`POST`, admins only).
+pub const ADMIN_NOTIFY: &str = "/api/admin/notify";
+
+/// Path that marks one notification read: `/api/notifications/{seq}/read`.
+pub fn notification_read(seq: i64) -> String {
+    format!("{NOTIFICATIONS}/{seq}/read")
+}
+
+/// Path of one webhook: `/api/webhooks/{id}`.
+pub fn webhook(id: &str) -> String {
+    format!("{WEBHOOKS}/{id}")
+}
+
+/// Delivery log of one webhook: `/api/webhooks/{id}/deliveries`.
+pub fn webhook_deliveries(id: &str) -> String {
+    format!("{WEBHOOKS}/{id}/deliveries")
+}
+
+/// Comments of a ticket: `/api/tickets/{id}/comments`.
+pub fn ticket_comments(id: i64) -> String {
+    format!("{TICKETS}/{id}/comments")
+}
+
+/// Assignment of a ticket: `/api/tickets/{id}/assign`.
+pub fn ticket_assign(id: i64) -> String {
+    format!("{TICKETS}/{id}/assign")
+}
+
 /// Path of one session: `/api/sessions/{id}`.
 pub fn session(id: &str) -> String {
     format!("{SESSIONS}/{id}")

@@ -114,6 +114,24 @@ pub struct TesseraEndpoints {
     pub session_idle_timeout_secs: u64,
     /// Server's absolute session lifetime in seconds.
     pub session_max_age_secs: u64,
+    /// `GET ?after=SEQ&limit=N`: the user's notifications (absent on servers without them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications_endpoint: Option<String>,
+    /// `POST`: mark every notification read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications_read_all_endpoint: Option<String>,
+    /// `GET`: unread count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications_unread_count_endpoint: Option<String>,
+    /// `ws://` or `wss://` URL of the notification stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications_ws_endpoint: Option<String>,
+    /// `GET`, `POST`: the user's webhooks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhooks_endpoint: Option<String>,
+    /// Seconds between the server's WebSocket pings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ws_ping_interval_secs: Option<u64>,
 }
 
 /// `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0 §3; RFC 8414 §2).
@@ -145,7 +163,7 @@ pub struct AuditEntry {
     /// When it happened.
     pub at: DateTime<Utc>,
     /// What happened: `sign_in_success`, `sign_in_failure`, `refresh`, `refresh_token_reuse`,
-    /// `session_revoked`, `session_idle_timeout`, `session_expired`, `rate_limited`.
+    /// `session_revoked`, `session_idle_timeout`, `session_expired`.
     pub kind: String,
     /// Session concerned, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -125,6 +125,8 @@ pub async fn end_session(
             EndReason::IdleTimeout | EndReason::Expired => {}
         }
         tracing::info!(session_id = %row.id, reason = reason.as_str(), "session ended");
+        // Open notification streams of the session hear of it (and confirm after commit).
+        state.notify.sessions.send(&row.id, reason);
         audit::record(
             conn,
             AuditRecord {

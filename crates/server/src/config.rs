@@ -25,7 +25,25 @@ pub struct Config {
     pub refresh_per_ip_per_min: u32,
     pub password_hash_concurrency: usize,
     pub max_body_bytes: usize,
+    pub request_timeout_secs: u64,
     pub public_url: String,
+    pub notification_retention: u64,
+    pub ws_ping_interval_secs: u64,
+    pub webhook_allowed_http_hosts: String,
+    pub webhook_max_attempts: u32,
+    pub webhook_retry_base_ms: u64,
+    pub webhook_timeout_secs: u64,
+}
+
+impl Config {
+    /// Hosts for which `http://` webhook URLs are accepted (lower case).
+    pub fn webhook_http_hosts(&self) -> Vec<String> {
+        self.webhook_allowed_http_hosts
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect()
+    }
 }
 
 /// A configuration problem, naming the key (or file) at fault.
@@ -120,6 +138,11 @@ impl Config {
             ("session_idle_timeout_secs", self.session_idle_timeout_secs),
             ("session_max_age_secs", self.session_max_age_secs),
             ("max_body_bytes", self.max_body_bytes as u64),
+            ("request_timeout_secs", self.request_timeout_secs),
+            ("notification_retention", self.notification_retention),
+            ("ws_ping_interval_secs", self.ws_ping_interval_secs),
+            ("webhook_max_attempts", u64::from(self.webhook_max_attempts)),
+            ("webhook_timeout_secs", self.webhook_timeout_secs),
         ];
         for (key, value) in positive {
             if value == 0 {

@@ -14,11 +14,13 @@ pub struct AppError {
     code: ErrorCode,
     description: String,
     retry_after_secs: Option<u64>,
+    /// RFC 6750 §3.1: a request without any credentials gets a challenge without an error code.
+    bare_challenge: bool,
 }
 
 impl AppError {
     fn new(status: StatusCode, error: OAuthError, code: ErrorCode, description: impl Into<String>) -> Self {
-        Self { status, error, code, description: description.into(), retry_after_secs: None }
+        Self { status, error, code, description: description.into(), retry_after_secs: None, bare_challenge: false }
     }
 
     /// 400 `invalid_request`: malformed or incomplete input.
@@ -50,6 +52,24 @@ impl AppError {
     /// 401 `invalid_token` (RFC 6750 §3.1) with Tessera's reason.
     pub fn invalid_token(code: ErrorCode, description: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, OAuthError::InvalidToken, code, description)
+    }
+
+    /// 401 for a request that carried no credentials at all (RFC 6750 §3.1: the challenge then
+    /// names no error).
+    pub fn unauthenticated() -> Self {
+        let mut e = Self::invalid_token(ErrorCode::InvalidToken, "an Authorization: Bearer access token is required");
+        e.bare_challenge = true;
+        e
+    }
+
+    /// 408: the request took longer than the server allows.
+    pub fn request_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            OAuthError::ServerError,
+            ErrorCode::RequestTimeout,
+            "the request took too long; retry",
+        )
     }
 
     /// 429 with `Retry-After`.
@@ -145,7 +165,11 @@ impl IntoResponse for AppError {
         }
         if self.status == StatusCode::UNAUTHORIZED && self.error == OAuthError::InvalidToken {
             // RFC 6750 §3: the challenge names the error; the code is a token, no quoting issues.
-            let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{}\"", self.code.as_str());
+            let challenge = if self.bare_challenge {
+                "Bearer realm=\"tessera\"".to_owned()
+            } else {
+                format!("Bearer error=\"invalid_token\", error_description=\"{}\"", self.code.as_str())
+            };
             if let Ok(value) = HeaderValue::from_str(&challenge) {
                 headers.insert(header::WWW_AUTHENTICATE, value);
             }

@@ -47,6 +47,37 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
     }
 }
 
+/// A JSON body (`application/json`) whose rejections are [`ErrorBody`](tessera_protocol::ErrorBody)
+/// responses (axum's own `Json` answers in plain text).
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(AppError::unsupported_media_type("application/json"));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::payload_too_large()
+            } else {
+                AppError::invalid_request("could not read the request body")
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| AppError::invalid_request(format!("malformed JSON body: {e}")))
+    }
+}
+
 /// A query string (`axum::extract::Query`) whose rejection is an [`ErrorBody`](tessera_protocol::ErrorBody):
 /// axum's own rejection is a plain-text 400 no client can parse.
 #[derive(Debug, FromRequestParts)]
@@ -143,7 +174,7 @@ impl FromRequestParts<SharedState> for Authenticated {
 
 fn bearer_token(parts: &Parts) -> Result<&str, AppError> {
     let missing = || AppError::invalid_token(ErrorCode::InvalidToken, "an Authorization: Bearer access token is required");
-    let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
+    let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(AppError::unauthenticated)?;
     let value = value.to_str().map_err(|_| missing())?;
     let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {

@@ -26,6 +26,7 @@ pub mod error;
 pub mod extract;
 pub mod keys;
 pub mod metrics;
+pub mod notify;
 pub mod password;
 pub mod ratelimit;
 pub mod rotation;
@@ -53,14 +54,13 @@ pub use config::Config;
 pub use error::AppError;
 pub use state::{AppState, SharedState};
 
-/// Requests taking longer than this are answered 408.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// The router with every endpoint and the middleware stack (request ids, tracing without
 /// secrets, body limit, timeout).
 pub fn app(state: SharedState) -> Router {
-    use routes::{api, meta, oauth};
+    use routes::{api, meta, notifications, oauth, tickets, webhooks};
     let body_limit = state.config.max_body_bytes;
+    // Requests taking longer than this are answered 408 `request_timeout`.
+    let request_timeout = Duration::from_secs(state.config.request_timeout_secs);
     Router::new()
         .route(paths::DISCOVERY, get(meta::discovery))
         .route(paths::JWKS, get(meta::jwks))
@@ -73,6 +73,18 @@ pub fn app(state: SharedState) -> Router {
         .route(paths::SESSIONS_REVOKE_OTHERS, post(api::revoke_others))
         .route(&format!("{}/{{id}}", paths::SESSIONS), delete(api::revoke_one))
         .route(paths::AUDIT, get(api::audit_list))
+        .route(paths::NOTIFICATIONS, get(notifications::list))
+        .route(paths::NOTIFICATIONS_READ_ALL, post(notifications::read_all))
+        .route(paths::NOTIFICATIONS_UNREAD_COUNT, get(notifications::unread_count))
+        .route(&format!("{}/{{seq}}/read", paths::NOTIFICATIONS), post(notifications::mark_read))
+        .route(paths::ADMIN_NOTIFY, post(notifications::admin_notify))
+        .route(paths::WS, get(notify::ws::upgrade))
+        .route(paths::WEBHOOKS, get(webhooks::list).post(webhooks::create))
+        .route(&format!("{}/{{id}}", paths::WEBHOOKS), delete(webhooks::delete))
+        .route(&format!("{}/{{id}}/deliveries", paths::WEBHOOKS), get(webhooks::deliveries))
+        .route(paths::TICKETS, post(tickets::create))
+        .route(&format!("{}/{{id}}/comments", paths::TICKETS), post(tickets::comment))
+        .route(&format!("{}/{{id}}/assign", paths::TICKETS), post(tickets::assign))
         .route(paths::HEALTHZ, get(meta::healthz))
         .route(paths::METRICS, get(meta::metrics))
         .fallback(|| async { AppError::not_found("no such endpoint") })
@@ -83,10 +95,10 @@ pub fn app(state: SharedState) -> Router {
                 .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-                    axum::http::StatusCode::REQUEST_TIMEOUT,
-                    REQUEST_TIMEOUT,
-                ))
+                .layer(axum::error_handling::HandleErrorLayer::new(|_: tower::BoxError| async {
+                    AppError::request_timeout()
+                }))
+                .layer(tower::timeout::TimeoutLayer::new(request_timeout))
                 .layer(DefaultBodyLimit::max(body_limit)),
         )
         .with_state(state)

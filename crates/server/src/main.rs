@@ -35,6 +35,20 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// Post a `message` notification to a user's outbox (for demos and tests). Written straight
+    /// to the database: a server running on the same data dir does not stream it live, its
+    /// clients get it on their next resume or poll (use `POST /api/admin/notify` for live).
+    Notify {
+        /// Login name of the recipient.
+        #[arg(long)]
+        user: String,
+        /// Text of the notification.
+        #[arg(long)]
+        message: String,
+        /// Data directory of the server.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -84,6 +98,7 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { addr, data_dir, config, demo } => serve(&addr, &data_dir, config.as_deref(), demo).await,
+        Command::Notify { user, message, data_dir } => notify(&user, &message, &data_dir).await,
         Command::User { command: UserCommand::Add { name, password_stdin: _, role, data_dir } } => {
             let mut password = String::new();
             std::io::stdin().lock().read_line(&mut password).context("reading the password from stdin")?;
@@ -118,8 +133,25 @@ async fn serve(addr: &str, data_dir: &std::path::Path, config: Option<&std::path
     drop(out);
     let router = tessera_server::app(state.clone());
     tessera_server::serve(listener, router, shutdown_signal()).await?;
+    state.notify.shutdown(tessera_server::notify::ShutdownMode::Graceful);
     state.db.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+async fn notify(user: &str, message: &str, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::from_env(None)?;
+    let state = AppState::open(config, data_dir, Arc::new(SystemClock), String::new()).await?;
+    let recipient = {
+        let mut conn = state.db.read.acquire().await?;
+        tessera_server::store::users::by_name(&mut conn, user).await?
+    };
+    let recipient = recipient.with_context(|| format!("no user named {user:?}"))?;
+    let message = tessera_server::routes::notifications::check_message(message).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let payload = serde_json::json!({ "message": message, "from": "tessera-server" });
+    let notification = tessera_server::notify::outbox::publish(&state, recipient.id, "message", &payload).await?;
+    state.db.close().await;
+    println!("notification {} queued for {user}", notification.seq);
     Ok(())
 }
 

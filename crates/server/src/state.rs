@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::keys::SigningKeys;
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::password::PasswordHasher;
 use crate::ratelimit::RateLimiter;
 use crate::rotation::Rotator;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub issuer: String,
     /// The refresh-rotation writer (group commit).
     pub rotator: Rotator,
+    /// Outbox fan-out, session-end signals, hooks, webhooks.
+    pub notify: Notifier,
 }
 
 /// What handlers receive.
@@ -50,9 +53,11 @@ impl AppState {
         let db = Db::open(data_dir).await?;
         let keys = SigningKeys::load_or_create(data_dir)?;
         let hasher = PasswordHasher::new(config.password_hash_concurrency)?;
+        let notify = Notifier::new(db.clone(), &config, clock.clone())?;
         let issuer = if config.public_url.is_empty() { issuer } else { config.public_url.clone() };
         Ok(Arc::new_cyclic(|weak| Self {
             rotator: Rotator::spawn(weak.clone()),
+            notify,
             db,
             limiter: RateLimiter::new(clock.clone()),
             clock,

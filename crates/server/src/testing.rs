@@ -77,6 +77,7 @@ impl TestServer {
     /// Graceful stop: finishes in-flight requests, closes the database. The data dir stays
     /// (unless it was the temporary one from [`TestServer::start`]).
     pub async fn stop(mut self) {
+        self.state.notify.shutdown(crate::notify::ShutdownMode::Graceful);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -86,6 +87,7 @@ impl TestServer {
 
     /// Abrupt stop, as when the process is killed: open connections are dropped.
     pub async fn kill(self) {
+        self.state.notify.shutdown(crate::notify::ShutdownMode::Abrupt);
         self.task.abort();
         let _ = self.task.await;
         self.state.db.close().await;

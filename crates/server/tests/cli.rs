@@ -2,6 +2,8 @@
 //! `user add` creates users while no server runs, invalid configuration stops it with an error
 //! naming the variable, the signing key is private to its owner, and SIGTERM stops it cleanly
 //! with sessions and key kept for the next start.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,6 +1,8 @@
 //! Access tokens an attacker can make — unsigned, HMAC-signed with the public key, signed by
 //! another key, edited after signing, of the wrong type, expired, or not JWTs at all — are refused
 //! with 401 `invalid_token` on every `/api` call, and cannot revoke anyone's session.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -2,6 +2,8 @@
 //! duplicated, non-UTF-8 or huge fields, unknown grants, wrong methods and paths, broken
 //! `Authorization` headers — is answered with a documented 4xx carrying an `ErrorBody`, never a
 //! 5xx, and leaves the server able to sign people in.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -380,10 +382,14 @@ async fn api_refuses_every_broken_authorization_header_with_invalid_token() {
     let failures = sweep(&h, &t.access_token, cases).await;
     assert_sweep_clean(&failures, "broken Authorization headers");
 
-    // RFC 6750 §3: a 401 names the Bearer scheme so clients know how to authenticate.
+    // RFC 6750 §3: a 401 names the Bearer scheme so clients know how to authenticate; §3.1: a
+    // request with no credentials at all gets no error code in the challenge.
     let resp = h.http.get(h.url(paths::ME)).send().await.unwrap();
     let challenge = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    assert!(challenge.starts_with("Bearer error=\"invalid_token\""), "401 must carry a Bearer challenge, got {challenge:?}");
+    assert_eq!(challenge, "Bearer realm=\"tessera\"", "no credentials: a bare Bearer challenge");
+    let resp = h.get(paths::ME, "not-a-jwt").await;
+    let challenge = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert!(challenge.starts_with("Bearer error=\"invalid_token\""), "a bad token names the error, got {challenge:?}");
     assert_eq!(h.get(paths::ME, &t.access_token).await.status(), StatusCode::OK, "alice's real token keeps working");
     assert_still_serves_sign_in(&h).await;
 }

@@ -3,6 +3,8 @@
 //! token, a failed sign-in) and searched for every secret and every long piece of one.
 //!
 //! This binary installs a process-wide subscriber, so it holds this one test only.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,31 @@
 //! Tessera's client session engine: everything between the user and the server that is not UI.
 //! No Tauri, no webview: the desktop shell and the `tessera` CLI are thin layers over this crate.
+//!
+//! - the access token lives in memory only ([`AccessToken`]); the refresh token lives in the OS
+//!   keychain ([`KeychainVault`]), or in memory when no keychain works, and status says so;
+//! - refresh is scheduled before expiry ([`RefreshScheduler`]) and single-flight: concurrent
+//!   callers, and other Tessera processes sharing the keychain record, share one refresh;
+//! - a 401 triggers one refresh and one retry ([`SessionEngine::authorized`]); network failures
+//!   make the session [`SessionState::Offline`], never signed out;
+//! - every state change is a [`SessionEvent`] on a bounded broadcast channel, and a hash-chained
+//!   [`AuditLog`] records them without secrets.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use tessera_protocol::DeviceInfo;
+//! use tessera_session::{EngineConfig, KeychainVault, Password, SessionEngine};
+//!
+//! let device = DeviceInfo { name: "front-desk".into(), platform: "linux".into(), app_version: "0.1.0".into() };
+//! let config = EngineConfig::new("http://127.0.0.1:8787", "/tmp/tessera-data", "tessera-cli", device);
+//! let engine = SessionEngine::new(config, Arc::new(KeychainVault::new()))?;
+//! let mut events = engine.subscribe();
+//! engine.sign_in("alice", &Password::new("correct horse")).await?;
+//! let _schedule = engine.spawn_scheduler(); // refreshes before expiry while it lives
+//! let me = engine.me().await?;               // 401 → one single-flight refresh → retry
+//! println!("signed in as {}; first event: {:?}", me.username, events.recv().await?);
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -30,8 +30,23 @@ pub async fn discovery(State(state): State<SharedState>) -> Json<Discovery> {
             audit_endpoint: url(paths::AUDIT),
             session_idle_timeout_secs: state.config.session_idle_timeout_secs,
             session_max_age_secs: state.config.session_max_age_secs,
+            notifications_endpoint: Some(url(paths::NOTIFICATIONS)),
+            notifications_read_all_endpoint: Some(url(paths::NOTIFICATIONS_READ_ALL)),
+            notifications_unread_count_endpoint: Some(url(paths::NOTIFICATIONS_UNREAD_COUNT)),
+            notifications_ws_endpoint: Some(ws_url(&state.issuer)),
+            webhooks_endpoint: Some(url(paths::WEBHOOKS)),
+            ws_ping_interval_secs: Some(state.config.ws_ping_interval_secs),
         },
     })
+}
+
+/// The WebSocket URL on the issuer's origin (`https` → `wss`, `http` → `ws`).
+fn ws_url(issuer: &str) -> String {
+    let rest = issuer.strip_prefix("https://").map(|r| ("wss://", r)).or_else(|| issuer.strip_prefix("http://").map(|r| ("ws://", r)));
+    match rest {
+        Some((scheme, rest)) => format!("{scheme}{rest}{}", paths::WS),
+        None => format!("{issuer}{}", paths::WS),
+    }
 }
 
 /// `GET /.well-known/jwks.json`.

@@ -2,4 +2,7 @@
 
 pub mod api;
 pub mod meta;
+pub mod notifications;
 pub mod oauth;
+pub mod tickets;
+pub mod webhooks;

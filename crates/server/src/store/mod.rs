@@ -2,5 +2,8 @@
 //! transaction; none of them decides policy (that is in `auth`).
 
 pub mod audit;
+pub mod notifications;
 pub mod sessions;
+pub mod tickets;
 pub mod users;
+pub mod webhooks;

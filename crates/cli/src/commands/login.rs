@@ -1,0 +1,118 @@
+//! `tessera login`: password sign-in; the refresh token goes to the keychain.
+
+use std::io::BufRead;
+
+use chrono::Utc;
+use serde_json::json;
+use tessera_session::{Password, StorageTier};
+
+use super::logout;
+use crate::cli::LoginArgs;
+use crate::context::{self, CurrentAccount, Dirs, Storage};
+use crate::failure::{Exit, Failure};
+use crate::output;
+
+pub async fn run(dirs: &Dirs, args: &LoginArgs, json: bool) -> Result<Exit, Failure> {
+    let server_url = context::normalize_server(&args.server);
+    let username = args.username.trim().to_owned();
+    if server_url.is_empty() {
+        return Err(Failure::usage("--server must not be empty"));
+    }
+    if username.is_empty() {
+        return Err(Failure::usage("--username must not be empty"));
+    }
+    let password = read_password(args.password_stdin, &username, &server_url)?;
+    let storage = Storage::choose().await;
+    let account = CurrentAccount { server_url: server_url.clone(), username: username.clone() };
+
+    // One account at a time: a different current account is signed out first, so its refresh
+    // token does not linger in the keychain where no command would reach it.
+    if storage.keychain_error.is_none() {
+        if let Some(previous) = CurrentAccount::load(dirs)?.filter(|p| *p != account) {
+            match logout::sign_out_account(dirs, &previous, &storage).await {
+                Ok(outcome) => {
+                    eprintln!("Signed out {} at {} first ({})", previous.username, previous.server_url, logout::outcome_word(outcome));
+                    CurrentAccount::remove(dirs)?;
+                }
+                Err(e) => eprintln!("warning: could not sign out {} at {} first: {e}", previous.username, previous.server_url),
+            }
+        }
+    }
+
+    let (engine, mut warnings) = context::engine(dirs, &server_url, &storage)?;
+    let signed_in = engine.sign_in(&username, &password).await;
+    warnings.print();
+    let status = signed_in?;
+    let session_id = status.session_id.clone().unwrap_or_default();
+
+    if status.storage == StorageTier::Keychain {
+        account.store(dirs)?;
+        if json {
+            output::json(&json!({
+                "signed_in": true,
+                "server_url": server_url,
+                "username": username,
+                "session_id": session_id,
+                "storage": "keychain",
+                "session_expires_at": status.session_expires_at,
+            }))?;
+        } else {
+            println!("Signed in to {server_url} as {username} (session {session_id}).");
+            println!("The refresh token is in the system keychain; access tokens stay in memory.");
+            if let Some(ends) = status.session_expires_at {
+                println!("The session ends {} at the latest.", output::when(ends, Utc::now()));
+            }
+        }
+        return Ok(Exit::Ok);
+    }
+
+    // Memory only: nothing outlives this process, so the server-side session would only sit
+    // in the devices list until its idle timeout. End it now.
+    let why = match &storage.keychain_error {
+        Some(e) => format!("{}: {e}", e.code()),
+        None => "the keychain refused the session (keychain write failed)".to_owned(),
+    };
+    let signed_out = engine.sign_out().await;
+    warnings.print();
+    let revoked = matches!(signed_out, Ok(tessera_session::SignOutOutcome::Revoked));
+    if json {
+        output::json(&json!({
+            "signed_in": true,
+            "server_url": server_url,
+            "username": username,
+            "session_id": session_id,
+            "storage": "memory",
+            "storage_reason": why,
+            "ended_with_process": true,
+            "revoked_at_exit": revoked,
+        }))?;
+    } else {
+        println!("Signed in to {server_url} as {username}, MEMORY ONLY: {why}.");
+        println!(
+            "Nothing was saved: this session ends when this command exits{}.",
+            if revoked { " and has been signed out at the server" } else { "" }
+        );
+        println!("Make the system keychain available (e.g. unlock it) and run `tessera login` again to stay signed in.");
+    }
+    Ok(Exit::Ok)
+}
+
+/// The password from stdin's first line, or typed at the terminal without echo.
+fn read_password(from_stdin: bool, username: &str, server_url: &str) -> Result<Password, Failure> {
+    let text = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Failure::usage(format!("cannot read the password from stdin: {e}")))?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        rpassword::prompt_password(format!("Password for {username} at {server_url}: ")).map_err(|e| {
+            Failure::usage(format!("cannot ask for the password without a terminal ({e}); use --password-stdin"))
+        })?
+    };
+    if text.is_empty() {
+        return Err(Failure::usage("the password is empty"));
+    }
+    Ok(Password::new(text))
+}

@@ -1,0 +1,270 @@
+//! Helpers for the `tessera` CLI tests: a real reference server on loopback (in this process,
+//! on its own runtime) and the real `tessera` binary run in private config and data dirs.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+
+use tessera_protocol::Role;
+use std::sync::Arc;
+
+use tessera_server::Config;
+use tessera_server::clock::SystemClock;
+use tessera_server::testing::TestServer;
+
+/// The demo user every test signs in as.
+pub const USER: &str = "alice";
+/// Her password.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Server settings for CLI tests: rate limits off (tests sign in and refresh in bursts).
+pub fn config() -> Config {
+    let mut config = Config::default();
+    config.login_per_ip_per_min = 0;
+    config.login_per_user_per_min = 0;
+    config.refresh_per_ip_per_min = 0;
+    config
+}
+
+/// A reference server with user `alice`, running on a runtime of its own so the test thread can
+/// block on child processes.
+pub struct Server {
+    runtime: tokio::runtime::Runtime,
+    server: Option<TestServer>,
+    config: Config,
+    data: tempfile::TempDir,
+    /// Base URL.
+    pub url: String,
+}
+
+impl Server {
+    /// Starts a server with `config` and adds [`USER`].
+    pub fn start(config: Config) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("server runtime");
+        let data = tempfile::tempdir().expect("server data dir");
+        let server = runtime.block_on(async {
+            let server = TestServer::start_in(data.path(), config.clone(), Arc::new(SystemClock))
+                .await
+                .expect("start the reference server");
+            server.add_user(USER, PASSWORD, Role::Agent).await.expect("add alice");
+            server
+        });
+        let url = server.url.clone();
+        Self { runtime, server: Some(server), config, data, url }
+    }
+
+    /// Stops the server (its port and data stay for [`restart`](Self::restart)).
+    pub fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.runtime.block_on(server.stop());
+        }
+    }
+
+    /// Starts the server again on the same port and data.
+    pub fn restart(&mut self) {
+        let addr = self.url.trim_start_matches("http://").to_owned();
+        let server = self
+            .runtime
+            .block_on(TestServer::start_on(&addr, self.data.path(), self.config.clone(), Arc::new(SystemClock)))
+            .expect("restart the reference server on its port");
+        self.server = Some(server);
+    }
+
+    fn inner(&self) -> &TestServer {
+        self.server.as_ref().expect("server running")
+    }
+
+    /// Refresh grants served so far.
+    pub fn refresh_count(&self) -> u64 {
+        self.inner().refresh_count()
+    }
+
+    /// Refresh-token reuse detections so far.
+    pub fn reuse_count(&self) -> u64 {
+        self.inner().reuse_count()
+    }
+
+    /// Signs alice in from "another device" over plain HTTP.
+    pub fn sign_in_elsewhere(&self) -> tessera_protocol::TokenResponse {
+        let url = format!("{}{}", self.url, tessera_protocol::paths::TOKEN);
+        let device = tessera_protocol::DeviceInfo {
+            name: "other-laptop".into(),
+            platform: "windows".into(),
+            app_version: "0.1.0".into(),
+        };
+        let form = tessera_protocol::TokenRequest::password(USER, PASSWORD, "tessera-desktop", &device);
+        self.runtime.block_on(async {
+            let response = reqwest::Client::new().post(url).form(&form).send().await.expect("sign-in request");
+            assert!(response.status().is_success(), "the second device must be able to sign in: {}", response.status());
+            response.json().await.expect("token response")
+        })
+    }
+
+    /// Revokes session `id` with another session's `access_token` (`DELETE /api/sessions/{id}`).
+    pub fn revoke_with(&self, access_token: &str, id: &str) -> u16 {
+        let url = format!("{}{}/{id}", self.url, tessera_protocol::paths::SESSIONS);
+        self.runtime.block_on(async {
+            let response = reqwest::Client::new().delete(url).bearer_auth(access_token).send().await;
+            response.expect("revoke request").status().as_u16()
+        })
+    }
+
+    /// How many refreshes the server granted to a token replayed inside the grace window (a
+    /// client that lost the rotated token), from alice's server-side audit.
+    pub fn grace_retries(&self, access_token: &str) -> usize {
+        let url = format!("{}{}?limit=500", self.url, tessera_protocol::paths::AUDIT);
+        let list: tessera_protocol::AuditList = self.runtime.block_on(async {
+            let response = reqwest::Client::new().get(url).bearer_auth(access_token).send().await;
+            response.expect("audit request").json().await.expect("audit list")
+        });
+        list.events.iter().filter(|e| e.detail.as_deref().is_some_and(|d| d.contains("grace window"))).count()
+    }
+
+    /// The server's `tessera_active_sessions` gauge (from `/metrics`).
+    pub fn active_sessions(&self) -> i64 {
+        let url = format!("{}{}", self.url, tessera_protocol::paths::METRICS);
+        let text = self.runtime.block_on(async {
+            reqwest::get(url).await.expect("metrics request").text().await.expect("metrics body")
+        });
+        text.lines()
+            .find_map(|l| l.strip_prefix("tessera_active_sessions "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("/metrics must have tessera_active_sessions: {text}"))
+    }
+
+    /// HTTP status of a refresh grant with `refresh_token` (200: the session lives).
+    pub fn refresh_status(&self, refresh_token: &str) -> u16 {
+        let url = format!("{}{}", self.url, tessera_protocol::paths::TOKEN);
+        let form = tessera_protocol::TokenRequest::refresh(refresh_token, "tessera-desktop");
+        self.runtime.block_on(async {
+            reqwest::Client::new().post(url).form(&form).send().await.expect("refresh request").status().as_u16()
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.runtime.block_on(server.stop());
+        }
+    }
+}
+
+/// The result of one `tessera` run.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Stdout.
+    pub stdout: String,
+    /// Stderr.
+    pub stderr: String,
+}
+
+impl Run {
+    fn from_output(output: Output) -> Self {
+        Self {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Stdout parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| panic!("stdout must be JSON ({e}): {self:?}"))
+    }
+}
+
+/// The `tessera` binary with its own config and data dirs.
+pub struct Tessera {
+    dir: tempfile::TempDir,
+    /// Run without any keychain (no D-Bus session bus).
+    no_keychain: bool,
+}
+
+impl Tessera {
+    /// A CLI on the keychain of this test's environment.
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("temp dir"), no_keychain: false }
+    }
+
+    /// A CLI that finds no keychain: its session bus address points nowhere.
+    pub fn without_keychain() -> Self {
+        Self { no_keychain: true, ..Self::new() }
+    }
+
+    /// The config dir (`current.json`).
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
+    /// The data dir (locks, audit log).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// A command for `args`, environment set, stdio not yet.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+        command
+            .args(args)
+            .env("TESSERA_CONFIG_DIR", self.config_dir())
+            .env("TESSERA_DATA_DIR", self.data_dir())
+            .env_remove("TESSERA_SERVER")
+            .env_remove("TESSERA_USERNAME")
+            .env_remove("TESSERA_LOG")
+            // A locked keyring would try to prompt on a display and hang.
+            .env_remove("DISPLAY");
+        if self.no_keychain {
+            command.env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/tessera-test-bus");
+        }
+        command
+    }
+
+    /// Runs `args` to completion with `stdin` as standard input.
+    pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tessera");
+        if let Some(mut input) = child.stdin.take() {
+            // The child may exit without reading (e.g. usage errors): a broken pipe is fine.
+            let _ = input.write_all(stdin.as_bytes());
+        }
+        Run::from_output(child.wait_with_output().expect("wait for tessera"))
+    }
+
+    /// Runs `args` to completion with empty stdin.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_stdin(args, "")
+    }
+
+    /// Spawns `args` with piped stdio.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tessera")
+    }
+
+    /// `tessera login` as alice with the password on stdin.
+    pub fn login(&self, server: &Server) -> Run {
+        self.run_with_stdin(&["login", "--server", &server.url, "--username", USER, "--password-stdin"], &format!("{PASSWORD}\n"))
+    }
+
+    /// The audit log file.
+    pub fn audit_log(&self) -> PathBuf {
+        self.data_dir().join("audit.jsonl")
+    }
+}

@@ -1,0 +1,263 @@
+//! `GET /ws`: the live notification stream of the signed-in user.
+//!
+//! The connection subscribes to the user's live fan-out *before* it reads the outbox, so nothing
+//! committed in between is missed; live items at or below the last seq sent are skipped, so
+//! nothing is sent twice; a live item that skips ahead (or a lagging subscriber) is caught up
+//! from the database. See docs/protocol.md, "Notifications".
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use tessera_protocol::{
+    Notification, WS_CLOSE_SERVER_RESTART, WS_CLOSE_SESSION_ENDED, WS_CLOSE_TOKEN_EXPIRED, WsClientMessage, WsServerMessage,
+};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::auth::{EndReason, check_open, end_session};
+use crate::extract::Authenticated;
+use crate::notify::outbox;
+use crate::notify::{ShutdownMode, StreamEnd};
+use crate::state::SharedState;
+use crate::store::sessions;
+
+/// Bytes read from the socket at once. Client messages are tiny; tungstenite's default (128 KiB)
+/// is what makes an idle connection expensive.
+const READ_BUFFER: usize = 1024;
+/// Largest client message or frame accepted; larger ones close the connection (1009).
+pub const MAX_CLIENT_MESSAGE: usize = 4096;
+/// Most bytes queued for a slow client before sends fail (the connection then ends).
+const MAX_WRITE_BUFFER: usize = 256 * 1024;
+/// Notifications read from the outbox per query while replaying.
+const REPLAY_PAGE: i64 = 256;
+/// Malformed client messages tolerated on one connection before it is closed (1008).
+const MAX_MALFORMED: u32 = 16;
+
+/// RFC 6455 §7.4.1: policy violation.
+const CLOSE_POLICY: u16 = 1008;
+/// RFC 6455 §7.4.1: message too big.
+const CLOSE_TOO_BIG: u16 = 1009;
+
+/// `GET /ws`: upgrades an authenticated request.
+pub async fn upgrade(State(state): State<SharedState>, auth: Authenticated, ws: WebSocketUpgrade) -> Response {
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_failed_upgrade(|e| tracing::debug!("websocket upgrade failed: {e}"))
+        .on_upgrade(move |socket| async move {
+            let session_id = auth.session.id.clone();
+            let end = Connection::new(state, auth, socket).run().await;
+            tracing::debug!(session_id = %session_id, ?end, "websocket closed");
+        })
+}
+
+/// Why the send failed: the connection is gone.
+#[derive(Debug)]
+struct Gone;
+
+struct Connection {
+    state: SharedState,
+    auth: Authenticated,
+    socket: WebSocket,
+    /// Last seq sent; `None` until the client resumed (nothing live is sent before).
+    last: Option<i64>,
+    malformed: u32,
+}
+
+impl Connection {
+    fn new(state: SharedState, auth: Authenticated, socket: WebSocket) -> Self {
+        Self { state, auth, socket, last: None, malformed: 0 }
+    }
+
+    async fn run(mut self) -> StreamEnd {
+        let user_id = self.auth.user_id();
+        let notify = &self.state.notify;
+        let mut live = notify.fanout.subscribe(user_id);
+        let mut ended = notify.sessions.subscribe(self.auth.session.id.clone());
+        let mut shutdown = notify.shutdown.subscribe();
+        // Re-check now that revocations reach us: one in between would otherwise be missed.
+        if let Some(reason) = self.session_end().await {
+            return self.revoked(reason).await;
+        }
+        let expiry = tokio::time::sleep(self.until_ms(self.auth.claims.exp.saturating_mul(1000)));
+        tokio::pin!(expiry);
+        let period = Duration::from_secs(self.state.config.ws_ping_interval_secs);
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            tokio::select! {
+                biased;
+                changed = shutdown.changed() => {
+                    let mode = if changed.is_ok() { *shutdown.borrow() } else { ShutdownMode::Abrupt };
+                    match mode {
+                        ShutdownMode::Running => continue,
+                        ShutdownMode::Abrupt => return StreamEnd::ServerStopped,
+                        ShutdownMode::Graceful => {
+                            self.close(WS_CLOSE_SERVER_RESTART, "server restarting").await;
+                            return StreamEnd::ServerStopped;
+                        }
+                    }
+                }
+                _ = ended.recv() => {
+                    if let Some(reason) = self.session_end().await {
+                        return self.revoked(reason).await;
+                    }
+                }
+                () = &mut expiry => {
+                    self.close(WS_CLOSE_TOKEN_EXPIRED, "access token expired").await;
+                    return StreamEnd::TokenExpired;
+                }
+                _ = ping.tick() => {
+                    if let Some(reason) = self.session_past_deadline().await {
+                        return self.revoked(reason).await;
+                    }
+                    if self.socket.send(Message::Ping(Default::default())).await.is_err() {
+                        return StreamEnd::ClientGone;
+                    }
+                }
+                incoming = self.socket.recv() => {
+                    if let Err(end) = self.on_client(incoming).await {
+                        return end;
+                    }
+                }
+                item = live.recv(), if self.last.is_some() => {
+                    let sent = match item {
+                        Ok(notification) => self.on_live(&notification).await,
+                        Err(RecvError::Lagged(missed)) => {
+                            tracing::debug!(user_id, missed, "live stream lagged; catching up from the outbox");
+                            self.replay().await
+                        }
+                        Err(RecvError::Closed) => return StreamEnd::ServerStopped,
+                    };
+                    if sent.is_err() {
+                        return StreamEnd::ClientGone;
+                    }
+                }
+            }
+        }
+    }
+
+    fn until_ms(&self, at_ms: i64) -> Duration {
+        Duration::from_millis(u64::try_from(at_ms - self.state.clock.now_ms()).unwrap_or(0))
+    }
+
+    async fn on_client(&mut self, incoming: Option<Result<Message, axum::Error>>) -> Result<(), StreamEnd> {
+        let text = match incoming {
+            None | Some(Ok(Message::Close(_))) => return Err(StreamEnd::ClientGone),
+            Some(Err(e)) => {
+                // Oversized frames, protocol errors, resets: say why if the socket still can.
+                tracing::info!(session_id = %self.auth.session.id, "websocket read failed: {e}");
+                self.close(CLOSE_TOO_BIG, "message too big or malformed").await;
+                return Err(StreamEnd::ClientError);
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Ok(()),
+            Some(Ok(Message::Binary(_))) => return self.malformed("binary frame").await,
+            Some(Ok(Message::Text(text))) => text,
+        };
+        match serde_json::from_str::<WsClientMessage>(text.as_str()) {
+            Ok(WsClientMessage::Resume { after, epoch }) => self.resume(after, epoch.as_deref()).await.map_err(|Gone| StreamEnd::ClientGone),
+            Err(e) => self.malformed(&format!("not a client message: {e}")).await,
+        }
+    }
+
+    async fn malformed(&mut self, what: &str) -> Result<(), StreamEnd> {
+        self.malformed += 1;
+        tracing::info!(session_id = %self.auth.session.id, count = self.malformed, "ignored a malformed websocket message: {what}");
+        if self.malformed > MAX_MALFORMED {
+            self.close(CLOSE_POLICY, "too many malformed messages").await;
+            return Err(StreamEnd::ClientError);
+        }
+        Ok(())
+    }
+
+    async fn resume(&mut self, after: i64, epoch: Option<&str>) -> Result<(), Gone> {
+        let stream = outbox::stream(&self.state, self.auth.user_id()).await.map_err(|e| self.internal(e))?;
+        if !outbox::can_resume(&stream, after, epoch) {
+            self.last = None;
+            return self.send(&WsServerMessage::Reset { epoch: stream.epoch, last_seq: stream.last_seq }).await;
+        }
+        self.last = Some(after);
+        self.replay().await?;
+        let last_seq = self.last.unwrap_or(after);
+        self.send(&WsServerMessage::Resumed { epoch: stream.epoch, last_seq }).await
+    }
+
+    /// Sends everything committed after the last seq sent.
+    async fn replay(&mut self) -> Result<(), Gone> {
+        let Some(mut last) = self.last else { return Ok(()) };
+        loop {
+            let page = {
+                let mut conn = self.state.db.read.acquire().await.map_err(|e| self.internal(e))?;
+                outbox::read_after(&mut conn, self.auth.user_id(), last, REPLAY_PAGE).await.map_err(|e| self.internal(e))?
+            };
+            let full = page.len() as i64 == REPLAY_PAGE;
+            for notification in page {
+                last = notification.seq;
+                self.send(&WsServerMessage::Notification { notification }).await?;
+                self.last = Some(last);
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn on_live(&mut self, notification: &Arc<Notification>) -> Result<(), Gone> {
+        let Some(last) = self.last else { return Ok(()) };
+        if notification.seq <= last {
+            return Ok(()); // already sent by the replay
+        }
+        if notification.seq > last + 1 {
+            return self.replay().await; // a gap: the outbox has everything up to this one
+        }
+        self.send(&WsServerMessage::Notification { notification: Notification::clone(notification) }).await?;
+        self.last = Some(notification.seq);
+        Ok(())
+    }
+
+    /// Whether the session ended, read through the writer connection: the transaction that
+    /// ended it holds that connection until it commits, so a rolled-back end reads as open.
+    async fn session_end(&mut self) -> Option<EndReason> {
+        let mut conn = self.state.db.write.acquire().await.ok()?;
+        let row = sessions::by_id(&mut conn, &self.auth.session.id).await.ok()??;
+        row.ended_at.map(|_| EndReason::parse(row.end_reason.as_deref()))
+    }
+
+    /// A session past its idle or absolute deadline ends now (with audit), as on any request.
+    async fn session_past_deadline(&mut self) -> Option<EndReason> {
+        let row = {
+            let mut conn = self.state.db.read.acquire().await.ok()?;
+            sessions::by_id(&mut conn, &self.auth.session.id).await.ok()??
+        };
+        let reason = check_open(&row, self.state.clock.now_ms(), self.state.idle_ms()).err()?;
+        if row.ended_at.is_none() {
+            let mut conn = self.state.db.write.acquire().await.ok()?;
+            end_session(&self.state, &mut conn, &row, reason, Some(&self.auth.ip), None).await.ok()?;
+        }
+        Some(reason)
+    }
+
+    async fn revoked(&mut self, reason: EndReason) -> StreamEnd {
+        let _ = self.send(&WsServerMessage::SessionRevoked { reason: reason.code() }).await;
+        self.close(WS_CLOSE_SESSION_ENDED, reason.code().as_str()).await;
+        StreamEnd::SessionEnded
+    }
+
+    async fn send(&mut self, message: &WsServerMessage) -> Result<(), Gone> {
+        let text = serde_json::to_string(message).map_err(|e| self.internal(e))?;
+        self.socket.send(Message::Text(text.into())).await.map_err(|_| Gone)
+    }
+
+    async fn close(&mut self, code: u16, reason: &str) {
+        let frame = CloseFrame { code, reason: reason.into() };
+        let _ = self.socket.send(Message::Close(Some(frame))).await;
+    }
+
+    fn internal(&self, e: impl std::fmt::Display) -> Gone {
+        tracing::error!(session_id = %self.auth.session.id, "websocket stream failed: {e}");
+        Gone
+    }
+}

@@ -1,0 +1,127 @@
+//! The `webhooks` and `webhook_deliveries` tables.
+
+use sqlx::SqliteConnection;
+
+/// A registered webhook, secret included (the server signs with it).
+#[derive(Clone, sqlx::FromRow)]
+pub struct WebhookRow {
+    /// Id.
+    pub id: String,
+    /// Owner.
+    pub user_id: i64,
+    /// Target.
+    pub url: String,
+    /// HMAC key. Never log it.
+    pub secret: String,
+    /// Registered (ms).
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for WebhookRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookRow")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("url", &self.url)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Registers a webhook.
+pub async fn insert(conn: &mut SqliteConnection, row: &WebhookRow) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO webhooks (id, user_id, url, secret, created_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(&row.id)
+        .bind(row.user_id)
+        .bind(&row.url)
+        .bind(&row.secret)
+        .bind(row.created_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The user's webhooks, oldest first.
+pub async fn for_user(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<Vec<WebhookRow>> {
+    sqlx::query_as("SELECT id, user_id, url, secret, created_at FROM webhooks WHERE user_id = ? ORDER BY created_at, id")
+        .bind(user_id)
+        .fetch_all(conn)
+        .await
+}
+
+/// Whether `id` is one of the user's webhooks.
+pub async fn owned(conn: &mut SqliteConnection, user_id: i64, id: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM webhooks WHERE id = ? AND user_id = ?")
+        .bind(id)
+        .bind(user_id)
+        .fetch_one(conn)
+        .await
+        .map(|n: i64| n > 0)
+}
+
+/// Deletes one of the user's webhooks. Returns whether it existed.
+pub async fn delete(conn: &mut SqliteConnection, user_id: i64, id: &str) -> sqlx::Result<bool> {
+    sqlx::query("DELETE FROM webhooks WHERE id = ? AND user_id = ?")
+        .bind(id)
+        .bind(user_id)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected() == 1)
+}
+
+/// One attempt to record.
+#[derive(Debug, Clone)]
+#[allow(missing_docs)]
+pub struct Attempt<'a> {
+    pub webhook_id: &'a str,
+    pub seq: i64,
+    pub attempt: u32,
+    pub at: i64,
+    pub status: Option<u16>,
+    pub outcome: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// Appends to the delivery log (ignored if the webhook was deleted meanwhile).
+pub async fn record_attempt(conn: &mut SqliteConnection, a: Attempt<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (webhook_id, seq, attempt, at, status, outcome, error)
+         SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = ?)",
+    )
+    .bind(a.webhook_id)
+    .bind(a.seq)
+    .bind(a.attempt)
+    .bind(a.at)
+    .bind(a.status)
+    .bind(a.outcome)
+    .bind(a.error)
+    .bind(a.webhook_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A logged attempt.
+#[derive(Debug, Clone, sqlx::FromRow)]
+#[allow(missing_docs)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub seq: i64,
+    pub attempt: i64,
+    pub at: i64,
+    pub status: Option<i64>,
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+/// The delivery log of a webhook, newest first.
+pub async fn deliveries(conn: &mut SqliteConnection, webhook_id: &str, limit: i64) -> sqlx::Result<Vec<DeliveryRow>> {
+    sqlx::query_as(
+        "SELECT id, seq, attempt, at, status, outcome, error FROM webhook_deliveries
+         WHERE webhook_id = ? ORDER BY id DESC LIMIT ?",
+    )
+    .bind(webhook_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
