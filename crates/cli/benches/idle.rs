@@ -28,8 +28,8 @@ fn main() {
     let secs = env_secs("BENCH_IDLE_SECS", 60);
     let warmup = env_secs("BENCH_IDLE_WARMUP_SECS", 12);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let mut config = tessera_server::Config::default();
-    config.access_token_ttl_secs = 600; // "a token due in 10 minutes"
+    // "A token due in 10 minutes."
+    let config = tessera_server::Config { access_token_ttl_secs: 600, ..Default::default() };
     let server = rt.block_on(async {
         let server = TestServer::start(config).await.unwrap();
         server.add_user(USER, PASSWORD, Role::Agent).await.unwrap();
@@ -70,10 +70,18 @@ fn main() {
         let before = start.get(tid).map_or(0, |(_, n)| *n);
         let delta = after.saturating_sub(before);
         total += delta;
-        rows.push(format!("    thread {tid:<8} {name:<24} {delta} switches{}", if start.contains_key(tid) { "" } else { " (new)" }));
+        rows.push(format!(
+            "    thread {tid:<8} {name:<24} {delta} switches{}",
+            if start.contains_key(tid) { "" } else { " (new)" }
+        ));
     }
     let gone: Vec<_> = start.keys().filter(|t| !end.contains_key(t)).collect();
-    println!("  after a {warmup} s warm-up, over {secs} s: {} threads at start, {} at end, {} exited meanwhile (their switches are not counted)", start.len(), end.len(), gone.len());
+    println!(
+        "  after a {warmup} s warm-up, over {secs} s: {} threads at start, {} at end, {} exited meanwhile (their switches are not counted)",
+        start.len(),
+        end.len(),
+        gone.len()
+    );
     for row in rows {
         println!("{row}");
     }
@@ -97,9 +105,8 @@ fn sample(pid: u32) -> BTreeMap<u32, (String, u64)> {
     for entry in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
         let Ok(tid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
         let Ok(text) = std::fs::read_to_string(entry.path().join("status")) else { continue };
-        let field = |key: &str| {
-            text.lines().find_map(|l| l.strip_prefix(key)).map(|v| v.trim().to_owned()).unwrap_or_default()
-        };
+        let field =
+            |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).map(|v| v.trim().to_owned()).unwrap_or_default();
         let switches = field("voluntary_ctxt_switches:").parse::<u64>().unwrap_or(0)
             + field("nonvoluntary_ctxt_switches:").parse::<u64>().unwrap_or(0);
         threads.insert(tid, (field("Name:"), switches));

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tessera_protocol::DeviceInfo;
 use tessera_session::{
-    EngineConfig, KeychainVault, MemoryVault, SessionEngine, SessionEvent, SessionState, StorageTier, Vault,
-    VaultError,
+    EngineConfig, KeychainVault, MemoryVault, SessionEngine, SessionEvent, SessionState, StorageTier, Vault, VaultError,
 };
 use tokio::sync::broadcast;
 
@@ -196,21 +195,40 @@ pub struct Restored {
 /// Restores the current account's session from the keychain (one refresh, no password).
 ///
 /// Not signed in (no current account, no record, the session ended) → exit 3; server
-/// unreachable → exit 4 (the session stays in the keychain for the next try).
+/// unreachable → exit 4 (the session stays in the keychain for the next try); keychain unusable
+/// while an account is current → exit 5.
 pub async fn restore_current(dirs: &Dirs) -> Result<Restored, Failure> {
     let Some(account) = CurrentAccount::load(dirs)? else { return Err(Failure::not_signed_in()) };
     let storage = Storage::choose().await;
+    if let Some(e) = &storage.keychain_error {
+        return Err(keychain_unusable(&account, e));
+    }
     let (engine, mut warnings) = engine(dirs, &account.server_url, &storage)?;
     let state = engine.restore_user(&account.username).await;
     warnings.print();
     match state.map_err(Failure::from)? {
-        SessionState::SignedOut { reason: Some(reason) } => Err(Failure::from(tessera_session::EngineError::SignedOut(reason))),
+        SessionState::SignedOut { reason: Some(reason) } => {
+            Err(Failure::from(tessera_session::EngineError::SignedOut(reason)))
+        }
         SessionState::SignedOut { reason: None } | SessionState::SigningIn => Err(Failure::not_signed_in()),
         SessionState::Offline { .. } => Err(offline(&engine, &account)),
         SessionState::Active { .. } | SessionState::Refreshing | SessionState::Expiring { .. } => {
             Ok(Restored { engine, warnings, account })
         }
     }
+}
+
+/// The failure for "the account's session may be in the keychain, but the keychain is unusable"
+/// (exit 5): not "not signed in", which would send the user to sign in for nothing.
+pub fn keychain_unusable(account: &CurrentAccount, e: &VaultError) -> Failure {
+    Failure::new(
+        Exit::Keychain,
+        e.code(),
+        format!(
+            "cannot open the system keychain that holds the session of {} at {}: {e}",
+            account.username, account.server_url
+        ),
+    )
 }
 
 /// The failure for "signed in, but the server cannot be reached".

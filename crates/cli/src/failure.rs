@@ -44,7 +44,8 @@ Exit codes:
   3  not signed in, the session ended (revoked, expired, idle), or wrong user name or password
   4  the server cannot be reached or is failing (network, timeout, 5xx, rate limited);
      a session, if any, stays signed in
-  5  the system keychain failed (locked, timed out, unreadable record)
+  5  the system keychain failed (locked, timed out, unreadable record), or is unusable
+     while an account is current
   6  audit --verify: the audit log's hash chain is broken
 
 Errors go to stderr as one line, `error: <message> (<code>)`, or with --json as
@@ -75,11 +76,7 @@ impl Failure {
 
     /// Not signed in (exit 3), with the hint how to sign in.
     pub fn not_signed_in() -> Self {
-        Self::new(
-            Exit::NotSignedIn,
-            "not_signed_in",
-            "not signed in; run `tessera login --server URL --username NAME`",
-        )
+        Self::new(Exit::NotSignedIn, "not_signed_in", "not signed in; run `tessera login --server URL --username NAME`")
     }
 
     /// Prints the failure to stderr in the documented shape.
@@ -107,14 +104,9 @@ impl From<EngineError> for Failure {
             EngineError::SignedOut(reason) => Self::new(
                 Exit::NotSignedIn,
                 code,
-                format!(
-                    "the session ended ({}); sign in again with `tessera login`",
-                    reason.as_str()
-                ),
+                format!("the session ended ({}); sign in again with `tessera login`", reason.as_str()),
             ),
-            EngineError::AlreadySignedIn(user) => {
-                Self::new(Exit::Error, code, format!("already signed in as {user}"))
-            }
+            EngineError::AlreadySignedIn(user) => Self::new(Exit::Error, code, format!("already signed in as {user}")),
             EngineError::Client(client) => from_client(client),
             EngineError::Vault(vault) => from_vault(vault),
             EngineError::DataDir(_) | EngineError::LockTimeout(_) => Self::new(Exit::Error, code, e.to_string()),

@@ -37,7 +37,7 @@ fn report(failure: &Failure, json: bool) -> ExitCode {
 /// `warning:` lines from the engine's events instead).
 fn init_logging() {
     let Ok(filter) = std::env::var("TESSERA_LOG") else { return };
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

@@ -11,7 +11,6 @@ use common::{Server, Tessera};
 #[test]
 #[ignore = "needs an unlocked Secret Service; run tools/test"]
 fn signed_in_user_checks_status_gets_tokens_signs_other_devices_out_and_signs_out() {
-
     let server = Server::start(common::config());
     let cli = Tessera::new();
 
@@ -19,7 +18,10 @@ fn signed_in_user_checks_status_gets_tokens_signs_other_devices_out_and_signs_ou
     assert_eq!(login.code, 0, "login must succeed against the real server and keychain: {login:?}");
     assert!(login.stdout.contains("system keychain"), "login says where the session lives: {login:?}");
     let current = std::fs::read_to_string(cli.config_dir().join("current.json")).expect("current.json after login");
-    assert!(current.contains(&server.url) && current.contains(common::USER), "current.json names server and user: {current}");
+    assert!(
+        current.contains(&server.url) && current.contains(common::USER),
+        "current.json names server and user: {current}"
+    );
     assert!(!current.contains("trt_") && !current.contains("eyJ"), "current.json must never hold a token: {current}");
 
     let status = cli.run(&["status", "--json"]);
@@ -44,7 +46,10 @@ fn signed_in_user_checks_status_gets_tokens_signs_other_devices_out_and_signs_ou
     let token = cli.run(&["token"]);
     assert_eq!(token.code, 0, "token works: {token:?}");
     let printed = token.stdout.trim_end_matches('\n');
-    assert!(!printed.contains('\n') && printed.split('.').count() == 3, "stdout is one JWT and nothing else: {token:?}");
+    assert!(
+        !printed.contains('\n') && printed.split('.').count() == 3,
+        "stdout is one JWT and nothing else: {token:?}"
+    );
     assert!(token.stderr.is_empty(), "a successful `token` prints nothing else: {token:?}");
 
     let sessions = cli.run(&["sessions", "--json"]);

@@ -14,8 +14,14 @@ fn without_a_keychain_login_works_in_memory_only_and_says_so() {
     assert_eq!(login.code, 0, "a memory-only sign-in still succeeds: {login:?}");
     assert!(login.stdout.contains("MEMORY ONLY"), "login must say the session is memory only: {login:?}");
     assert!(login.stdout.contains("keychain_unavailable"), "login must say why (the keychain error code): {login:?}");
-    assert!(login.stdout.contains("ends when this command exits"), "login must say the session dies with it: {login:?}");
-    assert!(login.stderr.contains("warning: memory only: keychain_unavailable"), "stderr carries the warning: {login:?}");
+    assert!(
+        login.stdout.contains("ends when this command exits"),
+        "login must say the session dies with it: {login:?}"
+    );
+    assert!(
+        login.stderr.contains("warning: memory only: keychain_unavailable"),
+        "stderr carries the warning: {login:?}"
+    );
     assert!(!cli.config_dir().join("current.json").exists(), "nothing to come back to, so no current account is noted");
 
     let status = cli.run(&["status", "--json"]);
@@ -34,7 +40,10 @@ fn without_a_keychain_login_works_in_memory_only_and_says_so() {
     let token = cli.run(&["token"]);
     assert_eq!(token.code, 3, "no session, no token (3): {token:?}");
     assert!(token.stdout.is_empty(), "token prints nothing on stdout when it fails: {token:?}");
-    assert!(token.stderr.lines().any(|l| l.starts_with("error: ") && l.ends_with("(not_signed_in)")), "one error line: {token:?}");
+    assert!(
+        token.stderr.lines().any(|l| l.starts_with("error: ") && l.ends_with("(not_signed_in)")),
+        "one error line: {token:?}"
+    );
 }
 
 #[test]
@@ -48,7 +57,10 @@ fn a_memory_only_login_leaves_no_live_session_at_the_server() {
     assert_eq!(login.code, 0, "memory-only login succeeds: {login:?}");
     let json = login.json();
     assert_eq!(json["storage"], "memory", "the JSON names the tier: {json}");
-    assert_eq!(json["revoked_at_exit"], true, "the orphaned server session must be revoked as the process ends: {json}");
+    assert_eq!(
+        json["revoked_at_exit"], true,
+        "the orphaned server session must be revoked as the process ends: {json}"
+    );
     assert_eq!(server.active_sessions(), 0, "no session may be left open at the server by a process that is gone");
 }
 
@@ -66,7 +78,8 @@ fn exit_codes_and_error_shapes_are_as_documented() {
     let usage = cli.run(&["sessions", "revoke"]);
     assert_eq!(usage.code, 2, "a wrong command line is a usage error (2): {usage:?}");
 
-    let wrong = cli.run_with_stdin(&["login", "--server", &server.url, "--username", USER, "--password-stdin"], "nope\n");
+    let wrong =
+        cli.run_with_stdin(&["login", "--server", &server.url, "--username", USER, "--password-stdin"], "nope\n");
     assert_eq!(wrong.code, 3, "a wrong password is an authentication failure (3): {wrong:?}");
     assert!(
         wrong.stderr.lines().any(|l| l == "error: wrong user name or password (invalid_credentials)"),
@@ -85,7 +98,8 @@ fn exit_codes_and_error_shapes_are_as_documented() {
     assert_eq!(error["code"], "network", "--json errors are {{code, message}} on stderr: {offline:?}");
     assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "with a message: {offline:?}");
 
-    let bad_url = cli.run_with_stdin(&["login", "--server", "ftp://example.com", "--username", USER, "--password-stdin"], "pw\n");
+    let bad_url =
+        cli.run_with_stdin(&["login", "--server", "ftp://example.com", "--username", USER, "--password-stdin"], "pw\n");
     assert_eq!(bad_url.code, 2, "a server URL that is not http(s) is a usage error (2): {bad_url:?}");
 
     for args in [&["token"][..], &["whoami"], &["logout"], &["sessions"], &["sessions", "revoke", "--others"]] {
@@ -102,8 +116,12 @@ fn audit_verify_fails_with_exit_6_when_the_log_was_edited() {
 
     let listed = cli.run(&["audit", "--json"]);
     assert_eq!(listed.code, 0, "the audit log lists: {listed:?}");
-    let kinds: Vec<String> =
-        listed.json()["events"].as_array().into_iter().flatten().filter_map(|e| e["kind"].as_str().map(str::to_owned)).collect();
+    let kinds: Vec<String> = listed.json()["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+        .collect();
     assert_eq!(kinds, ["signed_in", "signed_out"], "login then the memory-only sign-out are recorded: {listed:?}");
 
     let intact = cli.run(&["audit", "--verify"]);
@@ -118,4 +136,32 @@ fn audit_verify_fails_with_exit_6_when_the_log_was_edited() {
     let json = broken.json();
     assert_eq!(json["intact"], false, "the report says broken: {json}");
     assert_eq!(json["first_break"]["line"], 2, "the line after the edited one no longer chains: {json}");
+}
+
+#[test]
+fn an_account_whose_keychain_is_unusable_is_a_keychain_error_not_signed_out() {
+    let server = Server::start(common::config());
+    let cli = Tessera::without_keychain();
+    // As left by a keychain sign-in earlier (current.json holds no secret, so a test can write it).
+    std::fs::create_dir_all(cli.config_dir()).expect("config dir");
+    let current = serde_json::json!({ "server_url": server.url, "username": USER });
+    std::fs::write(cli.config_dir().join("current.json"), current.to_string()).expect("current.json");
+
+    let token = cli.run(&["token"]);
+    assert_eq!(
+        token.code, 5,
+        "the session may be in the unusable keychain: keychain error (5), not 'sign in': {token:?}"
+    );
+    assert!(token.stderr.contains("(keychain_unavailable)"), "with the keychain's code: {token:?}");
+    assert!(token.stdout.is_empty(), "no token: {token:?}");
+
+    let status = cli.run(&["status", "--json"]);
+    assert_eq!(status.code, 5, "status exits 5 too: {status:?}");
+    let json = status.json();
+    assert_eq!(json["username"], USER, "status still names the account: {json}");
+    assert_eq!(json["storage"]["reason"]["code"], "keychain_unavailable", "and why it cannot tell: {json}");
+
+    let logout = cli.run(&["logout"]);
+    assert_eq!(logout.code, 5, "logout cannot reach the session either, and changes nothing (5): {logout:?}");
+    assert!(cli.config_dir().join("current.json").exists(), "the account stays noted for when the keychain is back");
 }

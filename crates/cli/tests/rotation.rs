@@ -62,14 +62,25 @@ fn two_processes_refreshing_one_keychain_record_both_stay_signed_in_without_reus
     for (i, out) in outputs.iter().enumerate() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "process {i} must stay signed in through all its refreshes: {stdout} {stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "process {i} must stay signed in through all its refreshes: {stdout} {stderr}"
+        );
         assert!(stdout.contains("\"event\":\"done\""), "process {i} finished its loop: {stdout}");
         adopted += stderr.matches("another process rotated the refresh token").count();
     }
     let served = server.refresh_count() - before;
-    println!("cross-process: 2 processes x ({LOOP} + 1 restore) refreshes; server served {served}; tokens adopted from the other process: {adopted}; reuse detections: {}", server.reuse_count());
+    println!(
+        "cross-process: 2 processes x ({LOOP} + 1 restore) refreshes; server served {served}; tokens adopted from the other process: {adopted}; reuse detections: {}",
+        server.reuse_count()
+    );
     assert_eq!(server.reuse_count(), 0, "no rotated refresh token may ever be replayed (grace 0 would catch it)");
-    assert_eq!(served, 2 * (LOOP + 1), "every refresh (restore + loop, both processes) reached the server exactly once");
+    assert_eq!(
+        served,
+        2 * (LOOP + 1),
+        "every refresh (restore + loop, both processes) reached the server exactly once"
+    );
     assert!(adopted > 0, "the loops must really have interleaved (a process adopted the other's rotated token)");
     let status = cli.run(&["status", "--json"]);
     assert_eq!(status.code, 0, "still signed in afterwards: {status:?}");
@@ -109,7 +120,9 @@ fn killing_the_cli_at_random_moments_of_a_refresh_loop_never_trips_reuse_detecti
         if !killed_running {
             panic!("trial {trial}: the refresh loop ended before the kill: {output:?}");
         }
-        *kill_points.entry(if server.refresh_count() > before { "after_some_refreshes" } else { "before_any_refresh" }).or_default() += 1;
+        *kill_points
+            .entry(if server.refresh_count() > before { "after_some_refreshes" } else { "before_any_refresh" })
+            .or_default() += 1;
 
         let status = cli.run(&["status", "--json"]);
         match status.code {

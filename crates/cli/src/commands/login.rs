@@ -31,10 +31,17 @@ pub async fn run(dirs: &Dirs, args: &LoginArgs, json: bool) -> Result<Exit, Fail
         if let Some(previous) = CurrentAccount::load(dirs)?.filter(|p| *p != account) {
             match logout::sign_out_account(dirs, &previous, &storage).await {
                 Ok(outcome) => {
-                    eprintln!("Signed out {} at {} first ({})", previous.username, previous.server_url, logout::outcome_word(outcome));
+                    eprintln!(
+                        "Signed out {} at {} first ({})",
+                        previous.username,
+                        previous.server_url,
+                        logout::outcome_word(outcome)
+                    );
                     CurrentAccount::remove(dirs)?;
                 }
-                Err(e) => eprintln!("warning: could not sign out {} at {} first: {e}", previous.username, previous.server_url),
+                Err(e) => {
+                    eprintln!("warning: could not sign out {} at {} first: {e}", previous.username, previous.server_url)
+                }
             }
         }
     }
@@ -92,7 +99,9 @@ pub async fn run(dirs: &Dirs, args: &LoginArgs, json: bool) -> Result<Exit, Fail
             "Nothing was saved: this session ends when this command exits{}.",
             if revoked { " and has been signed out at the server" } else { "" }
         );
-        println!("Make the system keychain available (e.g. unlock it) and run `tessera login` again to stay signed in.");
+        println!(
+            "Make the system keychain available (e.g. unlock it) and run `tessera login` again to stay signed in."
+        );
     }
     Ok(Exit::Ok)
 }

@@ -1,8 +1,8 @@
 //! `tessera logout`: revoke at the server, delete the keychain record, forget the account.
 
 use serde_json::json;
-use tessera_session::lock::AccountNote;
 use tessera_session::SignOutOutcome;
+use tessera_session::lock::AccountNote;
 
 use crate::context::{self, CurrentAccount, Dirs, Storage};
 use crate::failure::{self, Exit, Failure};

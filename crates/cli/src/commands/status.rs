@@ -60,25 +60,21 @@ pub async fn run(dirs: &Dirs, json: bool) -> Result<Exit, Failure> {
         },
     };
     let Some(account) = account else {
-        let view = StatusView {
-            signed_in: false,
-            state: "signed_out",
-            signed_out_reason: None,
-            server_url: None,
-            username: None,
-            session_id: None,
-            access_expires_at: None,
-            refresh_expires_at: None,
-            session_expires_at: None,
-            storage: storage_view(storage.tier(), None),
-            pending_revocation: false,
-            clock_skew_ms: None,
-            last_error: None,
-        };
+        let view = signed_out_view(storage_view(storage.tier(), None));
         print(&view, json)?;
         return Ok(Exit::NotSignedIn);
     };
 
+    if storage.keychain_error.is_some() {
+        // The session may be in the keychain; we cannot tell. Show the account and why.
+        let view = StatusView {
+            server_url: Some(account.server_url.clone()),
+            username: Some(account.username.clone()),
+            ..signed_out_view(storage_view(storage.tier(), None))
+        };
+        print(&view, json)?;
+        return Ok(Exit::Keychain);
+    }
     let (engine, mut warnings) = context::engine(dirs, &account.server_url, &storage)?;
     let restored = engine.restore_user(&account.username).await;
     warnings.print();
@@ -119,6 +115,24 @@ pub async fn run(dirs: &Dirs, json: bool) -> Result<Exit, Failure> {
     })
 }
 
+fn signed_out_view(storage: StorageView) -> StatusView {
+    StatusView {
+        signed_in: false,
+        state: "signed_out",
+        signed_out_reason: None,
+        server_url: None,
+        username: None,
+        session_id: None,
+        access_expires_at: None,
+        refresh_expires_at: None,
+        session_expires_at: None,
+        storage,
+        pending_revocation: false,
+        clock_skew_ms: None,
+        last_error: None,
+    }
+}
+
 fn print(view: &StatusView, json: bool) -> Result<(), Failure> {
     if json {
         return output::json(view);
@@ -132,6 +146,9 @@ fn print(view: &StatusView, json: bool) -> Result<(), Failure> {
         (Some(server), Some(user)) if view.signed_in => println!("Signed in to {server} as {user}"),
         (Some(server), Some(user)) => match view.signed_out_reason {
             Some(reason) => println!("Not signed in: the session of {user} at {server} ended ({})", reason.as_str()),
+            None if view.storage.tier == StorageTier::Memory => {
+                println!("Cannot tell whether {user} is signed in at {server}: the keychain is unusable")
+            }
             None => println!("Not signed in (last account: {user} at {server})"),
         },
         _ => println!("Not signed in"),
@@ -154,6 +171,9 @@ fn print(view: &StatusView, json: bool) -> Result<(), Failure> {
         }
     }
     row("storage:", storage);
-    row("pending revocation:", if view.pending_revocation { "queued (sent when the server is reachable)".into() } else { "none".into() });
+    row(
+        "pending revocation:",
+        if view.pending_revocation { "queued (sent when the server is reachable)".into() } else { "none".into() },
+    );
     Ok(())
 }

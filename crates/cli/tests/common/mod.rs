@@ -1,13 +1,16 @@
 //! Helpers for the `tessera` CLI tests: a real reference server on loopback (in this process,
 //! on its own runtime) and the real `tessera` binary run in private config and data dirs.
-#![allow(dead_code)] // each test file uses a different subset
+#![allow(dead_code)]
+// each test file uses a different subset
+// Test scaffolding: a failure to start the server or spawn the binary should stop the test loudly.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 
-use tessera_protocol::Role;
 use std::sync::Arc;
+use tessera_protocol::Role;
 
 use tessera_server::Config;
 use tessera_server::clock::SystemClock;
@@ -20,11 +23,7 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 /// Server settings for CLI tests: rate limits off (tests sign in and refresh in bursts).
 pub fn config() -> Config {
-    let mut config = Config::default();
-    config.login_per_ip_per_min = 0;
-    config.login_per_user_per_min = 0;
-    config.refresh_per_ip_per_min = 0;
-    config
+    Config { login_per_ip_per_min: 0, login_per_user_per_min: 0, refresh_per_ip_per_min: 0, ..Config::default() }
 }
 
 /// A reference server with user `alice`, running on a runtime of its own so the test thread can
@@ -41,11 +40,8 @@ pub struct Server {
 impl Server {
     /// Starts a server with `config` and adds [`USER`].
     pub fn start(config: Config) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("server runtime");
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("server runtime");
         let data = tempfile::tempdir().expect("server data dir");
         let server = runtime.block_on(async {
             let server = TestServer::start_in(data.path(), config.clone(), Arc::new(SystemClock))
@@ -128,9 +124,9 @@ impl Server {
     /// The server's `tessera_active_sessions` gauge (from `/metrics`).
     pub fn active_sessions(&self) -> i64 {
         let url = format!("{}{}", self.url, tessera_protocol::paths::METRICS);
-        let text = self.runtime.block_on(async {
-            reqwest::get(url).await.expect("metrics request").text().await.expect("metrics body")
-        });
+        let text = self
+            .runtime
+            .block_on(async { reqwest::get(url).await.expect("metrics request").text().await.expect("metrics body") });
         text.lines()
             .find_map(|l| l.strip_prefix("tessera_active_sessions "))
             .and_then(|v| v.trim().parse().ok())
@@ -260,7 +256,10 @@ impl Tessera {
 
     /// `tessera login` as alice with the password on stdin.
     pub fn login(&self, server: &Server) -> Run {
-        self.run_with_stdin(&["login", "--server", &server.url, "--username", USER, "--password-stdin"], &format!("{PASSWORD}\n"))
+        self.run_with_stdin(
+            &["login", "--server", &server.url, "--username", USER, "--password-stdin"],
+            &format!("{PASSWORD}\n"),
+        )
     }
 
     /// The audit log file.

@@ -283,7 +283,8 @@ impl SessionEngine {
         self.inner.schedule.send_replace(ScheduleInput { generation: cur.token_generation, times });
     }
 
-    /// Records an audit event (off the async threads: the log fsyncs). Failures are logged only.
+    /// Records an audit event (off the async threads: the log takes a file lock). Failures are
+    /// logged only.
     async fn audit(&self, event: AuditEvent) {
         let Some(log) = self.inner.audit.clone() else { return };
         let at = self.now();
