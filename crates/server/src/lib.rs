@@ -1,5 +1,7 @@
 //! Tessera's reference server: OAuth-shaped password sign-in, rotating refresh tokens with reuse
-//! detection, idle and absolute session timeouts, revocation and a devices list, over SQLite.
+//! detection, idle and absolute session timeouts, revocation and a devices list, and durable
+//! per-user notifications (outbox, WebSocket with resume, polling, hooks, signed webhooks), over
+//! SQLite.
 //!
 //! [`app`] builds the router from state and [`serve`] runs it on a listener the caller bound,
 //! so tests bind `127.0.0.1:0` and never wait for start-up:

@@ -132,8 +132,14 @@ async fn serve(addr: &str, data_dir: &std::path::Path, config: Option<&std::path
     out.flush()?;
     drop(out);
     let router = tessera_server::app(state.clone());
-    tessera_server::serve(listener, router, shutdown_signal()).await?;
-    state.notify.shutdown(tessera_server::notify::ShutdownMode::Graceful);
+    let streams = state.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        // WebSocket streams are upgraded connections the HTTP server no longer tracks: close
+        // them (1012, service restart) so clients reconnect elsewhere or later.
+        streams.notify.shutdown(tessera_server::notify::ShutdownMode::Graceful);
+    };
+    tessera_server::serve(listener, router, shutdown).await?;
     state.db.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -59,9 +59,19 @@ pub async fn upgrade(State(state): State<SharedState>, auth: Authenticated, ws: 
 #[derive(Debug)]
 struct Gone;
 
+/// What a stream needs to know about its caller (not the whole session row: idle connections
+/// should be small).
+struct Caller {
+    user_id: i64,
+    session_id: String,
+    ip: String,
+    /// Access token `exp` (seconds).
+    exp: i64,
+}
+
 struct Connection {
     state: SharedState,
-    auth: Authenticated,
+    who: Caller,
     socket: WebSocket,
     /// Last seq sent; `None` until the client resumed (nothing live is sent before).
     last: Option<i64>,
@@ -70,20 +80,23 @@ struct Connection {
 
 impl Connection {
     fn new(state: SharedState, auth: Authenticated, socket: WebSocket) -> Self {
-        Self { state, auth, socket, last: None, malformed: 0 }
+        let who = Caller { user_id: auth.user_id(), session_id: auth.session.id, ip: auth.ip, exp: auth.claims.exp };
+        Self { state, who, socket, last: None, malformed: 0 }
     }
 
+    /// The connection's loop. Everything but the idle wait is boxed, so an idle connection's
+    /// task holds only the small select state (database futures are large).
     async fn run(mut self) -> StreamEnd {
-        let user_id = self.auth.user_id();
+        let user_id = self.who.user_id;
         let notify = &self.state.notify;
         let mut live = notify.fanout.subscribe(user_id);
-        let mut ended = notify.sessions.subscribe(self.auth.session.id.clone());
+        let mut ended = notify.sessions.subscribe(self.who.session_id.clone());
         let mut shutdown = notify.shutdown.subscribe();
         // Re-check now that revocations reach us: one in between would otherwise be missed.
-        if let Some(reason) = self.session_end().await {
-            return self.revoked(reason).await;
+        if let Some(reason) = Box::pin(self.session_end()).await {
+            return Box::pin(self.revoked(reason)).await;
         }
-        let expiry = tokio::time::sleep(self.until_ms(self.auth.claims.exp.saturating_mul(1000)));
+        let expiry = tokio::time::sleep(self.until_ms(self.who.exp.saturating_mul(1000)));
         tokio::pin!(expiry);
         let period = Duration::from_secs(self.state.config.ws_ping_interval_secs);
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -102,8 +115,8 @@ impl Connection {
                     }
                 }
                 _ = ended.recv() => {
-                    if let Some(reason) = self.session_end().await {
-                        return self.revoked(reason).await;
+                    if let Some(reason) = Box::pin(self.session_end()).await {
+                        return Box::pin(self.revoked(reason)).await;
                     }
                 }
                 () = &mut expiry => {
@@ -111,24 +124,24 @@ impl Connection {
                     return StreamEnd::TokenExpired;
                 }
                 _ = ping.tick() => {
-                    if let Some(reason) = self.session_past_deadline().await {
-                        return self.revoked(reason).await;
+                    if let Some(reason) = Box::pin(self.session_past_deadline()).await {
+                        return Box::pin(self.revoked(reason)).await;
                     }
                     if self.socket.send(Message::Ping(Default::default())).await.is_err() {
                         return StreamEnd::ClientGone;
                     }
                 }
                 incoming = self.socket.recv() => {
-                    if let Err(end) = self.on_client(incoming).await {
+                    if let Err(end) = Box::pin(self.on_client(incoming)).await {
                         return end;
                     }
                 }
                 item = live.recv(), if self.last.is_some() => {
                     let sent = match item {
-                        Ok(notification) => self.on_live(&notification).await,
+                        Ok(notification) => Box::pin(self.on_live(&notification)).await,
                         Err(RecvError::Lagged(missed)) => {
                             tracing::debug!(user_id, missed, "live stream lagged; catching up from the outbox");
-                            self.replay().await
+                            Box::pin(self.replay()).await
                         }
                         Err(RecvError::Closed) => return StreamEnd::ServerStopped,
                     };
@@ -149,7 +162,7 @@ impl Connection {
             None | Some(Ok(Message::Close(_))) => return Err(StreamEnd::ClientGone),
             Some(Err(e)) => {
                 // Oversized frames, protocol errors, resets: say why if the socket still can.
-                tracing::info!(session_id = %self.auth.session.id, "websocket read failed: {e}");
+                tracing::info!(session_id = %self.who.session_id, "websocket read failed: {e}");
                 self.close(CLOSE_TOO_BIG, "message too big or malformed").await;
                 return Err(StreamEnd::ClientError);
             }
@@ -165,7 +178,7 @@ impl Connection {
 
     async fn malformed(&mut self, what: &str) -> Result<(), StreamEnd> {
         self.malformed += 1;
-        tracing::info!(session_id = %self.auth.session.id, count = self.malformed, "ignored a malformed websocket message: {what}");
+        tracing::info!(session_id = %self.who.session_id, count = self.malformed, "ignored a malformed websocket message: {what}");
         if self.malformed > MAX_MALFORMED {
             self.close(CLOSE_POLICY, "too many malformed messages").await;
             return Err(StreamEnd::ClientError);
@@ -174,7 +187,7 @@ impl Connection {
     }
 
     async fn resume(&mut self, after: i64, epoch: Option<&str>) -> Result<(), Gone> {
-        let stream = outbox::stream(&self.state, self.auth.user_id()).await.map_err(|e| self.internal(e))?;
+        let stream = outbox::stream(&self.state, self.who.user_id).await.map_err(|e| self.internal(e))?;
         if !outbox::can_resume(&stream, after, epoch) {
             self.last = None;
             return self.send(&WsServerMessage::Reset { epoch: stream.epoch, last_seq: stream.last_seq }).await;
@@ -191,7 +204,7 @@ impl Connection {
         loop {
             let page = {
                 let mut conn = self.state.db.read.acquire().await.map_err(|e| self.internal(e))?;
-                outbox::read_after(&mut conn, self.auth.user_id(), last, REPLAY_PAGE).await.map_err(|e| self.internal(e))?
+                outbox::read_after(&mut conn, self.who.user_id, last, REPLAY_PAGE).await.map_err(|e| self.internal(e))?
             };
             let full = page.len() as i64 == REPLAY_PAGE;
             for notification in page {
@@ -222,7 +235,7 @@ impl Connection {
     /// ended it holds that connection until it commits, so a rolled-back end reads as open.
     async fn session_end(&mut self) -> Option<EndReason> {
         let mut conn = self.state.db.write.acquire().await.ok()?;
-        let row = sessions::by_id(&mut conn, &self.auth.session.id).await.ok()??;
+        let row = sessions::by_id(&mut conn, &self.who.session_id).await.ok()??;
         row.ended_at.map(|_| EndReason::parse(row.end_reason.as_deref()))
     }
 
@@ -230,12 +243,12 @@ impl Connection {
     async fn session_past_deadline(&mut self) -> Option<EndReason> {
         let row = {
             let mut conn = self.state.db.read.acquire().await.ok()?;
-            sessions::by_id(&mut conn, &self.auth.session.id).await.ok()??
+            sessions::by_id(&mut conn, &self.who.session_id).await.ok()??
         };
         let reason = check_open(&row, self.state.clock.now_ms(), self.state.idle_ms()).err()?;
         if row.ended_at.is_none() {
             let mut conn = self.state.db.write.acquire().await.ok()?;
-            end_session(&self.state, &mut conn, &row, reason, Some(&self.auth.ip), None).await.ok()?;
+            end_session(&self.state, &mut conn, &row, reason, Some(&self.who.ip), None).await.ok()?;
         }
         Some(reason)
     }
@@ -257,7 +270,7 @@ impl Connection {
     }
 
     fn internal(&self, e: impl std::fmt::Display) -> Gone {
-        tracing::error!(session_id = %self.auth.session.id, "websocket stream failed: {e}");
+        tracing::error!(session_id = %self.who.session_id, "websocket stream failed: {e}");
         Gone
     }
 }

@@ -62,7 +62,9 @@ impl KeychainVault {
     /// engine calls this to pick the keychain or the memory tier, and shows the error's code to
     /// say why. Like every call, it is bounded by the time limit.
     pub async fn probe(&self) -> Result<(), VaultError> {
-        let user = format!("probe-{}", uuid::Uuid::new_v4());
+        // The pid tells whose entry it is: a process killed mid-probe leaves one behind, and
+        // nobody else's probe may be mistaken for it.
+        let user = format!("probe-{}-{}", std::process::id(), uuid::Uuid::new_v4());
         let value = uuid::Uuid::new_v4().to_string();
         self.call(move |entry_for| {
             let entry = entry_for(Self::PROBE_SERVICE, &user)?;
