@@ -17,6 +17,27 @@ use crate::keys::{AccessClaims, TokenRejection};
 use crate::state::SharedState;
 use crate::store::sessions::{self, SessionRow};
 
+/// The body of a request whose `Content-Type` is `mime` (parameters such as `charset` allowed):
+/// 415 for another type, 413 past the body limit.
+async fn body_of_type<S: Send + Sync>(req: Request, state: &S, mime: &str) -> Result<Bytes, AppError> {
+    let matches = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(mime));
+    if !matches {
+        return Err(AppError::unsupported_media_type(mime));
+    }
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::payload_too_large()
+        } else {
+            AppError::invalid_request("could not read the request body")
+        }
+    })
+}
+
 /// A form body (`application/x-www-form-urlencoded`), as OAuth endpoints take.
 #[derive(Debug)]
 pub struct Form<T>(pub T);
@@ -25,22 +46,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_form = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
-        if !is_form {
-            return Err(AppError::unsupported_media_type("application/x-www-form-urlencoded"));
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::payload_too_large()
-            } else {
-                AppError::invalid_request("could not read the request body")
-            }
-        })?;
+        let bytes = body_of_type(req, state, "application/x-www-form-urlencoded").await?;
         serde_urlencoded::from_bytes(&bytes)
             .map(Form)
             .map_err(|e| AppError::invalid_request(format!("malformed form body: {e}")))
@@ -56,22 +62,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-        if !is_json {
-            return Err(AppError::unsupported_media_type("application/json"));
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::payload_too_large()
-            } else {
-                AppError::invalid_request("could not read the request body")
-            }
-        })?;
+        let bytes = body_of_type(req, state, "application/json").await?;
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| AppError::invalid_request(format!("malformed JSON body: {e}")))
