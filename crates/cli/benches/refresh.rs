@@ -42,13 +42,13 @@ fn main() {
     let data = tempfile::tempdir().unwrap();
     println!("refresh round trip on loopback, {n} interleaved pairs after {WARMUP} warm-up each");
     println!("server: reference server in-process (2 worker threads), {}; client: one thread", server.url);
-    println!("engine data dir (lock files, fsynced audit log): {}", data.path().display());
+    println!("engine data dir (lock files, audit log): {}", data.path().display());
 
     client_rt.block_on(async {
         let memory: Arc<dyn Vault> = Arc::new(MemoryVault::new());
         run_variant("MemoryVault", &server.url, &data.path().join("memory"), memory, n).await;
         // The same engine with its audit log unopenable (a directory where the file should be):
-        // the engine then runs without one, which isolates what the per-refresh fsync costs.
+        // the engine then runs without one, which isolates what the audit append costs.
         let no_audit = data.path().join("memory-no-audit");
         std::fs::create_dir_all(no_audit.join(tessera_session::audit::FILE_NAME)).unwrap();
         let memory: Arc<dyn Vault> = Arc::new(MemoryVault::new());
@@ -147,7 +147,7 @@ async fn breakdown(data_dir: &std::path::Path, n: usize) {
         l.p50, l.p99, l.mean
     );
     println!(
-        "  audit append (tail read + write + fsync)       : p50 {:>7.3} ms  p99 {:>7.3} ms  mean {:>7.3} ms",
+        "  audit append (tail read + write)               : p50 {:>7.3} ms  p99 {:>7.3} ms  mean {:>7.3} ms",
         a.p50, a.p99, a.mean
     );
 }
