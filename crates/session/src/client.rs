@@ -171,26 +171,22 @@ impl AuthClient {
 
     /// `GET /api/me`: the signed-in user.
     pub async fn me(&self, access: &AccessToken) -> Result<Me, ClientError> {
-        let url = self.endpoint(|d| &d.tessera.me_endpoint).await?;
-        decode_json(self.execute(self.authed(Method::GET, url, access)?).await?)
+        self.authed_json(Method::GET, |d| &d.tessera.me_endpoint, access).await
     }
 
     /// `GET /api/session`: the session this access token belongs to.
     pub async fn session_info(&self, access: &AccessToken) -> Result<SessionInfo, ClientError> {
-        let url = self.endpoint(|d| &d.tessera.session_endpoint).await?;
-        decode_json(self.execute(self.authed(Method::GET, url, access)?).await?)
+        self.authed_json(Method::GET, |d| &d.tessera.session_endpoint, access).await
     }
 
     /// `POST /api/session/activity`: the user is active; extends the idle deadline.
     pub async fn report_activity(&self, access: &AccessToken) -> Result<SessionInfo, ClientError> {
-        let url = self.endpoint(|d| &d.tessera.activity_endpoint).await?;
-        decode_json(self.execute(self.authed(Method::POST, url, access)?).await?)
+        self.authed_json(Method::POST, |d| &d.tessera.activity_endpoint, access).await
     }
 
     /// `GET /api/sessions`: the user's sessions (devices).
     pub async fn sessions(&self, access: &AccessToken) -> Result<SessionList, ClientError> {
-        let url = self.endpoint(|d| &d.tessera.sessions_endpoint).await?;
-        decode_json(self.execute(self.authed(Method::GET, url, access)?).await?)
+        self.authed_json(Method::GET, |d| &d.tessera.sessions_endpoint, access).await
     }
 
     /// `DELETE /api/sessions/{id}`: signs one device out.
@@ -205,14 +201,23 @@ impl AuthClient {
 
     /// `POST /api/sessions/revoke-others`: signs every other device out.
     pub async fn revoke_other_sessions(&self, access: &AccessToken) -> Result<RevokeOthersResponse, ClientError> {
-        let url = self.endpoint(|d| &d.tessera.revoke_others_endpoint).await?;
-        decode_json(self.execute(self.authed(Method::POST, url, access)?).await?)
+        self.authed_json(Method::POST, |d| &d.tessera.revoke_others_endpoint, access).await
     }
 
     /// `GET /api/audit`: the user's own audit events at the server.
     pub async fn audit(&self, access: &AccessToken) -> Result<AuditList, ClientError> {
-        let url = self.endpoint(|d| &d.tessera.audit_endpoint).await?;
-        decode_json(self.execute(self.authed(Method::GET, url, access)?).await?)
+        self.authed_json(Method::GET, |d| &d.tessera.audit_endpoint, access).await
+    }
+
+    /// An authenticated call to the endpoint `pick` names in discovery, decoding a JSON answer.
+    async fn authed_json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        pick: impl FnOnce(&Discovery) -> &String,
+        access: &AccessToken,
+    ) -> Result<T, ClientError> {
+        let url = self.endpoint(pick).await?;
+        decode_json(self.execute(self.authed(method, url, access)?).await?)
     }
 
     async fn token_request(&self, form: TokenRequest) -> Result<TokenGrant, ClientError> {

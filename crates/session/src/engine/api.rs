@@ -7,6 +7,7 @@ use tessera_protocol::{AuditList, Me, RevokeOthersResponse, SessionInfo, Session
 
 use super::SessionEngine;
 use super::refresh::Cause;
+use crate::client::AuthClient;
 use crate::error::{ClientError, EngineError, ErrorClass};
 use crate::secret::AccessToken;
 use crate::state::SignOutReason;
@@ -60,6 +61,16 @@ impl SessionEngine {
         }
     }
 
+    /// [`authorized`](Self::authorized) for a call on this engine's own client.
+    async fn with_client<T, F, Fut>(&self, call: F) -> Result<T, EngineError>
+    where
+        F: Fn(AuthClient, AccessToken) -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
+        let client = self.inner.client.clone();
+        self.authorized(|t| call(client.clone(), t)).await
+    }
+
     async fn settle_failure(&self, session_id: &str, class: ErrorClass, error: ClientError) -> EngineError {
         match class {
             ErrorClass::SessionEnded(reason) => {
@@ -76,50 +87,29 @@ impl SessionEngine {
 
     /// The signed-in user (`GET /api/me`).
     pub async fn me(&self) -> Result<Me, EngineError> {
-        let client = self.inner.client.clone();
-        self.authorized(|t| {
-            let c = client.clone();
-            async move { c.me(&t).await }
-        })
-        .await
+        self.with_client(|c, t| async move { c.me(&t).await }).await
     }
 
     /// This session as the server sees it (`GET /api/session`).
     pub async fn current_session(&self) -> Result<SessionInfo, EngineError> {
-        let client = self.inner.client.clone();
-        self.authorized(|t| {
-            let c = client.clone();
-            async move { c.session_info(&t).await }
-        })
-        .await
+        self.with_client(|c, t| async move { c.session_info(&t).await }).await
     }
 
     /// Tells the server the user is active (extends the idle deadline).
     pub async fn report_activity(&self) -> Result<SessionInfo, EngineError> {
-        let client = self.inner.client.clone();
-        self.authorized(|t| {
-            let c = client.clone();
-            async move { c.report_activity(&t).await }
-        })
-        .await
+        self.with_client(|c, t| async move { c.report_activity(&t).await }).await
     }
 
     /// The user's sessions (devices).
     pub async fn sessions(&self) -> Result<SessionList, EngineError> {
-        let client = self.inner.client.clone();
-        self.authorized(|t| {
-            let c = client.clone();
-            async move { c.sessions(&t).await }
-        })
-        .await
+        self.with_client(|c, t| async move { c.sessions(&t).await }).await
     }
 
     /// Signs one device out. Revoking this device's own session signs out here too.
     pub async fn revoke_session(&self, session_id: &str) -> Result<(), EngineError> {
-        let client = self.inner.client.clone();
         let id = session_id.to_owned();
-        self.authorized(|t| {
-            let (c, id) = (client.clone(), id.clone());
+        self.with_client(|c, t| {
+            let id = id.clone();
             async move { c.revoke_session(&t, &id).await }
         })
         .await?;
@@ -132,21 +122,11 @@ impl SessionEngine {
 
     /// Signs every other device out.
     pub async fn revoke_other_sessions(&self) -> Result<RevokeOthersResponse, EngineError> {
-        let client = self.inner.client.clone();
-        self.authorized(|t| {
-            let c = client.clone();
-            async move { c.revoke_other_sessions(&t).await }
-        })
-        .await
+        self.with_client(|c, t| async move { c.revoke_other_sessions(&t).await }).await
     }
 
     /// The user's audit events kept by the server.
     pub async fn server_audit(&self) -> Result<AuditList, EngineError> {
-        let client = self.inner.client.clone();
-        self.authorized(|t| {
-            let c = client.clone();
-            async move { c.audit(&t).await }
-        })
-        .await
+        self.with_client(|c, t| async move { c.audit(&t).await }).await
     }
 }
