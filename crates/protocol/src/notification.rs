@@ -26,7 +26,7 @@ pub const WEBHOOK_EVENT_HEADER: &str = "tessera-event";
 pub const WEBHOOK_EVENT_NOTIFICATION_CREATED: &str = "notification.created";
 
 /// One notification of a user's outbox.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notification {
     /// Position in the user's stream: strictly increasing, never reused within an epoch. The
     /// cursor clients resume after.

@@ -22,6 +22,15 @@ pub struct EngineConfig {
     pub max_jitter: Duration,
     /// Enter `Expiring` this long before the session's absolute end (default 5 min).
     pub expiring_warning: Duration,
+    /// Sign out after this much system-wide inactivity (default 15 min; never longer than the
+    /// server's idle timeout). Env `TESSERA_IDLE_TIMEOUT_SECS`.
+    pub idle_timeout: Duration,
+    /// Warn this long before the idle sign-out (default 60 s). Env `TESSERA_IDLE_WARNING_SECS`.
+    pub idle_warning: Duration,
+    /// While the user is active, tell the server at most this often (default 3 min).
+    pub activity_report_interval: Duration,
+    /// Poll for notifications this often while WebSocket fails (default 30 s).
+    pub poll_interval: Duration,
 }
 
 impl EngineConfig {
@@ -39,6 +48,10 @@ impl EngineConfig {
             jitter_ratio: 0.1,
             max_jitter: Duration::from_secs(30),
             expiring_warning: Duration::from_secs(5 * 60),
+            idle_timeout: Duration::from_secs(15 * 60),
+            idle_warning: Duration::from_secs(60),
+            activity_report_interval: Duration::from_secs(3 * 60),
+            poll_interval: Duration::from_secs(30),
         }
     }
 

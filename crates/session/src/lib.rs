@@ -54,5 +54,5 @@ pub use engine::{SessionEngine, SessionStatus, SignOutOutcome};
 pub use error::{ClientError, EngineError, ErrorClass, ErrorPayload};
 pub use metrics::MetricsSnapshot;
 pub use schedule::RefreshScheduler;
-pub use state::{SessionEvent, SessionState, SignOutReason, WarningCode};
+pub use state::{FeedMode, SessionEvent, SessionState, SignOutReason, WarningCode};
 pub use token::TokenGrant;

@@ -30,6 +30,8 @@ pub enum SignOutReason {
     RefreshReuseDetected,
     /// The server refused the session for another reason.
     ServerRejected,
+    /// The screen locked and the user chose "sign out when the screen locks".
+    ScreenLocked,
 }
 
 impl SignOutReason {
@@ -42,6 +44,7 @@ impl SignOutReason {
             Self::SessionRevoked => "session_revoked",
             Self::RefreshReuseDetected => "refresh_reuse_detected",
             Self::ServerRejected => "server_rejected",
+            Self::ScreenLocked => "screen_locked",
         }
     }
 
@@ -122,6 +125,33 @@ pub enum WarningCode {
     RevocationPending,
     /// The session's absolute end is near.
     SessionExpiring,
+    /// No system idle source works here: inactivity is judged from the app's own window only.
+    IdleUnknown,
+    /// The server reset the notification history: the local cache was reloaded from scratch.
+    NotificationsReset,
+}
+
+/// How the notification feed currently receives notifications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedMode {
+    /// Connected over WebSocket: notifications arrive as they are created.
+    Live,
+    /// WebSocket keeps failing; polling over HTTP (and still retrying WebSocket).
+    Polling,
+    /// Neither works (network down): showing the cache, retrying with backoff.
+    Offline,
+}
+
+impl FeedMode {
+    /// The snake_case wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Polling => "polling",
+            Self::Offline => "offline",
+        }
+    }
 }
 
 /// What the engine broadcasts. Subscribers that fall behind lose the oldest events
@@ -144,6 +174,24 @@ pub enum SessionEvent {
         /// Human-readable text.
         message: String,
     },
+    /// The notification feed changed how it receives notifications.
+    FeedMode {
+        /// The new mode.
+        mode: FeedMode,
+    },
+    /// A notification arrived (live, replayed or polled): each `seq` once, in order.
+    Notification {
+        /// The notification.
+        notification: tessera_protocol::Notification,
+    },
+    /// The user has been idle long enough that the session ends in `seconds_left` seconds
+    /// unless there is input. Sent once a second during the countdown.
+    IdleWarning {
+        /// Seconds until the idle sign-out.
+        seconds_left: u64,
+    },
+    /// Input arrived during an idle warning: the countdown is cancelled.
+    IdleWarningCancelled,
     /// An operation failed without ending the session (e.g. a refresh while offline).
     Error {
         /// Stable code (see [`crate::EngineError::code`]).

@@ -167,6 +167,13 @@ impl SessionEngine {
     /// revocation in the keychain. Works in a fresh process too (e.g. `tessera logout`): without
     /// a session in memory it signs out the account noted in the data directory.
     pub async fn sign_out(&self) -> Result<SignOutOutcome, EngineError> {
+        self.sign_out_because(SignOutReason::UserSignedOut).await
+    }
+
+    /// [`sign_out`](Self::sign_out) for another reason (the idle watch signs out with
+    /// [`SignOutReason::IdleTimeout`], a locked screen with [`SignOutReason::ScreenLocked`]):
+    /// the same revocation, the reason in the event and the audit log.
+    pub async fn sign_out_because(&self, reason: SignOutReason) -> Result<SignOutOutcome, EngineError> {
         let _gate = self.inner.gate.lock().await;
         let in_memory = self.cur().session.as_ref().map(|h| h.record.clone());
         let record = match in_memory {
@@ -204,9 +211,8 @@ impl SessionEngine {
             }
         }
         drop(lock);
-        self.clear_memory(SignOutReason::UserSignedOut);
-        self.audit(Self::audit_event(AuditKind::SignedOut, Some(&record.session_id)).reason(SignOutReason::UserSignedOut.as_str()))
-            .await;
+        self.clear_memory(reason);
+        self.audit(Self::audit_event(AuditKind::SignedOut, Some(&record.session_id)).reason(reason.as_str())).await;
         Ok(outcome)
     }
 

@@ -219,7 +219,7 @@ impl SessionEngine {
         self.inner.current.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn now(&self) -> DateTime<Utc> {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
         self.inner.clock.now()
     }
 
@@ -227,12 +227,12 @@ impl SessionEngine {
         VaultKey { server_url: self.inner.config.server_url(), username: username.to_owned() }
     }
 
-    fn emit(&self, event: SessionEvent) {
+    pub(crate) fn emit(&self, event: SessionEvent) {
         // No subscriber is fine.
         let _ = self.inner.events.send(event);
     }
 
-    fn warn(&self, code: WarningCode, message: String) {
+    pub(crate) fn warn(&self, code: WarningCode, message: String) {
         tracing::warn!(code = ?code, "{message}");
         self.emit(SessionEvent::Warning { code, message });
     }
