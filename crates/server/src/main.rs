@@ -117,7 +117,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(addr: &str, data_dir: &std::path::Path, config: Option<&std::path::Path>, demo: bool) -> anyhow::Result<()> {
+async fn serve(
+    addr: &str,
+    data_dir: &std::path::Path,
+    config: Option<&std::path::Path>,
+    demo: bool,
+) -> anyhow::Result<()> {
     let config = Config::from_env(config)?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     let local = listener.local_addr()?;
@@ -153,7 +158,8 @@ async fn notify(user: &str, message: &str, data_dir: &std::path::Path) -> anyhow
         tessera_server::store::users::by_name(&mut conn, user).await?
     };
     let recipient = recipient.with_context(|| format!("no user named {user:?}"))?;
-    let message = tessera_server::routes::notifications::check_message(message).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let message =
+        tessera_server::routes::notifications::check_message(message).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let payload = serde_json::json!({ "message": message, "from": "tessera-server" });
     let notification = tessera_server::notify::outbox::publish(&state, recipient.id, "message", &payload).await?;
     state.db.close().await;

@@ -28,7 +28,7 @@ pub struct AppState {
     /// Rate limits.
     pub limiter: RateLimiter,
     /// Counters.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Base URL (`iss`, discovery), without a trailing slash.
     pub issuer: String,
     /// The refresh-rotation writer (group commit).
@@ -53,7 +53,8 @@ impl AppState {
         let db = Db::open(data_dir).await?;
         let keys = SigningKeys::load_or_create(data_dir)?;
         let hasher = PasswordHasher::new(config.password_hash_concurrency)?;
-        let notify = Notifier::new(db.clone(), &config, clock.clone())?;
+        let metrics = Arc::new(Metrics::default());
+        let notify = Notifier::new(db.clone(), &config, clock.clone(), Arc::clone(&metrics))?;
         let issuer = if config.public_url.is_empty() { issuer } else { config.public_url.clone() };
         Ok(Arc::new_cyclic(|weak| Self {
             rotator: Rotator::spawn(weak.clone()),
@@ -63,7 +64,7 @@ impl AppState {
             clock,
             keys,
             hasher,
-            metrics: Metrics::default(),
+            metrics,
             issuer: issuer.trim_end_matches('/').to_owned(),
             config,
         }))

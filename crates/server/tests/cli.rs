@@ -204,7 +204,8 @@ async fn user_added_while_no_server_runs_can_sign_in() {
     let data_dir = dir.path().to_str().unwrap();
     let password = "dave's long password";
     let (status, stdout, stderr) =
-        run(&["user", "add", "dave", "--password-stdin", "--data-dir", data_dir], &[], Some(&format!("{password}\n"))).await;
+        run(&["user", "add", "dave", "--password-stdin", "--data-dir", data_dir], &[], Some(&format!("{password}\n")))
+            .await;
     assert!(status.success(), "user add must succeed; stderr:\n{stderr}");
     assert!(stdout.contains("user dave (agent) saved"), "user add confirms: {stdout}");
     assert!(!stdout.contains(password) && !stderr.contains(password), "the password is never echoed");
@@ -226,7 +227,8 @@ async fn user_added_while_no_server_runs_can_sign_in() {
 async fn user_add_refuses_a_short_password() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap();
-    let (status, _, stderr) = run(&["user", "add", "erin", "--password-stdin", "--data-dir", data_dir], &[], Some("short\n")).await;
+    let (status, _, stderr) =
+        run(&["user", "add", "erin", "--password-stdin", "--data-dir", data_dir], &[], Some("short\n")).await;
     assert!(!status.success(), "a 5-character password must be refused");
     assert!(stderr.contains("at least 8 characters"), "the error says why: {stderr}");
 }

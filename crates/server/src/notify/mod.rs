@@ -23,6 +23,8 @@ use hooks::Hooks;
 use hub::Hub;
 use webhooks::WebhookQueue;
 
+use crate::metrics::Metrics;
+
 /// Live items buffered per user before a slow stream lags (and then catches up from the outbox).
 const FANOUT_CAPACITY: usize = 16;
 
@@ -70,13 +72,13 @@ pub struct Notifier {
 
 impl Notifier {
     /// Starts the webhook worker; registers the built-in hooks.
-    pub fn new(db: Db, config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    pub fn new(db: Db, config: &Config, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
         Ok(Self {
             fanout: Hub::new(FANOUT_CAPACITY),
             sessions: Hub::new(1),
             shutdown: watch::Sender::new(ShutdownMode::Running),
             hooks: Hooks::with_builtin(),
-            webhooks: WebhookQueue::spawn(db, config, clock)?,
+            webhooks: WebhookQueue::spawn(db, config, clock, metrics)?,
         })
     }
 

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use reqwest::StatusCode;
 use tessera_protocol::{DeviceInfo, ErrorBody, ErrorCode, Role, TokenRequest, TokenResponse, paths};
+use tessera_server::Config;
 use tessera_server::clock::{Clock, ManualClock};
 use tessera_server::testing::TestServer;
-use tessera_server::Config;
 
 pub const PASSWORD: &str = "correct horse battery";
 pub const CLIENT: &str = "tessera-cli";
@@ -83,7 +83,8 @@ pub async fn expect_error(resp: reqwest::Response, status: StatusCode, code: Err
     let got = resp.status();
     let text = resp.text().await.unwrap();
     assert_eq!(got, status, "unexpected status; body: {text}");
-    let body: ErrorBody = serde_json::from_str(&text).unwrap_or_else(|e| panic!("error body must be JSON ({e}): {text}"));
+    let body: ErrorBody =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("error body must be JSON ({e}): {text}"));
     assert_eq!(body.code, code, "unexpected error code; body: {text}");
     body
 }
