@@ -23,6 +23,7 @@
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod db;
 pub mod error;
 pub mod extract;

@@ -41,12 +41,29 @@ pub struct AppState {
 pub type SharedState = Arc<AppState>;
 
 impl AppState {
-    /// Opens storage and keys in `data_dir`.
+    /// Opens storage and keys in `data_dir` for serving: webhooks are delivered, including those a
+    /// previous run still owed.
     pub async fn open(
         config: Config,
         data_dir: &std::path::Path,
         clock: Arc<dyn Clock>,
         issuer: String,
+    ) -> anyhow::Result<SharedState> {
+        Self::open_with(config, data_dir, clock, issuer, true).await
+    }
+
+    /// Opens storage for a one-shot command (`user add`, `notify`) next to a server that may be
+    /// running: webhooks owed are recorded but left to the server to deliver.
+    pub async fn open_for_tool(config: Config, data_dir: &std::path::Path) -> anyhow::Result<SharedState> {
+        Self::open_with(config, data_dir, Arc::new(crate::clock::SystemClock), String::new(), false).await
+    }
+
+    async fn open_with(
+        config: Config,
+        data_dir: &std::path::Path,
+        clock: Arc<dyn Clock>,
+        issuer: String,
+        deliver_webhooks: bool,
     ) -> anyhow::Result<SharedState> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| anyhow::anyhow!("creating data dir {}: {e}", data_dir.display()))?;
@@ -54,7 +71,7 @@ impl AppState {
         let keys = SigningKeys::load_or_create(data_dir)?;
         let hasher = PasswordHasher::new(config.password_hash_concurrency)?;
         let metrics = Arc::new(Metrics::default());
-        let notify = Notifier::new(db.clone(), &config, clock.clone(), Arc::clone(&metrics))?;
+        let notify = Notifier::new(db.clone(), &config, clock.clone(), Arc::clone(&metrics), deliver_webhooks)?;
         let issuer = if config.public_url.is_empty() { issuer } else { config.public_url.clone() };
         Ok(Arc::new_cyclic(|weak| Self {
             rotator: Rotator::spawn(weak.clone()),

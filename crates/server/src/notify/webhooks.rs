@@ -36,10 +36,16 @@ pub const MAX_URL_LEN: usize = 2048;
 /// Prefix of webhook secrets.
 pub const SECRET_PREFIX: &str = "whsec_";
 
-/// Handle to the delivery worker.
-#[derive(Debug, Clone)]
+/// Handle to the delivery worker (`None` in one-shot commands, which leave delivery to the server).
+#[derive(Clone)]
 pub struct WebhookQueue {
-    tx: mpsc::Sender<(i64, Arc<Notification>)>,
+    worker: Option<(mpsc::Sender<(i64, Arc<Notification>)>, Arc<Worker>)>,
+}
+
+impl std::fmt::Debug for WebhookQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookQueue").field("delivering", &self.worker.is_some()).finish()
+    }
 }
 
 struct Worker {
@@ -69,15 +75,30 @@ impl WebhookQueue {
             retry_base: Duration::from_millis(config.webhook_retry_base_ms),
         });
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(resume_owed(Arc::clone(&worker)));
-        tokio::spawn(run(worker, rx));
-        Ok(Self { tx })
+        tokio::spawn(resume_owed(Arc::clone(&worker), None));
+        tokio::spawn(run(Arc::clone(&worker), rx));
+        Ok(Self { worker: Some((tx, worker)) })
+    }
+
+    /// A queue that delivers nothing: the deliveries stay owed in the database for the server.
+    pub fn inert() -> Self {
+        Self { worker: None }
     }
 
     /// Queues `notification` for the user's webhooks. Never waits.
     pub fn enqueue(&self, user_id: i64, notification: Arc<Notification>) {
-        if let Err(e) = self.tx.try_send((user_id, notification)) {
-            tracing::warn!(user_id, "webhook queue unavailable, delivery dropped: {e}");
+        let Some((tx, _)) = &self.worker else { return };
+        if let Err(e) = tx.try_send((user_id, notification)) {
+            // Still owed in the database: the next start of the server delivers it.
+            tracing::warn!(user_id, "webhook queue full; delivery left owed until the next start: {e}");
+        }
+    }
+
+    /// Delivers what is owed for notification `seq` of `user_id`, published by another process
+    /// (`tessera-server notify`).
+    pub fn deliver_owed(&self, user_id: i64, seq: i64) {
+        if let Some((_, worker)) = &self.worker {
+            tokio::spawn(resume_owed(Arc::clone(worker), Some((user_id, seq))));
         }
     }
 }
@@ -108,10 +129,14 @@ async fn run(worker: Arc<Worker>, mut rx: mpsc::Receiver<(i64, Arc<Notification>
     }
 }
 
-/// Resumes the deliveries a previous run of the server still owed (each when it is due).
-async fn resume_owed(worker: Arc<Worker>) {
+/// Resumes owed deliveries (each when it is due): all of them (those a previous run of the
+/// server still owed), or those of one notification.
+async fn resume_owed(worker: Arc<Worker>, only: Option<(i64, i64)>) {
     let owed = match worker.db.read.acquire().await {
-        Ok(mut conn) => webhooks::pending(&mut conn).await,
+        Ok(mut conn) => match only {
+            None => webhooks::pending(&mut conn).await,
+            Some((user_id, seq)) => webhooks::pending_for(&mut conn, user_id, seq).await,
+        },
         Err(e) => Err(e),
     };
     let owed = match owed {

@@ -169,6 +169,17 @@ pub async fn pending(conn: &mut SqliteConnection) -> sqlx::Result<Vec<PendingRow
         .await
 }
 
+/// What is owed for one notification.
+pub async fn pending_for(conn: &mut SqliteConnection, user_id: i64, seq: i64) -> sqlx::Result<Vec<PendingRow>> {
+    sqlx::query_as(
+        "SELECT webhook_id, user_id, seq, attempts, due_at FROM webhook_pending WHERE user_id = ? AND seq = ?",
+    )
+    .bind(user_id)
+    .bind(seq)
+    .fetch_all(conn)
+    .await
+}
+
 /// Logs an attempt and moves the owed delivery on in one transaction: the next attempt is due at
 /// `next_due`, or (`None`) the delivery is settled (delivered or given up) and no longer owed.
 pub async fn settle_attempt(conn: &mut SqliteConnection, a: Attempt<'_>, next_due: Option<i64>) -> sqlx::Result<()> {
