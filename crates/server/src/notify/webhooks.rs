@@ -39,8 +39,11 @@ pub const SECRET_PREFIX: &str = "whsec_";
 /// Handle to the delivery worker (`None` in one-shot commands, which leave delivery to the server).
 #[derive(Clone)]
 pub struct WebhookQueue {
-    worker: Option<(mpsc::Sender<(i64, Arc<Notification>)>, Arc<Worker>)>,
+    worker: Option<(mpsc::Sender<Queued>, Arc<Worker>)>,
 }
+
+/// A notification for the webhooks of a user (by id).
+type Queued = (i64, Arc<Notification>);
 
 impl std::fmt::Debug for WebhookQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -103,7 +106,7 @@ impl WebhookQueue {
     }
 }
 
-async fn run(worker: Arc<Worker>, mut rx: mpsc::Receiver<(i64, Arc<Notification>)>) {
+async fn run(worker: Arc<Worker>, mut rx: mpsc::Receiver<Queued>) {
     let slots = Arc::new(Semaphore::new(CONCURRENCY));
     while let Some((user_id, notification)) = rx.recv().await {
         let hooks = match worker.db.read.acquire().await {
