@@ -1,5 +1,7 @@
 //! Domain events from the ticket API reach the built-in handler; a handler that errors or
 //! panics is logged and does not stop the others.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

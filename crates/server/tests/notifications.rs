@@ -1,4 +1,6 @@
 //! Polling the outbox over HTTP with the WebSocket's cursor; read state; admin notifications.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 mod ws_support;

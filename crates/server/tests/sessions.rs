@@ -1,4 +1,6 @@
 //! The devices list: current session, list, sign out one, sign out all others, RFC 7009 revoke.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! A client whose body stops arriving is answered 408 `request_timeout` (with an ErrorBody), and
 //! does not hold the server up.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

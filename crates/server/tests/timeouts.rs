@@ -1,4 +1,6 @@
 //! Idle and absolute session timeouts, enforced on refresh and on every authenticated call.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! The notification stream over a real WebSocket: replay after a disconnect, a killed and
 //! restarted server, revocation, token expiry, reset.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 mod ws_support;

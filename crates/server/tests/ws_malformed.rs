@@ -1,5 +1,7 @@
 //! Malformed WebSocket client frames are logged and ignored (or close the connection with a
 //! documented code); the server never panics and keeps serving.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 mod ws_support;

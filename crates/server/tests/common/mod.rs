@@ -1,5 +1,7 @@
 //! Shared helpers for the server's integration tests: a real server on loopback and a small
 //! protocol client over reqwest.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code, missing_docs)]
 
 use std::sync::Arc;
@@ -15,11 +17,7 @@ pub const CLIENT: &str = "tessera-cli";
 
 /// Config with rate limits off, so tests that are not about rate limits never trip them.
 pub fn config() -> Config {
-    let mut c = Config::default();
-    c.login_per_ip_per_min = 0;
-    c.login_per_user_per_min = 0;
-    c.refresh_per_ip_per_min = 0;
-    c
+    Config { login_per_ip_per_min: 0, login_per_user_per_min: 0, refresh_per_ip_per_min: 0, ..Config::default() }
 }
 
 pub struct Harness {

@@ -1,4 +1,6 @@
 //! A WebSocket client for the notification stream, over real sockets (tokio-tungstenite).
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code, missing_docs)]
 
 use std::time::Duration;
