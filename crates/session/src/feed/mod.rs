@@ -30,6 +30,7 @@ mod run;
 mod store;
 mod ws;
 
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tessera_protocol::Notification;
@@ -124,7 +125,7 @@ impl NotificationFeed {
     }
 
     /// Marks everything read, like [`mark_read`](Self::mark_read). Returns how many cached
-    /// notifications were unread (the server's own count when there is no cache).
+    /// notifications were unread (0 when there is no cache).
     pub async fn mark_all_read(&self) -> Result<u64, EngineError> {
         self.handle.shared.mark(None).await
     }
@@ -133,6 +134,27 @@ impl NotificationFeed {
     pub fn stop(&self) {
         self.handle.stop.send_replace(true);
     }
+}
+
+/// The notifications cached for `username` at `server_url` in `data_dir`, newest first, read
+/// without a session or a network (for `tessera notifications`, which runs no feed). The cache
+/// of a user is deleted when they sign out.
+pub async fn cached_notifications(
+    data_dir: &Path,
+    server_url: &str,
+    username: &str,
+    unread_only: bool,
+    limit: usize,
+) -> Result<Vec<Notification>, EngineError> {
+    let user = UserKey { server_url: server_url.trim_end_matches('/').to_owned(), username: username.to_owned() };
+    CacheHandle::open(data_dir).call(move |db| db.list(&user, unread_only, limit)).await
+}
+
+/// Deletes what is cached for a user (notifications, cursor, queued read marks): sign-out in a
+/// process that runs no feed, e.g. `tessera logout`.
+pub async fn forget_cached(data_dir: &Path, server_url: &str, username: &str) -> Result<(), EngineError> {
+    let user = UserKey { server_url: server_url.trim_end_matches('/').to_owned(), username: username.to_owned() };
+    CacheHandle::open(data_dir).call(move |db| db.delete_user(&user)).await
 }
 
 impl Shared {
