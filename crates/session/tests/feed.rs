@@ -199,6 +199,61 @@ async fn malformed_stream_messages_are_ignored_and_the_feed_carries_on() {
         "the reconnect resumes after what was stored: {resumes:?}"
     );
     assert_eq!(listed(&feed, false).await, vec![2, 1], "the cache holds what was announced");
+    // The later connections say nothing after their script and the proxy never pings: the
+    // heartbeat rule (ping interval + grace without a frame) must declare them dead.
+    let seen = proxy.ws_attempts.load(Ordering::SeqCst);
+    eventually("a silent stream is declared dead and replaced", || async { proxy.ws_attempts.load(Ordering::SeqCst) > seen }).await;
+    assert_eq!(listed(&feed, false).await, vec![2, 1], "replays of 1 and 2 on new connections are not stored twice");
+}
+
+#[tokio::test]
+async fn an_expired_token_closes_the_stream_and_the_feed_refreshes_and_carries_on() {
+    let server = server(tessera_server::Config { access_token_ttl_secs: 2, ..feed_server_config() }).await;
+    let dir = temp_dir();
+    let vault = MemoryVault::new();
+    let engine = signed_in_feed_engine(&server.url, dir.path(), &vault).await;
+    let mut events = engine.subscribe();
+    let _feed = spawn_feed(&engine);
+    wait_mode(&mut events, FeedMode::Live).await;
+    let before = server.refresh_count();
+    // No scheduler runs and nothing else calls the server: only the feed refreshes, on 4001.
+    eventually("the feed refreshes after close 4001", || async { server.refresh_count() > before }).await;
+    let uid = user_id(&server, USER).await;
+    publish(&server, uid, 1).await;
+    assert_eq!(seqs_until(&mut events, 1).await, vec![1], "the stream goes on with the new token");
+    assert!(engine.state().is_signed_in(), "an expired access token is not a sign-out");
+}
+
+#[tokio::test]
+async fn a_corrupt_cache_is_reported_and_the_feed_streams_without_it() {
+    let server = server(feed_server_config()).await;
+    let dir = temp_dir();
+    std::fs::write(dir.path().join("notifications.sqlite3"), vec![0x5a_u8; 4096]).unwrap_or_else(|e| panic!("write: {e}"));
+    let vault = MemoryVault::new();
+    let engine = signed_in_feed_engine(&server.url, dir.path(), &vault).await;
+    let mut events = engine.subscribe();
+    let feed = spawn_feed(&engine);
+    let code = wait_for(&mut events, |e| match e {
+        SessionEvent::Error { code, .. } => Some(code.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(code, "cache_unavailable", "the UI is told, with a stable code");
+    let uid = user_id(&server, USER).await;
+    publish(&server, uid, 1).await;
+    assert_eq!(seqs_until(&mut events, 1).await, vec![1], "notifications still arrive as events");
+    let err = feed.list(false, 10).await.err().map(|e| e.code());
+    assert_eq!(err, Some("cache_unavailable"), "listing says why it cannot");
+    feed.mark_read(1).await.unwrap_or_else(|e| panic!("without a cache a mark goes straight to the server: {e}"));
+    let client = engine.client().clone();
+    let page = engine
+        .authorized(|t| {
+            let c = client.clone();
+            async move { c.notifications(&t, 0, 10, None).await }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("page: {e}"));
+    assert!(page.items.iter().any(|n| n.seq == 1 && n.read_at.is_some()), "the server has the mark");
 }
 
 #[tokio::test]
