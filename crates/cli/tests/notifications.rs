@@ -4,6 +4,9 @@
 //! the ones that restore a session from the keychain are ignored by default (run by
 //! `tools/test` with an unlocked gnome-keyring), like tests/keychain.rs.
 
+// Test scaffolding: a runtime or child process that cannot be set up should stop the test loudly.
+#![allow(clippy::expect_used)]
+
 mod common;
 
 use std::io::{BufRead, BufReader};
@@ -49,7 +52,8 @@ fn cached_notifications_are_listed_with_the_server_down_and_no_keychain() {
         server.publish(n);
     }
     runtime.block_on(async {
-        wait_event(&mut events, |e| matches!(e, SessionEvent::Notification { notification } if notification.seq == 3)).await;
+        wait_event(&mut events, |e| matches!(e, SessionEvent::Notification { notification } if notification.seq == 3))
+            .await;
         feed.mark_read(2).await.expect("mark read");
     });
     feed.stop();
@@ -60,12 +64,21 @@ fn cached_notifications_are_listed_with_the_server_down_and_no_keychain() {
 
     let listed = cli.run(&["notifications", "--json"]);
     assert_eq!(listed.code, 0, "listing the cache needs neither server nor keychain: {listed:?}");
-    let seqs: Vec<i64> = listed.json()["notifications"].as_array().cloned().unwrap_or_default().iter().filter_map(|n| n["seq"].as_i64()).collect();
+    let seqs: Vec<i64> = listed.json()["notifications"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|n| n["seq"].as_i64())
+        .collect();
     assert_eq!(seqs, vec![3, 2, 1], "newest first, each once: {listed:?}");
 
     let unread = cli.run(&["notifications", "--unread"]);
     assert_eq!(unread.code, 0, "human listing works too: {unread:?}");
-    assert!(unread.stdout.contains("note 3") && unread.stdout.contains("note 1"), "unread ones are shown with their text: {unread:?}");
+    assert!(
+        unread.stdout.contains("note 3") && unread.stdout.contains("note 1"),
+        "unread ones are shown with their text: {unread:?}"
+    );
     assert!(!unread.stdout.contains("note 2"), "the one marked read is not: {unread:?}");
 
     let limited = cli.run(&["notifications", "--json", "--limit", "1"]);
@@ -87,10 +100,17 @@ fn lines_of(child: &mut std::process::Child) -> mpsc::Receiver<String> {
 }
 
 /// Waits (failsafe limit only) for a JSON line matching `pick`.
-fn wait_line(lines: &mpsc::Receiver<String>, what: &str, pick: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+fn wait_line(
+    lines: &mpsc::Receiver<String>,
+    what: &str,
+    pick: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     loop {
-        let line = lines.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("`tessera watch` never printed {what}"));
-        let value: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("every line is JSON ({e}): {line}"));
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("`tessera watch` never printed {what}"));
+        let value: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("every line is JSON ({e}): {line}"));
         if pick(&value) {
             return value;
         }
@@ -117,9 +137,14 @@ fn watch_prints_notifications_as_json_lines_until_sigterm_then_until_the_session
     let read = cli.run(&["notifications", "read", "1"]);
     assert_eq!(read.code, 0, "marking read works: {read:?}");
     let listed = cli.run(&["notifications", "--json", "--unread"]);
-    assert_eq!(listed.json()["notifications"].as_array().map(Vec::len), Some(0), "nothing unread after marking: {listed:?}");
+    assert_eq!(
+        listed.json()["notifications"].as_array().map(Vec::len),
+        Some(0),
+        "nothing unread after marking: {listed:?}"
+    );
 
-    let term = std::process::Command::new("kill").args(["-TERM", &watch.id().to_string()]).status().expect("kill -TERM");
+    let term =
+        std::process::Command::new("kill").args(["-TERM", &watch.id().to_string()]).status().expect("kill -TERM");
     assert!(term.success(), "SIGTERM sent");
     let status = watch.wait().expect("watch exits");
     assert_eq!(status.code(), Some(0), "SIGTERM is a normal end of `watch`");
@@ -131,9 +156,14 @@ fn watch_prints_notifications_as_json_lines_until_sigterm_then_until_the_session
     let status = cli.run(&["status", "--json"]);
     let id = status.json()["session_id"].as_str().unwrap_or_default().to_owned();
     assert_eq!(server.revoke_with(&other.access_token, &id), 204, "the other device signs this one out");
-    let ended = wait_line(&lines, "the sign-out", |v| v["type"] == "state_changed" && v["state"]["state"] == "signed_out");
+    let ended =
+        wait_line(&lines, "the sign-out", |v| v["type"] == "state_changed" && v["state"]["state"] == "signed_out");
     assert_eq!(ended["reason"], "session_revoked", "watch prints why: {ended}");
     let status = watch.wait().expect("watch exits");
     assert_eq!(status.code(), Some(3), "a session that ended exits with the signed-out code");
-    assert_eq!(cli.run(&["notifications", "--json"]).json()["notifications"].as_array().map(Vec::len), Some(0), "the revoked user's cache is gone");
+    assert_eq!(
+        cli.run(&["notifications", "--json"]).json()["notifications"].as_array().map(Vec::len),
+        Some(0),
+        "the revoked user's cache is gone"
+    );
 }

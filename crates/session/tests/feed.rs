@@ -13,7 +13,10 @@ use common::*;
 use feed_support::*;
 use tessera_protocol::WsClientMessage;
 use tessera_server::testing::TestServer;
-use tessera_session::{FeedMode, MemoryVault, NotificationFeed, Password, SessionEngine, SessionEvent, SessionState, SignOutReason, WarningCode};
+use tessera_session::{
+    FeedMode, MemoryVault, NotificationFeed, Password, SessionEngine, SessionEvent, SessionState, SignOutReason,
+    WarningCode,
+};
 
 async fn signed_in_feed_engine(url: &str, dir: &std::path::Path, vault: &MemoryVault) -> SessionEngine {
     let engine = feed_engine(url, dir, vault);
@@ -45,8 +48,16 @@ async fn notifications_created_while_connected_arrive_in_order_and_are_cached() 
     for n in 1..=5 {
         publish(&server, uid, n).await;
     }
-    assert_eq!(seqs_until(&mut events, 5).await, vec![1, 2, 3, 4, 5], "live notifications are announced once each, in order");
-    assert_eq!(listed(&feed, false).await, vec![5, 4, 3, 2, 1], "each is cached before it is announced; the list is newest first");
+    assert_eq!(
+        seqs_until(&mut events, 5).await,
+        vec![1, 2, 3, 4, 5],
+        "live notifications are announced once each, in order"
+    );
+    assert_eq!(
+        listed(&feed, false).await,
+        vec![5, 4, 3, 2, 1],
+        "each is cached before it is announced; the list is newest first"
+    );
     assert_eq!(feed.unread_count().await.ok(), Some(5), "all are unread");
 
     feed.mark_read(2).await.unwrap_or_else(|e| panic!("mark_read online must work: {e}"));
@@ -116,7 +127,10 @@ async fn a_refused_websocket_falls_back_to_polling_which_delivers() {
     assert_eq!(seqs_until(&mut events, 3).await, vec![1, 2, 3], "polling delivers in order, each once");
     assert_eq!(feed.mode(), FeedMode::Polling, "still polling: the proxy never upgrades");
     let before = proxy.ws_attempts.load(Ordering::SeqCst);
-    eventually("the WebSocket is retried in the background", || async { proxy.ws_attempts.load(Ordering::SeqCst) > before }).await;
+    eventually("the WebSocket is retried in the background", || async {
+        proxy.ws_attempts.load(Ordering::SeqCst) > before
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -141,7 +155,11 @@ async fn revoking_the_device_from_another_session_signs_it_out_through_the_strea
     })
     .await;
     assert_eq!(reason, Some(SignOutReason::SessionRevoked), "the desk learns why from session.revoked");
-    assert_eq!(desk.state(), SessionState::SignedOut { reason: Some(SignOutReason::SessionRevoked) }, "the engine is signed out");
+    assert_eq!(
+        desk.state(),
+        SessionState::SignedOut { reason: Some(SignOutReason::SessionRevoked) },
+        "the engine is signed out"
+    );
     eventually("the revoked user's cache is deleted", || async { cached_rows(desk_dir.path(), USER) == 0 }).await;
 }
 
@@ -163,7 +181,8 @@ async fn a_cursor_from_an_unknown_epoch_reloads_the_cache() {
     drop(feed);
 
     // The stored cursor now names an epoch the server never had, and the cache holds a stale row.
-    let db = rusqlite::Connection::open(dir.path().join("notifications.sqlite3")).unwrap_or_else(|e| panic!("cache: {e}"));
+    let db =
+        rusqlite::Connection::open(dir.path().join("notifications.sqlite3")).unwrap_or_else(|e| panic!("cache: {e}"));
     let changed = db.execute("UPDATE cursors SET epoch = 'bogus' WHERE username = ?1", [USER]).unwrap_or(0);
     assert_eq!(changed, 1, "the first feed stored a cursor");
     db.execute(
@@ -174,7 +193,10 @@ async fn a_cursor_from_an_unknown_epoch_reloads_the_cache() {
     drop(db);
 
     let feed = spawn_feed(&engine);
-    wait_for(&mut events, |e| matches!(e, SessionEvent::Warning { code: WarningCode::NotificationsReset, .. }).then_some(())).await;
+    wait_for(&mut events, |e| {
+        matches!(e, SessionEvent::Warning { code: WarningCode::NotificationsReset, .. }).then_some(())
+    })
+    .await;
     assert_eq!(listed(&feed, false).await, vec![3, 2, 1], "the cache is replaced by the server's history");
     publish(&server, uid, 4).await;
     assert_eq!(seqs_until(&mut events, 4).await, vec![4], "after the reset the stream resumes live, without repeats");
@@ -190,7 +212,11 @@ async fn malformed_stream_messages_are_ignored_and_the_feed_carries_on() {
     let mut events = engine.subscribe();
     let feed = spawn_feed(&engine);
 
-    assert_eq!(seqs_until(&mut events, 2).await, vec![1, 2], "valid notifications get through garbage, once each, across the reconnect");
+    assert_eq!(
+        seqs_until(&mut events, 2).await,
+        vec![1, 2],
+        "valid notifications get through garbage, once each, across the reconnect"
+    );
     assert!(proxy.ws_attempts.load(Ordering::SeqCst) >= 2, "the oversized message made the feed reconnect");
     let resumes = proxy.resumes.lock().map(|r| r.clone()).unwrap_or_default();
     assert_eq!(
@@ -202,7 +228,10 @@ async fn malformed_stream_messages_are_ignored_and_the_feed_carries_on() {
     // The later connections say nothing after their script and the proxy never pings: the
     // heartbeat rule (ping interval + grace without a frame) must declare them dead.
     let seen = proxy.ws_attempts.load(Ordering::SeqCst);
-    eventually("a silent stream is declared dead and replaced", || async { proxy.ws_attempts.load(Ordering::SeqCst) > seen }).await;
+    eventually("a silent stream is declared dead and replaced", || async {
+        proxy.ws_attempts.load(Ordering::SeqCst) > seen
+    })
+    .await;
     assert_eq!(listed(&feed, false).await, vec![2, 1], "replays of 1 and 2 on new connections are not stored twice");
 }
 
@@ -228,7 +257,8 @@ async fn an_expired_token_closes_the_stream_and_the_feed_refreshes_and_carries_o
 async fn a_corrupt_cache_is_reported_and_the_feed_streams_without_it() {
     let server = server(feed_server_config()).await;
     let dir = temp_dir();
-    std::fs::write(dir.path().join("notifications.sqlite3"), vec![0x5a_u8; 4096]).unwrap_or_else(|e| panic!("write: {e}"));
+    std::fs::write(dir.path().join("notifications.sqlite3"), vec![0x5a_u8; 4096])
+        .unwrap_or_else(|e| panic!("write: {e}"));
     let vault = MemoryVault::new();
     let engine = signed_in_feed_engine(&server.url, dir.path(), &vault).await;
     let mut events = engine.subscribe();

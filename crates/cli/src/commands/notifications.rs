@@ -20,16 +20,26 @@ async fn list(dirs: &Dirs, args: &NotificationsArgs, json: bool) -> Result<Exit,
     // The cache only: no keychain, no server. It is deleted on sign-out, so what it holds
     // belongs to the account still current here.
     let Some(account) = CurrentAccount::load(dirs)? else { return Err(Failure::not_signed_in()) };
-    let items =
-        tessera_session::feed::cached_notifications(&dirs.data, &account.server_url, &account.username, args.unread, args.limit)
-            .await
-            .map_err(Failure::from)?;
+    let items = tessera_session::feed::cached_notifications(
+        &dirs.data,
+        &account.server_url,
+        &account.username,
+        args.unread,
+        args.limit,
+    )
+    .await
+    .map_err(Failure::from)?;
     if json {
         output::json(&json!({ "notifications": items }))?;
         return Ok(Exit::Ok);
     }
     if items.is_empty() {
-        println!("No {}notifications cached for {} at {}.", if args.unread { "unread " } else { "" }, account.username, account.server_url);
+        println!(
+            "No {}notifications cached for {} at {}.",
+            if args.unread { "unread " } else { "" },
+            account.username,
+            account.server_url
+        );
         return Ok(Exit::Ok);
     }
     let rows: Vec<Vec<String>> = items

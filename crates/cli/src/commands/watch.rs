@@ -46,7 +46,9 @@ pub async fn watch(engine: SessionEngine, json: bool) -> Result<Exit, Failure> {
                     });
                 }
             }
-            Err(broadcast::error::RecvError::Lagged(n)) => eprintln!("warning: {n} events were dropped (output too slow)"),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                eprintln!("warning: {n} events were dropped (output too slow)")
+            }
             Err(broadcast::error::RecvError::Closed) => break Ok(Exit::Ok),
         }
     };
@@ -57,7 +59,8 @@ pub async fn watch(engine: SessionEngine, json: bool) -> Result<Exit, Failure> {
 #[cfg(unix)]
 fn terminate_signal() -> Result<tokio::signal::unix::Signal, Failure> {
     use tokio::signal::unix::{SignalKind, signal};
-    signal(SignalKind::terminate()).map_err(|e| Failure::new(Exit::Error, "signal", format!("cannot watch for SIGTERM: {e}")))
+    signal(SignalKind::terminate())
+        .map_err(|e| Failure::new(Exit::Error, "signal", format!("cannot watch for SIGTERM: {e}")))
 }
 
 #[cfg(not(unix))]
@@ -103,7 +106,9 @@ fn human(event: &SessionEvent) -> String {
             notification.kind,
             output::summary(&notification.payload)
         ),
-        SessionEvent::IdleWarning { seconds_left } => format!("idle: signing out in {seconds_left} s unless there is input"),
+        SessionEvent::IdleWarning { seconds_left } => {
+            format!("idle: signing out in {seconds_left} s unless there is input")
+        }
         SessionEvent::IdleWarningCancelled => "idle: input seen, sign-out cancelled".to_owned(),
         SessionEvent::Error { code, message } => format!("error: {message} ({code})"),
     }

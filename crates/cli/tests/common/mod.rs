@@ -149,10 +149,15 @@ impl Server {
         let server = self.inner();
         self.runtime.block_on(async {
             let mut conn = server.state.db.read.acquire().await.expect("server database");
-            let user = tessera_server::store::users::by_name(&mut conn, USER).await.expect("user lookup").expect("alice exists");
+            let user = tessera_server::store::users::by_name(&mut conn, USER)
+                .await
+                .expect("user lookup")
+                .expect("alice exists");
             drop(conn);
             let payload = serde_json::json!({ "message": format!("note {n}") });
-            tessera_server::notify::outbox::publish(&server.state, user.id, "message", &payload).await.expect("publish");
+            tessera_server::notify::outbox::publish(&server.state, user.id, "message", &payload)
+                .await
+                .expect("publish");
         });
     }
 }

@@ -220,9 +220,12 @@ impl Db {
 
     /// Queued marks, oldest first.
     pub(crate) fn pending(&self, user: &UserKey) -> Result<Vec<PendingMark>> {
-        let mut stmt =
-            self.conn.prepare("SELECT id, seq FROM pending_marks WHERE server_url = ?1 AND username = ?2 ORDER BY id")?;
-        let rows = stmt.query_map(params![user.server_url, user.username], |r| Ok(PendingMark { id: r.get(0)?, seq: r.get(1)? }))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, seq FROM pending_marks WHERE server_url = ?1 AND username = ?2 ORDER BY id")?;
+        let rows = stmt.query_map(params![user.server_url, user.username], |r| {
+            Ok(PendingMark { id: r.get(0)?, seq: r.get(1)? })
+        })?;
         rows.collect()
     }
 
@@ -237,7 +240,10 @@ impl Db {
         }
         let tx = self.conn.transaction()?;
         delete_rows(&tx, user)?;
-        tx.execute("DELETE FROM cursors WHERE server_url = ?1 AND username = ?2", params![user.server_url, user.username])?;
+        tx.execute(
+            "DELETE FROM cursors WHERE server_url = ?1 AND username = ?2",
+            params![user.server_url, user.username],
+        )?;
         tx.commit()
     }
 }
@@ -277,8 +283,14 @@ fn trim(conn: &Connection, user: &UserKey) -> Result<()> {
 }
 
 fn delete_rows(conn: &Connection, user: &UserKey) -> Result<()> {
-    conn.execute("DELETE FROM notifications WHERE server_url = ?1 AND username = ?2", params![user.server_url, user.username])?;
-    conn.execute("DELETE FROM pending_marks WHERE server_url = ?1 AND username = ?2", params![user.server_url, user.username])?;
+    conn.execute(
+        "DELETE FROM notifications WHERE server_url = ?1 AND username = ?2",
+        params![user.server_url, user.username],
+    )?;
+    conn.execute(
+        "DELETE FROM pending_marks WHERE server_url = ?1 AND username = ?2",
+        params![user.server_url, user.username],
+    )?;
     Ok(())
 }
 
@@ -327,11 +339,18 @@ mod tests {
         let mut db = open(dir.path());
         let (alice, bob) = (user("alice"), user("bob"));
         db.set_active(Some(alice.clone()));
-        assert!(db.store(&alice, &[note(1), note(2)], &Cursor { epoch: Some("e".into()), last_seq: 2 }).unwrap_or(false), "active user writes");
+        assert!(
+            db.store(&alice, &[note(1), note(2)], &Cursor { epoch: Some("e".into()), last_seq: 2 }).unwrap_or(false),
+            "active user writes"
+        );
         assert!(!db.store(&bob, &[note(1)], &Cursor::default()).unwrap_or(true), "an inactive user's write is skipped");
         db.set_active(Some(bob.clone()));
-        assert!(db.store(&bob, &[note(9)], &Cursor { epoch: None, last_seq: 9 }).unwrap_or(false), "bob writes when active");
-        let seqs = |db: &Db, u: &UserKey| db.list(u, false, 10).unwrap_or_default().iter().map(|n| n.seq).collect::<Vec<_>>();
+        assert!(
+            db.store(&bob, &[note(9)], &Cursor { epoch: None, last_seq: 9 }).unwrap_or(false),
+            "bob writes when active"
+        );
+        let seqs =
+            |db: &Db, u: &UserKey| db.list(u, false, 10).unwrap_or_default().iter().map(|n| n.seq).collect::<Vec<_>>();
         assert_eq!(seqs(&db, &alice), vec![2, 1], "alice sees only hers, newest first");
         assert_eq!(seqs(&db, &bob), vec![9], "bob sees only his");
         db.mark_read(&bob, Some(9), Utc::now()).unwrap_or_default();
@@ -378,7 +397,8 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(FILE_NAME)).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+            let mode =
+                std::fs::metadata(dir.path().join(FILE_NAME)).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
             assert_eq!(mode, 0o600, "the cache holds private messages: owner only");
         }
     }

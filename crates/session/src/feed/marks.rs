@@ -78,7 +78,9 @@ impl Shared {
                 tracing::info!(?seq, "the server no longer has this notification; dropping its read mark");
                 Sent::Done
             }
-            Err(e) if e.is_transient() || matches!(e, EngineError::SignedOut(_) | EngineError::NotSignedIn) => Sent::Later(e),
+            Err(e) if e.is_transient() || matches!(e, EngineError::SignedOut(_) | EngineError::NotSignedIn) => {
+                Sent::Later(e)
+            }
             Err(e) => {
                 // Refused for good (e.g. forbidden): keeping it would block every later mark.
                 tracing::warn!(code = e.code(), ?seq, "the server refused a read mark; dropping it");

@@ -196,7 +196,11 @@ struct Running {
 
 /// Follows the engine's state until stopped: starts a run per signed-in session, stops it on
 /// sign-out and deletes that user's cache.
-async fn supervise(shared: Arc<Shared>, mut events: broadcast::Receiver<SessionEvent>, mut stop: watch::Receiver<bool>) {
+async fn supervise(
+    shared: Arc<Shared>,
+    mut events: broadcast::Receiver<SessionEvent>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut running: Option<Running> = None;
     loop {
         if *stop.borrow() {
@@ -224,7 +228,9 @@ async fn supervise(shared: Arc<Shared>, mut events: broadcast::Receiver<SessionE
 async fn follow(shared: &Arc<Shared>, running: &mut Option<Running>) {
     let status = shared.engine.status();
     let now = match (status.state.is_signed_in(), status.username, status.session_id) {
-        (true, Some(username), Some(session_id)) => Some((UserKey { server_url: status.server_url, username }, session_id)),
+        (true, Some(username), Some(session_id)) => {
+            Some((UserKey { server_url: status.server_url, username }, session_id))
+        }
         _ => None,
     };
     if let (Some(run), Some((user, session_id))) = (running.as_ref(), now.as_ref()) {

@@ -8,10 +8,7 @@
 use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use tessera_protocol::{
-    ErrorBody, WS_CLOSE_SERVER_RESTART, WS_CLOSE_SESSION_ENDED, WS_CLOSE_TOKEN_EXPIRED, WsClientMessage,
-    WsServerMessage,
-};
+use tessera_protocol::{ErrorBody, WS_CLOSE_SESSION_ENDED, WS_CLOSE_TOKEN_EXPIRED, WsClientMessage, WsServerMessage};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, Response};
@@ -52,9 +49,13 @@ impl Run {
         };
         bearer.set_sensitive(true);
         request.headers_mut().insert(AUTHORIZATION, bearer);
-        let config = WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE_BYTES)).max_frame_size(Some(MAX_MESSAGE_BYTES));
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_MESSAGE_BYTES))
+            .max_frame_size(Some(MAX_MESSAGE_BYTES));
         let limit = client.config().connect_timeout + client.config().request_timeout;
-        let connected = tokio::time::timeout(limit, tokio_tungstenite::connect_async_with_config(request, Some(config), true)).await;
+        let connected =
+            tokio::time::timeout(limit, tokio_tungstenite::connect_async_with_config(request, Some(config), true))
+                .await;
         let mut socket = match connected {
             Ok(Ok((socket, _))) => socket,
             Ok(Err(WsError::Http(response))) => return self.refused(&response).await,
@@ -106,7 +107,10 @@ impl Run {
         loop {
             let message = match tokio::time::timeout(silence, socket.next()).await {
                 Err(_) => {
-                    tracing::info!(silence_ms = silence.as_millis() as u64, "no frame from the server: the stream is dead");
+                    tracing::info!(
+                        silence_ms = silence.as_millis() as u64,
+                        "no frame from the server: the stream is dead"
+                    );
                     return End::Lost { resumed };
                 }
                 Ok(None) => return End::Lost { resumed },
@@ -197,7 +201,8 @@ impl Run {
                     _ => End::Lost { resumed },
                 }
             }
-            Some(WS_CLOSE_SERVER_RESTART) | Some(_) | None => End::Lost { resumed },
+            // 1012 (the server restarts) and anything else: reconnect with backoff.
+            _ => End::Lost { resumed },
         }
     }
 }

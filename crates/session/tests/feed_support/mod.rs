@@ -181,7 +181,9 @@ async fn forward(State(s): State<Arc<ProxyState>>, request: Request) -> Response
 async fn ws(State(s): State<Arc<ProxyState>>, upgrade: WebSocketUpgrade) -> Response {
     let n = s.ws_attempts.fetch_add(1, Ordering::SeqCst) + 1;
     match s.mode {
-        WsMode::Refuse(status) => (StatusCode::from_u16(status).unwrap_or(StatusCode::NOT_FOUND), "no WebSocket here").into_response(),
+        WsMode::Refuse(status) => {
+            (StatusCode::from_u16(status).unwrap_or(StatusCode::NOT_FOUND), "no WebSocket here").into_response()
+        }
         WsMode::Misbehave => upgrade.on_upgrade(move |socket| misbehave(s, socket, n)),
     }
 }
