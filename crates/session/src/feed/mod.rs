@@ -187,6 +187,18 @@ impl Shared {
     }
 }
 
+#[cfg(test)]
+impl Shared {
+    /// A feed's shared state for unit tests: `engine` and a cache in `data_dir` for `user`.
+    pub(crate) fn for_test(engine: SessionEngine, data_dir: &Path, user: &UserKey) -> Arc<Self> {
+        let cache = CacheHandle::open(data_dir);
+        let shared =
+            Arc::new(Self { engine, cache, mode: Mutex::new(FeedMode::Offline), marks: tokio::sync::Mutex::new(()) });
+        let _ = shared.cache.call_sync_for_test(|db| db.set_active(Some(user.clone())));
+        shared
+    }
+}
+
 /// The signed-in session the feed is running for.
 struct Running {
     user: UserKey,

@@ -72,4 +72,12 @@ impl CacheHandle {
     pub(crate) async fn remove_pending(&self, id: i64) -> Result<(), EngineError> {
         self.call(move |db| db.remove_pending(id)).await
     }
+
+    /// Runs `f` on this thread (unit tests only).
+    #[cfg(test)]
+    pub(crate) fn call_sync_for_test<R>(&self, f: impl FnOnce(&mut Db) -> R) -> Option<R> {
+        let db = self.db.as_ref().ok()?;
+        let mut db = db.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(f(&mut db))
+    }
 }

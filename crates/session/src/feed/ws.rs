@@ -206,3 +206,129 @@ impl Run {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The message loop over an in-memory socket, on tokio's paused clock.
+
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+
+    use futures_util::stream::{self, BoxStream};
+    use tessera_protocol::DeviceInfo;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    use super::*;
+    use crate::config::EngineConfig;
+    use crate::engine::SessionEngine;
+    use crate::feed::Shared;
+    use crate::feed::cache::{Cursor, UserKey};
+    use crate::state::SessionEvent;
+    use crate::vault::MemoryVault;
+
+    /// Plays `incoming` (then stays silent forever) and records what the client sends.
+    struct FakeSocket {
+        incoming: BoxStream<'static, Result<Message, WsError>>,
+        sent: Vec<Message>,
+    }
+
+    impl FakeSocket {
+        fn new(incoming: Vec<Message>) -> Self {
+            let items = stream::iter(incoming.into_iter().map(Ok)).chain(stream::pending());
+            Self { incoming: Box::pin(items), sent: Vec::new() }
+        }
+    }
+
+    impl Stream for FakeSocket {
+        type Item = Result<Message, WsError>;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            self.incoming.as_mut().poll_next(cx)
+        }
+    }
+
+    impl Sink<Message> for FakeSocket {
+        type Error = WsError;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+        fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), WsError> {
+            self.sent.push(item);
+            Ok(())
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn run_for_test(dir: &std::path::Path) -> (Run, SessionEngine) {
+        let device = DeviceInfo { name: "t".into(), platform: "linux".into(), app_version: "0".into() };
+        let config = EngineConfig::new("http://127.0.0.1:9", dir, "tessera-cli", device);
+        let engine = SessionEngine::new(config, Arc::new(MemoryVault::new()))
+            .unwrap_or_else(|e| panic!("engine must build: {e}"));
+        let user = UserKey { server_url: "http://127.0.0.1:9".into(), username: "alice".into() };
+        let shared = Shared::for_test(engine.clone(), dir, &user);
+        let run = Run { shared, user, session_id: "s1".into(), cursor: Cursor::default(), connections: 0 };
+        (run, engine)
+    }
+
+    fn note(seq: i64) -> Message {
+        let json = serde_json::json!({"type": "notification", "notification": {
+            "seq": seq, "type": "message", "payload": {}, "created_at": "2026-11-22T20:31:07Z"}});
+        Message::text(json.to_string())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn garbage_is_ignored_repeats_are_dropped_and_silence_ends_the_connection() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let (mut run, engine) = run_for_test(dir.path());
+        let mut events = engine.subscribe();
+        let mut socket = FakeSocket::new(vec![
+            Message::text("not json"),
+            Message::binary(vec![1u8, 2, 3]),
+            Message::text(r#"{"type":"mystery"}"#),
+            Message::text(r#"{"type":"resumed","epoch":"e1","last_seq":0}"#),
+            note(1),
+            note(2),
+            note(2),
+            note(1),
+            Message::Ping(Default::default()),
+            note(3),
+        ]);
+        // On the paused clock the silence elapses at once once nothing else can run.
+        let end = run.stream(&mut socket, Duration::from_secs(35)).await;
+        assert!(matches!(end, End::Lost { resumed: true }), "a silent stream is dead after the limit: {end:?}");
+        let resume: Option<WsClientMessage> = match socket.sent.first() {
+            Some(Message::Text(t)) => serde_json::from_str(t.as_str()).ok(),
+            _ => None,
+        };
+        assert_eq!(resume, Some(WsClientMessage::Resume { after: 0, epoch: None }), "the client resumes first");
+        assert_eq!(run.cursor, Cursor { epoch: Some("e1".into()), last_seq: 3 }, "the cursor follows what was kept");
+        let mut seqs = Vec::new();
+        let mut live = false;
+        while let Ok(event) = events.try_recv() {
+            match event {
+                SessionEvent::Notification { notification } => seqs.push(notification.seq),
+                SessionEvent::FeedMode { mode: FeedMode::Live } => live = true,
+                _ => {}
+            }
+        }
+        assert_eq!(seqs, vec![1, 2, 3], "each seq announced once, in order, garbage skipped");
+        assert!(live, "resumed makes the feed live");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn close_4001_asks_for_a_fresh_token_and_1012_for_a_reconnect() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let (mut run, _engine) = run_for_test(dir.path());
+        let close = |code: u16| Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: "".into() }));
+        let end = run.stream(&mut FakeSocket::new(vec![close(WS_CLOSE_TOKEN_EXPIRED)]), Duration::from_secs(35)).await;
+        assert!(matches!(end, End::TokenRefused { resumed: false }), "4001 means refresh and reconnect: {end:?}");
+        let end = run.stream(&mut FakeSocket::new(vec![close(1012)]), Duration::from_secs(35)).await;
+        assert!(matches!(end, End::Lost { resumed: false }), "1012 means reconnect with backoff: {end:?}");
+    }
+}
