@@ -341,3 +341,63 @@ async fn marks_made_offline_are_queued_and_reach_the_server_when_it_returns() {
     assert_eq!(read, vec![2], "only the marked notification is read at the server");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_feed_goes_offline_while_the_server_is_gone_and_live_when_it_returns() {
+    let data = temp_dir();
+    let clock = Arc::new(tessera_server::clock::SystemClock);
+    let server = TestServer::start_in(data.path(), feed_server_config(), clock.clone())
+        .await
+        .unwrap_or_else(|e| panic!("server must start: {e}"));
+    add_user(&server).await;
+    let dir = temp_dir();
+    let vault = MemoryVault::new();
+    let engine = signed_in_feed_engine(&server.url, dir.path(), &vault).await;
+    let mut events = engine.subscribe();
+    let feed = spawn_feed(&engine);
+    wait_mode(&mut events, FeedMode::Live).await;
+
+    let addr = server.addr.to_string();
+    server.stop().await;
+    // Three failed connections, then a poll that fails too.
+    wait_mode(&mut events, FeedMode::Offline).await;
+    assert!(engine.state().is_signed_in(), "an unreachable server never signs the user out");
+    let server = TestServer::start_on(&addr, data.path(), feed_server_config(), clock)
+        .await
+        .unwrap_or_else(|e| panic!("server must restart: {e}"));
+    wait_mode(&mut events, FeedMode::Live).await;
+    let uid = user_id(&server, USER).await;
+    publish(&server, uid, 1).await;
+    assert_eq!(seqs_until(&mut events, 1).await, vec![1], "live again after the server returned");
+    assert_eq!(feed.mode(), FeedMode::Live, "mode() agrees");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_next_user_of_a_shared_desk_never_sees_the_previous_users_notifications() {
+    let server = server(feed_server_config()).await;
+    server
+        .add_user("bob", PASSWORD, tessera_protocol::Role::Agent)
+        .await
+        .unwrap_or_else(|e| panic!("bob must be created: {e}"));
+    let dir = temp_dir();
+    let vault = MemoryVault::new();
+    let engine = signed_in_feed_engine(&server.url, dir.path(), &vault).await;
+    let mut events = engine.subscribe();
+    let feed = spawn_feed(&engine);
+    wait_mode(&mut events, FeedMode::Live).await;
+    publish(&server, user_id(&server, USER).await, 1).await;
+    seqs_until(&mut events, 1).await;
+
+    engine.sign_out().await.unwrap_or_else(|e| panic!("sign-out: {e}"));
+    engine.sign_in("bob", &Password::new(PASSWORD)).await.unwrap_or_else(|e| panic!("bob signs in: {e}"));
+    let bob = user_id(&server, "bob").await;
+    publish(&server, bob, 1).await;
+    publish(&server, bob, 2).await;
+    assert_eq!(seqs_until(&mut events, 2).await, vec![1, 2], "bob's own stream, from his first notification");
+    let items = feed.list(false, 10).await.unwrap_or_else(|e| panic!("list: {e}"));
+    let texts: Vec<String> =
+        items.iter().map(|n| n.payload["message"].as_str().unwrap_or_default().to_owned()).collect();
+    assert_eq!(texts, vec!["note 2", "note 1"], "only bob's notifications are listed");
+    assert_eq!(cached_rows(dir.path(), USER), 0, "alice's rows were deleted when she signed out");
+}
