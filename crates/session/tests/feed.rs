@@ -65,6 +65,12 @@ async fn notifications_created_while_connected_arrive_in_order_and_are_cached() 
     let marked = feed.mark_all_read().await.unwrap_or_else(|e| panic!("mark_all_read must work: {e}"));
     assert_eq!(marked, 4, "the four still unread were marked");
     assert_eq!(feed.unread_count().await.ok(), Some(0), "nothing unread after mark all");
+    #[cfg(unix)]
+    for file in ["notifications.sqlite3", "notifications.sqlite3-wal", "notifications.sqlite3-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(file)).map(|m| m.permissions().mode() & 0o777);
+        assert_eq!(mode.ok(), Some(0o600), "{file} holds private messages: owner only");
+    }
 
     engine.sign_out().await.unwrap_or_else(|e| panic!("sign-out must work: {e}"));
     eventually("the signed-out user's cache is deleted", || async { cached_rows(dir.path(), USER) == 0 }).await;
