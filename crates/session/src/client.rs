@@ -13,9 +13,9 @@ use reqwest::header::{AUTHORIZATION, DATE, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use tessera_protocol::{
-    AuditList, DeviceInfo, Discovery, ErrorBody, ErrorCode, Me, OAuthError, REQUEST_ID_HEADER,
-    RevokeOthersResponse, RevokeRequest, SessionInfo, SessionList, TokenRequest, TokenResponse,
-    USER_AGENT_PRODUCT, paths,
+    AuditList, DeviceInfo, Discovery, ErrorBody, ErrorCode, Me, NotificationPage, OAuthError, REQUEST_ID_HEADER,
+    ReadAllResponse, RevokeOthersResponse, RevokeRequest, SessionInfo, SessionList, TesseraEndpoints, TokenRequest,
+    TokenResponse, USER_AGENT_PRODUCT, UnreadCount, paths,
 };
 use url::Url;
 
@@ -207,6 +207,84 @@ impl AuthClient {
     /// `GET /api/audit`: the user's own audit events at the server.
     pub async fn audit(&self, access: &AccessToken) -> Result<AuditList, ClientError> {
         self.authed_json(Method::GET, |d| &d.tessera.audit_endpoint, access).await
+    }
+
+    /// `GET /api/notifications?after=&limit=[&epoch=]`: one page of the user's outbox after
+    /// `after` (the same cursor the WebSocket resumes from).
+    pub async fn notifications(
+        &self,
+        access: &AccessToken,
+        after: i64,
+        limit: u32,
+        epoch: Option<&str>,
+    ) -> Result<NotificationPage, ClientError> {
+        let mut url = self.notification_endpoint(|t| &t.notifications_endpoint, paths::NOTIFICATIONS).await?;
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("after", &after.to_string()).append_pair("limit", &limit.to_string());
+            if let Some(epoch) = epoch {
+                query.append_pair("epoch", epoch);
+            }
+        }
+        decode_json(self.execute(self.authed(Method::GET, url, access)?).await?)
+    }
+
+    /// `GET /api/notifications/unread-count`.
+    pub async fn unread_count(&self, access: &AccessToken) -> Result<UnreadCount, ClientError> {
+        let url =
+            self.notification_endpoint(|t| &t.notifications_unread_count_endpoint, paths::NOTIFICATIONS_UNREAD_COUNT).await?;
+        decode_json(self.execute(self.authed(Method::GET, url, access)?).await?)
+    }
+
+    /// `POST /api/notifications/{seq}/read` (404 `not_found` for a notification the server no
+    /// longer has).
+    pub async fn mark_read(&self, access: &AccessToken, seq: i64) -> Result<(), ClientError> {
+        let mut url = self.notification_endpoint(|t| &t.notifications_endpoint, paths::NOTIFICATIONS).await?;
+        url.path_segments_mut()
+            .map_err(|()| ClientError::InvalidUrl("the notifications endpoint cannot take a path".into()))?
+            .pop_if_empty()
+            .push(&seq.to_string())
+            .push("read");
+        decode_empty(self.execute(self.authed(Method::POST, url, access)?).await?)
+    }
+
+    /// `POST /api/notifications/read-all`.
+    pub async fn mark_all_read(&self, access: &AccessToken) -> Result<ReadAllResponse, ClientError> {
+        let url = self.notification_endpoint(|t| &t.notifications_read_all_endpoint, paths::NOTIFICATIONS_READ_ALL).await?;
+        decode_json(self.execute(self.authed(Method::POST, url, access)?).await?)
+    }
+
+    /// The notification stream's URL (`ws://` or `wss://`) and the server's ping interval, from
+    /// discovery (defaults: `/ws` on the server, 25 s).
+    pub async fn notifications_stream(&self) -> Result<(Url, Duration), ClientError> {
+        let doc = self.discovery().await?;
+        let ping = Duration::from_secs(doc.tessera.ws_ping_interval_secs.unwrap_or(25).max(1));
+        let url = match &doc.tessera.notifications_ws_endpoint {
+            Some(text) => Url::parse(text).map_err(|e| ClientError::InvalidUrl(format!("discovered endpoint {text}: {e}")))?,
+            None => {
+                let mut url = self.join(paths::WS)?;
+                let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
+                url.set_scheme(scheme).map_err(|()| ClientError::InvalidUrl(format!("{url}: no WebSocket form")))?;
+                url
+            }
+        };
+        if !matches!(url.scheme(), "ws" | "wss") {
+            return Err(ClientError::InvalidUrl(format!("{url}: the notification stream must be ws:// or wss://")));
+        }
+        Ok((url, ping))
+    }
+
+    /// A notification endpoint from discovery, or `path` on the server when discovery has none.
+    async fn notification_endpoint(
+        &self,
+        pick: impl FnOnce(&TesseraEndpoints) -> &Option<String>,
+        path: &str,
+    ) -> Result<Url, ClientError> {
+        let doc = self.discovery().await?;
+        match pick(&doc.tessera) {
+            Some(text) => Url::parse(text).map_err(|e| ClientError::InvalidUrl(format!("discovered endpoint {text}: {e}"))),
+            None => self.join(path),
+        }
     }
 
     /// An authenticated call to the endpoint `pick` names in discovery, decoding a JSON answer.

@@ -31,6 +31,9 @@ pub struct EngineConfig {
     pub activity_report_interval: Duration,
     /// Poll for notifications this often while WebSocket fails (default 30 s).
     pub poll_interval: Duration,
+    /// The notification stream counts as dead when no frame (message, ping or pong) arrived for
+    /// the server's ping interval plus this (default 10 s).
+    pub feed_heartbeat_grace: Duration,
 }
 
 impl EngineConfig {
@@ -52,6 +55,7 @@ impl EngineConfig {
             idle_warning: Duration::from_secs(60),
             activity_report_interval: Duration::from_secs(3 * 60),
             poll_interval: Duration::from_secs(30),
+            feed_heartbeat_grace: Duration::from_secs(10),
         }
     }
 

@@ -154,6 +154,9 @@ pub enum EngineError {
     /// Another Tessera process held the refresh lock for too long.
     #[error("another Tessera process held the refresh lock for more than {0} s")]
     LockTimeout(u64),
+    /// The local notification cache cannot be opened or written (the feed still streams).
+    #[error("notification cache unavailable: {0}")]
+    CacheUnavailable(String),
 }
 
 impl EngineError {
@@ -167,6 +170,7 @@ impl EngineError {
             Self::Vault(e) => e.code(),
             Self::DataDir(_) => "data_dir",
             Self::LockTimeout(_) => "lock_timeout",
+            Self::CacheUnavailable(_) => "cache_unavailable",
         }
     }
 

@@ -1,4 +1,6 @@
 //! The audit log as the desktop app, the CLI and a support lead reading it rely on it.
+// Test scaffolding: a fixture that cannot be built should stop the test loudly.
+#![allow(clippy::expect_used)]
 
 use std::io::Write;
 use std::path::Path;

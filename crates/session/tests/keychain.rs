@@ -12,6 +12,8 @@
 //! test binary (`child_vault_report`) in an environment built for the story, and assert on the
 //! error codes it prints. Needs `dbus-run-session`, `dbus-daemon`, `gnome-keyring-daemon` and
 //! `secret-tool` (packages dbus, gnome-keyring, libsecret-tools).
+// Test scaffolding: a fixture that cannot be built should stop the test loudly.
+#![allow(clippy::expect_used)]
 #![cfg(target_os = "linux")]
 
 use std::io::{BufRead, BufReader, Write};
