@@ -96,4 +96,6 @@ pub struct IdleStatus {
     pub warning_active: bool,
     /// The server's idle timeout, once known (discovery `session_idle_timeout_secs`).
     pub server_timeout_secs: Option<u64>,
+    /// True when logind's sleep signals are heard (else suspend is noticed by clock checks).
+    pub logind: bool,
 }

@@ -106,6 +106,7 @@ impl IdleWatch {
             warning_secs: tracker.warning().as_secs(),
             warning_active: tracker.warning_active,
             server_timeout_secs: tracker.server.map(|s| s.as_secs()),
+            logind: self.shared.logind.load(Ordering::Relaxed),
         }
     }
 
