@@ -24,6 +24,7 @@ pub struct Proxy {
     pub url: String,
     pub addr: SocketAddr,
     network: watch::Sender<Network>,
+    applied: watch::Receiver<Network>,
     upstream: watch::Sender<Option<SocketAddr>>,
     task: JoinHandle<()>,
 }
@@ -35,16 +36,21 @@ impl Proxy {
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("proxy address: {e}"));
         let (network, network_rx) = watch::channel(Network::Up);
         let (upstream, upstream_rx) = watch::channel(None);
-        let task = tokio::spawn(run(listener, addr, network_rx, upstream_rx));
-        Proxy { url: format!("http://{addr}"), addr, network, upstream, task }
+        let (applied_tx, applied) = watch::channel(Network::Up);
+        let task = tokio::spawn(run(listener, addr, network_rx, upstream_rx, applied_tx));
+        Proxy { url: format!("http://{addr}"), addr, network, applied, upstream, task }
     }
 
     pub fn forward_to(&self, server: SocketAddr) {
         self.upstream.send_replace(Some(server));
     }
 
-    pub fn set(&self, network: Network) {
+    /// Switches the network and returns once the proxy acts on it (e.g. listens again).
+    pub async fn set(&self, network: Network) {
         self.network.send_replace(network);
+        let mut applied = self.applied.clone();
+        let done = tokio::time::timeout(Duration::from_secs(30), applied.wait_for(|n| *n == network)).await;
+        assert!(matches!(done, Ok(Ok(_))), "the proxy must switch to {network:?}");
     }
 }
 
@@ -54,12 +60,19 @@ impl Drop for Proxy {
     }
 }
 
-async fn run(listener: TcpListener, addr: SocketAddr, mut network: watch::Receiver<Network>, upstream: watch::Receiver<Option<SocketAddr>>) {
+async fn run(
+    listener: TcpListener,
+    addr: SocketAddr,
+    mut network: watch::Receiver<Network>,
+    upstream: watch::Receiver<Option<SocketAddr>>,
+    applied: watch::Sender<Network>,
+) {
     let mut listener = Some(listener);
     loop {
         let mode = *network.borrow_and_update();
         if mode == Network::Refusing {
             listener = None;
+            applied.send_replace(mode);
             if network.changed().await.is_err() {
                 return;
             }
@@ -72,6 +85,7 @@ async fn run(listener: TcpListener, addr: SocketAddr, mut network: watch::Receiv
                 None => return,
             },
         };
+        applied.send_replace(mode);
         tokio::select! {
             accepted = bound.accept() => {
                 if let Ok((client, _)) = accepted {
