@@ -118,7 +118,11 @@ impl EngineConfig {
             self.idle_warning = Duration::from_secs(parse_secs(ENV_IDLE_WARNING, &value)?);
             if self.idle_warning >= self.idle_timeout {
                 let timeout = self.idle_timeout.as_secs();
-                return Err(ConfigError::invalid(ENV_IDLE_WARNING, &value, &format!("must be shorter than the idle timeout ({timeout} s)")));
+                return Err(ConfigError::invalid(
+                    ENV_IDLE_WARNING,
+                    &value,
+                    &format!("must be shorter than the idle timeout ({timeout} s)"),
+                ));
             }
         }
         if let Some(value) = lookup(ENV_SIGN_OUT_ON_LOCK) {
@@ -152,7 +156,11 @@ mod tests {
 
     #[test]
     fn idle_settings_come_from_the_environment() {
-        let c = config().with_overrides_from(env(&[(ENV_IDLE_TIMEOUT, "300"), (ENV_IDLE_WARNING, "30"), (ENV_SIGN_OUT_ON_LOCK, "true")]));
+        let c = config().with_overrides_from(env(&[
+            (ENV_IDLE_TIMEOUT, "300"),
+            (ENV_IDLE_WARNING, "30"),
+            (ENV_SIGN_OUT_ON_LOCK, "true"),
+        ]));
         let c = c.unwrap_or_else(|e| panic!("valid values must be accepted: {e}"));
         assert_eq!(c.idle_timeout, Duration::from_secs(300), "the timeout variable sets the timeout");
         assert_eq!(c.idle_warning, Duration::from_secs(30), "the warning variable sets the warning");

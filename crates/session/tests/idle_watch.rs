@@ -11,8 +11,8 @@ use chrono::Utc;
 use common::fake_idle::FakeIdle;
 use common::*;
 use tessera_session::{
-    EngineError, IdleWatch, ManualClock, MemoryVault, Password, SessionEngine, SessionEvent, SessionState, SignOutReason,
-    WarningCode,
+    EngineError, IdleWatch, ManualClock, MemoryVault, Password, SessionEngine, SessionEvent, SessionState,
+    SignOutReason, WarningCode,
 };
 use tokio::sync::broadcast;
 
@@ -37,7 +37,8 @@ async fn setup(server_config: tessera_server::Config, tune: impl FnOnce(&mut tes
     tune(&mut config);
     let engine = SessionEngine::with_clock(config, Arc::new(vault.clone()), clock.clone());
     let engine = engine.unwrap_or_else(|e| panic!("engine must build: {e}"));
-    let status = engine.sign_in(USER, &Password::new(PASSWORD)).await.unwrap_or_else(|e| panic!("sign-in must work: {e}"));
+    let status =
+        engine.sign_in(USER, &Password::new(PASSWORD)).await.unwrap_or_else(|e| panic!("sign-in must work: {e}"));
     let session_id = status.session_id.unwrap_or_default();
     Setup { server, _dir: dir, vault, clock, engine, session_id }
 }
@@ -92,8 +93,16 @@ async fn waking_after_a_sleep_longer_than_the_timeout_signs_out_before_anything_
     watch.check_now().await;
 
     let state = first_state(&mut events).await;
-    assert_eq!(state, SessionState::SignedOut { reason: Some(SignOutReason::IdleTimeout) }, "the first thing after the wake is the idle sign-out");
-    assert_eq!(s.server.refresh_count(), refreshes, "the expired access token must not be refreshed before the sign-out");
+    assert_eq!(
+        state,
+        SessionState::SignedOut { reason: Some(SignOutReason::IdleTimeout) },
+        "the first thing after the wake is the idle sign-out"
+    );
+    assert_eq!(
+        s.server.refresh_count(),
+        refreshes,
+        "the expired access token must not be refreshed before the sign-out"
+    );
     assert!(record(&s.vault, &s.server.url).await.is_none(), "the keychain record is gone");
     let remaining = server_session_ids(&s.server.url).await;
     assert!(!remaining.contains(&s.session_id), "the server must have revoked the session: {remaining:?}");
@@ -110,7 +119,11 @@ async fn a_sleep_is_noticed_without_the_app_by_comparing_clocks() {
     s.clock.jump(minutes(16));
     source.touch();
     let state = first_state(&mut events).await;
-    assert_eq!(state, SessionState::SignedOut { reason: Some(SignOutReason::IdleTimeout) }, "a periodic clock check notices the 16 min sleep");
+    assert_eq!(
+        state,
+        SessionState::SignedOut { reason: Some(SignOutReason::IdleTimeout) },
+        "a periodic clock check notices the 16 min sleep"
+    );
 }
 
 #[tokio::test]
@@ -138,7 +151,11 @@ async fn short_sleeps_add_up_until_the_user_touches_something() {
     s.clock.jump(minutes(5));
     watch.check_now().await;
     let state = first_state(&mut events).await;
-    assert_eq!(state, SessionState::SignedOut { reason: Some(SignOutReason::IdleTimeout) }, "11 + 5 min asleep without input reach the timeout");
+    assert_eq!(
+        state,
+        SessionState::SignedOut { reason: Some(SignOutReason::IdleTimeout) },
+        "11 + 5 min asleep without input reach the timeout"
+    );
 }
 
 #[cfg(target_os = "linux")]
@@ -156,7 +173,11 @@ async fn logind_resume_signal_triggers_the_check_and_lock_signs_out_when_asked()
     s.clock.jump(minutes(30));
     logind.prepare_for_sleep(false);
     let state = first_state(&mut events).await;
-    assert_eq!(state, SessionState::SignedOut { reason: Some(SignOutReason::IdleTimeout) }, "PrepareForSleep(false) after 30 min asleep signs out");
+    assert_eq!(
+        state,
+        SessionState::SignedOut { reason: Some(SignOutReason::IdleTimeout) },
+        "PrepareForSleep(false) after 30 min asleep signs out"
+    );
     drop(watch);
 
     // Sign in again; with sign-out on lock, logind's Lock for our session signs out.
@@ -167,7 +188,11 @@ async fn logind_resume_signal_triggers_the_check_and_lock_signs_out_when_asked()
     let mut events = s.engine.subscribe();
     logind.lock();
     let state = first_state(&mut events).await;
-    assert_eq!(state, SessionState::SignedOut { reason: Some(SignOutReason::ScreenLocked) }, "Lock signs out with screen_locked");
+    assert_eq!(
+        state,
+        SessionState::SignedOut { reason: Some(SignOutReason::ScreenLocked) },
+        "Lock signs out with screen_locked"
+    );
 }
 
 #[tokio::test]
@@ -175,22 +200,32 @@ async fn the_servers_idle_timeout_ends_the_session_of_a_client_that_stops_report
     let config = server_config_with_idle(3);
     let s = setup(config, |c| c.activity_report_interval = Duration::from_secs(1)).await;
     let mut events = s.engine.subscribe();
-    let watch = IdleWatch::spawn_with_logind_bus(s.engine.clone(), Some(FakeIdle::always_active()), Some(NO_LOGIND.into()));
+    let watch =
+        IdleWatch::spawn_with_logind_bus(s.engine.clone(), Some(FakeIdle::always_active()), Some(NO_LOGIND.into()));
     let code = wait_for(&mut events, |e| match e {
         SessionEvent::Warning { code, .. } => Some(*code),
         _ => None,
     })
     .await;
-    assert_eq!(code, WarningCode::IdleTimeoutClamped, "a 15 min timeout is clamped to the server's 3 s, and the user is told");
+    assert_eq!(
+        code,
+        WarningCode::IdleTimeoutClamped,
+        "a 15 min timeout is clamped to the server's 3 s, and the user is told"
+    );
     let status = watch.status();
-    assert_eq!((status.timeout_secs, status.server_timeout_secs), (3, Some(3)), "the engine learned the server's idle timeout");
+    assert_eq!(
+        (status.timeout_secs, status.server_timeout_secs),
+        (3, Some(3)),
+        "the engine learned the server's idle timeout"
+    );
 
     // An active user: the mirror keeps the session alive past its first idle deadline.
     let first = s.engine.current_session().await.unwrap_or_else(|e| panic!("session info: {e}"));
     let outlived = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
             tokio::time::sleep(Duration::from_millis(250)).await;
-            let now = s.engine.current_session().await.unwrap_or_else(|e| panic!("an active user's session must stay: {e}"));
+            let now =
+                s.engine.current_session().await.unwrap_or_else(|e| panic!("an active user's session must stay: {e}"));
             if now.last_activity_at > first.idle_expires_at {
                 return now;
             }
@@ -213,8 +248,15 @@ async fn the_servers_idle_timeout_ends_the_session_of_a_client_that_stops_report
     })
     .await;
     let ended = ended.unwrap_or_else(|_| panic!("the server never ended the silent session"));
-    assert!(matches!(ended, EngineError::SignedOut(SignOutReason::IdleTimeout)), "the server's idle timeout ends it: {ended}");
-    assert_eq!(s.engine.state(), SessionState::SignedOut { reason: Some(SignOutReason::IdleTimeout) }, "and the engine learns why");
+    assert!(
+        matches!(ended, EngineError::SignedOut(SignOutReason::IdleTimeout)),
+        "the server's idle timeout ends it: {ended}"
+    );
+    assert_eq!(
+        s.engine.state(),
+        SessionState::SignedOut { reason: Some(SignOutReason::IdleTimeout) },
+        "and the engine learns why"
+    );
 }
 
 fn server_config_with_idle(idle_secs: u64) -> tessera_server::Config {

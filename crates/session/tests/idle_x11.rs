@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use tessera_session::{IdleWatch, MemoryVault, SessionEngine, SessionEvent, SessionState, SignOutReason, SystemIdle, WarningCode};
+use tessera_session::{
+    IdleWatch, MemoryVault, SessionEngine, SessionEvent, SessionState, SignOutReason, SystemIdle, WarningCode,
+};
 
 /// Set in the child: the display it must use.
 const CHILD_DISPLAY: &str = "TESSERA_TEST_CHILD_DISPLAY";
@@ -38,7 +40,10 @@ impl Xvfb {
         let stdout = child.stdout.take().unwrap_or_else(|| panic!("Xvfb stdout"));
         BufReader::new(stdout).read_line(&mut line).unwrap_or_else(|e| panic!("Xvfb display number: {e}"));
         let number = line.trim();
-        assert!(!number.is_empty() && number.chars().all(|c| c.is_ascii_digit()), "Xvfb must report its display number: {line:?}");
+        assert!(
+            !number.is_empty() && number.chars().all(|c| c.is_ascii_digit()),
+            "Xvfb must report its display number: {line:?}"
+        );
         Xvfb { child, display: format!(":{number}") }
     }
 }
@@ -136,14 +141,17 @@ fn signed_in_user_is_warned_then_signed_out_after_system_idle() {
         let vault = MemoryVault::new();
         let engine = idle_engine(&server.url, dir.path(), &vault, 4, 2);
         let session_id = sign_in(&engine).await;
-        let source = SystemIdle::detect().unwrap_or_else(|| panic!("with a reachable Xvfb on {display}, X11 idle time must be found"));
+        let source = SystemIdle::detect()
+            .unwrap_or_else(|| panic!("with a reachable Xvfb on {display}, X11 idle time must be found"));
         assert_eq!(source.name(), "x11", "DISPLAY set and no Wayland: the X11 source");
         xdotool(&display, &["mousemove", "17", "23"]).await;
 
         let mut events = engine.subscribe();
         let watch = IdleWatch::spawn(engine.clone(), Some(source));
         let first = next_idle_event(&mut events).await;
-        let SessionEvent::IdleWarning { seconds_left } = first else { panic!("a warning must come before the sign-out: {first:?}") };
+        let SessionEvent::IdleWarning { seconds_left } = first else {
+            panic!("a warning must come before the sign-out: {first:?}")
+        };
         assert!((1..=2).contains(&seconds_left), "the countdown starts within the 2 s warning: {seconds_left}");
         assert!(watch.status().warning_active, "status shows the running warning");
         let reason = wait_for(&mut events, |e| match e {
@@ -173,7 +181,10 @@ fn input_during_the_warning_cancels_it_and_the_session_stays() {
 
         for input in [&["key", "shift"][..], &["mousemove", "101", "202"][..]] {
             let warning = next_idle_event(&mut events).await;
-            assert!(matches!(warning, SessionEvent::IdleWarning { .. }), "idle grows into a warning first: {warning:?}");
+            assert!(
+                matches!(warning, SessionEvent::IdleWarning { .. }),
+                "idle grows into a warning first: {warning:?}"
+            );
             xdotool(&display, input).await;
             let after = wait_for(&mut events, |e| match e {
                 SessionEvent::IdleWarningCancelled => Some(e.clone()),
@@ -181,10 +192,18 @@ fn input_during_the_warning_cancels_it_and_the_session_stays() {
                 _ => None,
             })
             .await;
-            assert_eq!(after, SessionEvent::IdleWarningCancelled, "xdotool {input:?} during the warning must cancel it");
+            assert_eq!(
+                after,
+                SessionEvent::IdleWarningCancelled,
+                "xdotool {input:?} during the warning must cancel it"
+            );
         }
         drop(watch);
-        assert!(engine.state().is_signed_in(), "after cancelled warnings the user stays signed in: {:?}", engine.state());
+        assert!(
+            engine.state().is_signed_in(),
+            "after cancelled warnings the user stays signed in: {:?}",
+            engine.state()
+        );
         let me = engine.me().await.unwrap_or_else(|e| panic!("the session must still work at the server: {e}"));
         assert_eq!(me.session_id, session_id, "the same session");
     });
@@ -192,7 +211,10 @@ fn input_during_the_warning_cancels_it_and_the_session_stays() {
 
 /// A display number nobody serves.
 fn unused_display() -> String {
-    let taken = |n: u32| std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() || std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists();
+    let taken = |n: u32| {
+        std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+            || std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists()
+    };
     let n = (200..400).find(|n| !taken(*n)).unwrap_or(399);
     format!(":{n}")
 }
@@ -224,7 +246,10 @@ fn without_a_display_or_bus_idle_is_unknown_and_judged_from_the_app_window() {
             assert_eq!(code, WarningCode::IdleUnknown, "the user is told idle time is unknown here");
             assert_eq!(watch.status().source, "unknown", "status says so too");
             let warning = next_idle_event(&mut events).await;
-            assert!(matches!(warning, SessionEvent::IdleWarning { .. }), "no window input: the warning comes: {warning:?}");
+            assert!(
+                matches!(warning, SessionEvent::IdleWarning { .. }),
+                "no window input: the warning comes: {warning:?}"
+            );
             watch.report_activity();
             let after = wait_for(&mut events, |e| match e {
                 SessionEvent::IdleWarningCancelled => Some(e.clone()),

@@ -11,7 +11,8 @@ use common::fake_idle::FakeIdle;
 use common::proxy::{Network, Proxy};
 use common::*;
 use tessera_session::{
-    EngineConfig, IdleWatch, MemoryVault, Password, SessionEngine, SessionEvent, SessionState, SignOutOutcome, SignOutReason,
+    EngineConfig, IdleWatch, MemoryVault, Password, SessionEngine, SessionEvent, SessionState, SignOutOutcome,
+    SignOutReason,
 };
 use tokio::sync::broadcast;
 
@@ -22,7 +23,12 @@ async fn server_behind(proxy: &Proxy, config: tessera_server::Config) -> tessera
     server
 }
 
-fn engine_with(url: &str, dir: &std::path::Path, vault: &MemoryVault, tune: impl FnOnce(&mut EngineConfig)) -> SessionEngine {
+fn engine_with(
+    url: &str,
+    dir: &std::path::Path,
+    vault: &MemoryVault,
+    tune: impl FnOnce(&mut EngineConfig),
+) -> SessionEngine {
     let mut config = engine_config(url, dir);
     tune(&mut config);
     SessionEngine::new(config, Arc::new(vault.clone())).unwrap_or_else(|e| panic!("engine must build: {e}"))
@@ -69,7 +75,11 @@ async fn network_loss_keeps_the_user_signed_in_and_the_session_comes_back_by_its
     let call = engine.me().await;
     let err = call.err().unwrap_or_else(|| panic!("no network: the call cannot succeed"));
     assert!(err.is_transient(), "an unreachable server is a transient error, not a sign-out: {err}");
-    assert!(matches!(engine.state(), SessionState::Offline { .. }), "an expired access token offline stays signed in: {:?}", engine.state());
+    assert!(
+        matches!(engine.state(), SessionState::Offline { .. }),
+        "an expired access token offline stays signed in: {:?}",
+        engine.state()
+    );
 
     proxy.set(Network::Refusing).await;
     let err = engine.me().await.err().unwrap_or_else(|| panic!("refused connections cannot succeed"));
@@ -93,7 +103,11 @@ async fn network_loss_keeps_the_user_signed_in_and_the_session_comes_back_by_its
     assert!(server.refresh_count() > refreshes, "coming back means a real refresh at the server");
     let me = engine.me().await.unwrap_or_else(|e| panic!("the session works again: {e}"));
     assert_eq!(me.session_id, session_id, "the same session, no new sign-in");
-    assert_eq!(signed_out_reasons(&mut all), Vec::<Option<SignOutReason>>::new(), "at no point was the user signed out");
+    assert_eq!(
+        signed_out_reasons(&mut all),
+        Vec::<Option<SignOutReason>>::new(),
+        "at no point was the user signed out"
+    );
 }
 
 #[tokio::test]
@@ -109,7 +123,10 @@ async fn a_sign_out_made_offline_reaches_the_server_when_the_network_returns() {
     let outcome = engine.sign_out().await.unwrap_or_else(|e| panic!("sign-out works offline: {e}"));
     assert_eq!(outcome, SignOutOutcome::RevocationQueued, "the revocation waits for the network");
     assert!(!engine.state().is_signed_in(), "signed out here at once");
-    assert!(record(&vault, &proxy.url).await.is_some_and(|r| r.pending_revocation.is_some()), "the queued revocation is in the keychain");
+    assert!(
+        record(&vault, &proxy.url).await.is_some_and(|r| r.pending_revocation.is_some()),
+        "the queued revocation is in the keychain"
+    );
 
     proxy.set(Network::Up).await;
     let sent = engine.flush_pending_revocations().await.unwrap_or_else(|e| panic!("the network is back: {e}"));

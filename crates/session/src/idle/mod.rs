@@ -31,27 +31,27 @@
 //! # }
 //! ```
 
+#[cfg(target_os = "linux")]
+mod mutter;
+#[cfg(any(target_os = "windows", target_os = "macos"))]
+mod platform;
 mod source;
 mod suspend;
 mod tracker;
 mod watch;
 #[cfg(target_os = "linux")]
-mod mutter;
-#[cfg(target_os = "linux")]
 mod x11;
-#[cfg(any(target_os = "windows", target_os = "macos"))]
-mod platform;
 
 use serde::Serialize;
 
+#[cfg(target_os = "linux")]
+pub use mutter::MutterIdle;
+#[cfg(any(target_os = "windows", target_os = "macos"))]
+pub use platform::PlatformIdle;
 pub use source::{IdleSource, SystemIdle};
 pub use watch::IdleWatch;
 #[cfg(target_os = "linux")]
-pub use mutter::MutterIdle;
-#[cfg(target_os = "linux")]
 pub use x11::X11Idle;
-#[cfg(any(target_os = "windows", target_os = "macos"))]
-pub use platform::PlatformIdle;
 
 /// Why idle time could not be read, or a setting was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -49,9 +49,9 @@ pub(crate) fn listen(_address: Option<String>, _tx: mpsc::Sender<SystemSignal>) 
 mod linux {
     use std::time::Duration;
 
+    use dbus::Path;
     use dbus::blocking::Connection;
     use dbus::message::MatchRule;
-    use dbus::Path;
     use tokio::sync::mpsc;
 
     use super::{LISTEN_SLICE, SystemSignal};
@@ -94,7 +94,8 @@ mod linux {
     /// Our login session's object path: by process id, else by `$XDG_SESSION_ID`.
     fn own_session(conn: &Connection) -> Result<Path<'static>, dbus::Error> {
         let manager = conn.with_proxy(LOGIND, MANAGER_PATH, CALL_LIMIT);
-        let by_pid: Result<(Path<'static>,), _> = manager.method_call(MANAGER, "GetSessionByPID", (std::process::id(),));
+        let by_pid: Result<(Path<'static>,), _> =
+            manager.method_call(MANAGER, "GetSessionByPID", (std::process::id(),));
         match (by_pid, std::env::var("XDG_SESSION_ID")) {
             (Ok((path,)), _) => Ok(path),
             (Err(_), Ok(id)) => manager.method_call(MANAGER, "GetSession", (id,)).map(|(path,): (Path<'static>,)| path),

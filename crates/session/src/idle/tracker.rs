@@ -75,7 +75,13 @@ pub(crate) struct Tracker {
 }
 
 impl Tracker {
-    pub(crate) fn new(requested: Duration, warning: Duration, report_interval: Duration, now: Instant, wall: DateTime<Utc>) -> Self {
+    pub(crate) fn new(
+        requested: Duration,
+        warning: Duration,
+        report_interval: Duration,
+        now: Instant,
+        wall: DateTime<Utc>,
+    ) -> Self {
         Self {
             requested,
             warning,
@@ -97,7 +103,8 @@ impl Tracker {
 
     /// A new session starts: sign-in (or restore) counts as input and as reported activity.
     pub(crate) fn arm(&mut self, now: Instant, wall: DateTime<Utc>) {
-        *self = Self { server: self.server, ..Self::new(self.requested, self.warning, self.report_interval, now, wall) };
+        *self =
+            Self { server: self.server, ..Self::new(self.requested, self.warning, self.report_interval, now, wall) };
     }
 
     /// The effective timeout: the requested one, never longer than the server's.

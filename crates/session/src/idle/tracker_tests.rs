@@ -39,7 +39,11 @@ fn the_warning_counts_down_once_per_second_and_input_cancels_it() {
     assert_eq!(e.verdict, Verdict::Warn { seconds_left: 59, announce: true }, "59 s left is announced");
     assert_eq!(e.next, Some(secs(1)), "the next second of the countdown");
     let e = t.evaluate(m, w, Some(secs(14 * 60 + 1)));
-    assert_eq!(e.verdict, Verdict::Warn { seconds_left: 59, announce: false }, "the same second is not announced twice");
+    assert_eq!(
+        e.verdict,
+        Verdict::Warn { seconds_left: 59, announce: false },
+        "the same second is not announced twice"
+    );
     let (m, w) = at(14 * 60 + 3);
     let e = t.evaluate(m, w, Some(Duration::from_millis(200)));
     assert_eq!(e.verdict, Verdict::Fine { cancelled: true }, "input during the warning cancels it");

@@ -59,9 +59,19 @@ impl IdleWatch {
 
     /// As [`spawn`](Self::spawn), with logind looked for on the bus at `address` instead of
     /// the system bus (tests run a private bus with a stand-in logind).
-    pub fn spawn_with_logind_bus(engine: SessionEngine, source: Option<Arc<dyn IdleSource>>, address: Option<String>) -> IdleWatch {
+    pub fn spawn_with_logind_bus(
+        engine: SessionEngine,
+        source: Option<Arc<dyn IdleSource>>,
+        address: Option<String>,
+    ) -> IdleWatch {
         let config = engine.config();
-        let tracker = Tracker::new(config.idle_timeout, config.idle_warning, config.activity_report_interval, Instant::now(), engine.now());
+        let tracker = Tracker::new(
+            config.idle_timeout,
+            config.idle_warning,
+            config.activity_report_interval,
+            Instant::now(),
+            engine.now(),
+        );
         let shared = Arc::new(Shared {
             sign_out_on_lock: AtomicBool::new(config.sign_out_on_lock),
             engine: engine.clone(),
@@ -173,7 +183,11 @@ impl Shared {
         if let Some(server) = clamped {
             self.engine.warn(
                 WarningCode::IdleTimeoutClamped,
-                format!("the idle timeout is the server's {} s, shorter than the {} s configured", server.as_secs(), self.tracker().requested.as_secs()),
+                format!(
+                    "the idle timeout is the server's {} s, shorter than the {} s configured",
+                    server.as_secs(),
+                    self.tracker().requested.as_secs()
+                ),
             );
         }
         self.armed.store(true, Ordering::Relaxed);
@@ -193,7 +207,11 @@ impl Shared {
         let reading = self.read_source().await;
         let evaluation = self.tracker().evaluate(Instant::now(), self.engine.now(), reading);
         if let Some(slept) = evaluation.resumed {
-            tracing::info!(slept_secs = slept.as_secs(), idle_secs = evaluation.idle.as_secs(), "woke after a suspend (or a clock jump)");
+            tracing::info!(
+                slept_secs = slept.as_secs(),
+                idle_secs = evaluation.idle.as_secs(),
+                "woke after a suspend (or a clock jump)"
+            );
         }
         match evaluation.verdict {
             Verdict::SignOut => {
@@ -203,7 +221,9 @@ impl Shared {
                     Err(e) => tracing::warn!(code = e.code(), "idle sign-out failed"),
                 }
             }
-            Verdict::Warn { seconds_left, announce: true } => self.engine.emit(SessionEvent::IdleWarning { seconds_left }),
+            Verdict::Warn { seconds_left, announce: true } => {
+                self.engine.emit(SessionEvent::IdleWarning { seconds_left })
+            }
             Verdict::Fine { cancelled: true } => self.engine.emit(SessionEvent::IdleWarningCancelled),
             Verdict::Warn { .. } | Verdict::Fine { .. } => {}
         }
@@ -235,7 +255,9 @@ impl Shared {
         if !self.source_failing.swap(true, Ordering::Relaxed) {
             self.engine.warn(
                 WarningCode::IdleUnknown,
-                format!("system idle time unreadable ({failure}): only input in this window counts until it works again"),
+                format!(
+                    "system idle time unreadable ({failure}): only input in this window counts until it works again"
+                ),
             );
         }
         None
@@ -283,7 +305,11 @@ enum Next {
     Stop,
 }
 
-async fn run(shared: Arc<Shared>, mut events: broadcast::Receiver<SessionEvent>, mut signals: mpsc::Receiver<SystemSignal>) {
+async fn run(
+    shared: Arc<Shared>,
+    mut events: broadcast::Receiver<SessionEvent>,
+    mut signals: mpsc::Receiver<SystemSignal>,
+) {
     let mut signals_open = true;
     let mut announced_unknown = false;
     loop {

@@ -46,7 +46,9 @@ impl FakeLogind {
         let (ready_tx, ready_rx) = mpsc::channel();
         let bus = address.clone();
         let thread = std::thread::spawn(move || serve(&bus, rx, ready_tx));
-        ready_rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|e| panic!("the stand-in logind must start: {e}"));
+        ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("the stand-in logind must start: {e}"));
         FakeLogind { address, daemon, commands: Some(commands), thread: Some(thread) }
     }
 
@@ -67,7 +69,8 @@ impl FakeLogind {
 
 fn serve(address: &str, commands: mpsc::Receiver<Command_>, ready: mpsc::Sender<()>) {
     let conn = Connection::new_address(address).unwrap_or_else(|e| panic!("connect to the private bus: {e}"));
-    conn.request_name("org.freedesktop.login1", false, true, true).unwrap_or_else(|e| panic!("own the logind name: {e}"));
+    conn.request_name("org.freedesktop.login1", false, true, true)
+        .unwrap_or_else(|e| panic!("own the logind name: {e}"));
     conn.start_receive(
         MatchRule::new_method_call(),
         Box::new(|msg: Message, conn: &Connection| {
@@ -82,7 +85,8 @@ fn serve(address: &str, commands: mpsc::Receiver<Command_>, ready: mpsc::Sender<
         let _ = conn.process(Duration::from_millis(50));
         let signal = match commands.try_recv() {
             Ok(Command_::Sleep(starting)) => {
-                Message::new_signal(MANAGER_PATH, "org.freedesktop.login1.Manager", "PrepareForSleep").map(|m| m.append1(starting))
+                Message::new_signal(MANAGER_PATH, "org.freedesktop.login1.Manager", "PrepareForSleep")
+                    .map(|m| m.append1(starting))
             }
             Ok(Command_::Lock) => Message::new_signal(SESSION_PATH, "org.freedesktop.login1.Session", "Lock"),
             Err(mpsc::TryRecvError::Empty) => continue,
