@@ -220,6 +220,7 @@ async fn the_servers_idle_timeout_ends_the_session_of_a_client_that_stops_report
     );
 
     // An active user: the mirror keeps the session alive past its first idle deadline.
+    let refresh_end = s.engine.status().refresh_expires_at;
     let first = s.engine.current_session().await.unwrap_or_else(|e| panic!("session info: {e}"));
     let outlived = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
@@ -234,6 +235,7 @@ async fn the_servers_idle_timeout_ends_the_session_of_a_client_that_stops_report
     .await;
     let outlived = outlived.unwrap_or_else(|_| panic!("activity reports never moved the server's idle deadline"));
     assert!(outlived.idle_expires_at > first.idle_expires_at, "reported activity moves the server's idle deadline");
+    assert!(s.engine.status().refresh_expires_at > refresh_end, "and the engine notes the refresh token's later end");
 
     // The client "crashes": no more reports. The server ends the session on its own.
     drop(watch);

@@ -165,3 +165,31 @@ async fn offline_the_session_lasts_until_its_absolute_end_and_not_longer() {
     assert!(seen.contains(&"offline"), "the session was offline before it ended: {seen:?}");
     assert_eq!(reason, Some(SignOutReason::SessionExpired), "offline, only the absolute end signs out");
 }
+
+#[tokio::test]
+async fn offline_past_the_refresh_tokens_end_the_session_is_over() {
+    let proxy = Proxy::bind().await;
+    let config = tessera_server::Config { access_token_ttl_secs: 2, session_idle_timeout_secs: 4, ..server_config() };
+    let _server = server_behind(&proxy, config).await;
+    let dir = temp_dir();
+    let vault = MemoryVault::new();
+    let engine = engine_with(&proxy.url, dir.path(), &vault, |_| {});
+    engine.sign_in(USER, &Password::new(PASSWORD)).await.unwrap_or_else(|e| panic!("sign-in: {e}"));
+    let _schedule = engine.spawn_scheduler();
+    let mut events = engine.subscribe();
+    proxy.set(Network::Dropping).await;
+
+    let mut seen = Vec::new();
+    let reason = wait_for(&mut events, |e| match e {
+        SessionEvent::StateChanged { state: SessionState::SignedOut { reason }, .. } => Some(*reason),
+        SessionEvent::StateChanged { state, .. } => {
+            seen.push(state.name());
+            None
+        }
+        _ => None,
+    })
+    .await;
+    assert!(seen.contains(&"offline"), "the session was offline (still signed in) first: {seen:?}");
+    assert_eq!(reason, Some(SignOutReason::IdleTimeout), "no refresh reached the server within its idle timeout");
+    assert!(record(&vault, &proxy.url).await.is_none(), "the dead session is removed from the keychain");
+}
