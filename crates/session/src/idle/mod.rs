@@ -99,3 +99,43 @@ pub struct IdleStatus {
     /// True when logind's sleep signals are heard (else suspend is noticed by clock checks).
     pub logind: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{SessionEvent, WarningCode};
+
+    #[test]
+    fn idle_status_and_idle_events_json_is_pinned() {
+        let status = IdleStatus {
+            source: "x11",
+            armed: true,
+            idle_for_secs: 42,
+            timeout_secs: 900,
+            warning_secs: 60,
+            warning_active: false,
+            server_timeout_secs: Some(1800),
+            logind: false,
+        };
+        assert_eq!(
+            serde_json::to_string(&status).unwrap_or_default(),
+            r#"{"source":"x11","armed":true,"idle_for_secs":42,"timeout_secs":900,"warning_secs":60,"warning_active":false,"server_timeout_secs":1800,"logind":false}"#,
+            "the UI and `--json` read this exact shape"
+        );
+        let events = [
+            SessionEvent::IdleWarning { seconds_left: 59 },
+            SessionEvent::IdleWarningCancelled,
+            SessionEvent::Warning { code: WarningCode::IdleTimeoutClamped, message: "m".into() },
+        ];
+        let json: Vec<String> = events.iter().map(|e| serde_json::to_string(e).unwrap_or_default()).collect();
+        assert_eq!(
+            json,
+            [
+                r#"{"type":"idle_warning","seconds_left":59}"#,
+                r#"{"type":"idle_warning_cancelled"}"#,
+                r#"{"type":"warning","code":"idle_timeout_clamped","message":"m"}"#,
+            ],
+            "the UI switches on these event shapes"
+        );
+    }
+}

@@ -51,6 +51,7 @@ impl IdleWatch {
     ///
     /// On Linux it also listens to logind on the system bus (sleep, and screen lock for
     /// `sign_out_on_lock`); without one it compares clocks every `clock_check_interval`.
+    /// Call it inside a Tokio runtime (it spawns a task); the other methods work from any thread.
     ///
     /// [`report_activity`]: Self::report_activity
     pub fn spawn(engine: SessionEngine, source: Option<Arc<dyn IdleSource>>) -> IdleWatch {
