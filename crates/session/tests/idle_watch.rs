@@ -161,7 +161,7 @@ async fn short_sleeps_add_up_until_the_user_touches_something() {
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn logind_resume_signal_triggers_the_check_and_lock_signs_out_when_asked() {
-    let logind = common::fake_logind::FakeLogind::start();
+    let logind = common::fake_bus::FakeLogind::start();
     // Clock checks effectively off: only logind's signals can notice the sleep.
     let s = setup(server_config(), |c| c.clock_check_interval = Duration::from_secs(3600)).await;
     let source = FakeIdle::new();

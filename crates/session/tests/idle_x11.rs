@@ -14,13 +14,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::child::{as_child, is_child};
 use common::*;
 use tessera_session::{
     IdleWatch, MemoryVault, SessionEngine, SessionEvent, SessionState, SignOutReason, SystemIdle, WarningCode,
 };
-
-/// Set in the child: the display it must use.
-const CHILD_DISPLAY: &str = "TESSERA_TEST_CHILD_DISPLAY";
 
 /// An Xvfb of our own on a display it picks itself (`-displayfd`: no race with other tests).
 struct Xvfb {
@@ -55,43 +53,19 @@ impl Drop for Xvfb {
     }
 }
 
-/// Parent: runs `name` again in a child process with `env`. Child: runs `body`.
-fn as_child<F, Fut>(name: &str, env: &[(&str, String)], remove: &[&str], body: F)
-where
-    F: FnOnce(String) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    if let Ok(display) = std::env::var(CHILD_DISPLAY) {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
-        let rt = rt.unwrap_or_else(|e| panic!("runtime: {e}"));
-        rt.block_on(body(display));
-        return;
-    }
-    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("test binary path: {e}"));
-    let mut command = Command::new(exe);
-    command.args(["--exact", name, "--nocapture", "--test-threads", "1", "--include-ignored"]);
-    command.env_remove("WAYLAND_DISPLAY");
-    for var in remove {
-        command.env_remove(var);
-    }
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let output = command.output().unwrap_or_else(|e| panic!("child test must start: {e}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the child run of {name} failed ({}):\n{stdout}\n{stderr}", output.status);
-    assert!(stdout.contains("1 passed"), "the child must have run exactly {name}:\n{stdout}");
-}
-
+/// Runs `body` in a child process whose `DISPLAY` is an Xvfb of its own (started by the parent).
 fn under_xvfb<F, Fut>(name: &str, body: F)
 where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let xvfb = (std::env::var(CHILD_DISPLAY).is_err()).then(Xvfb::start);
-    let display = xvfb.as_ref().map(|x| x.display.clone()).unwrap_or_default();
-    as_child(name, &[("DISPLAY", display.clone()), (CHILD_DISPLAY, display)], &[], body);
+    if is_child() {
+        let display = std::env::var("DISPLAY").unwrap_or_else(|_| panic!("the parent sets DISPLAY"));
+        as_child(name, &[], &[], || body(display));
+        return;
+    }
+    let xvfb = Xvfb::start();
+    as_child(name, &[("DISPLAY", xvfb.display.clone())], &[], || async { unreachable!("parent") });
     drop(xvfb);
 }
 
@@ -224,9 +198,9 @@ fn without_a_display_or_bus_idle_is_unknown_and_judged_from_the_app_window() {
     let display = unused_display();
     as_child(
         "without_a_display_or_bus_idle_is_unknown_and_judged_from_the_app_window",
-        &[("DISPLAY", display.clone()), (CHILD_DISPLAY, display)],
+        &[("DISPLAY", display.clone())],
         &["DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR"],
-        |display| async move {
+        || async move {
             let x11 = tessera_session::idle::X11Idle::from_env();
             assert!(x11.is_err(), "no X server on {display}: the X11 source must refuse, not crash");
             assert!(SystemIdle::detect().is_none(), "no display and no session bus: idle time is unknown");

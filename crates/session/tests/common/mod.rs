@@ -6,9 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod child;
 pub mod fake_idle;
 #[cfg(target_os = "linux")]
-pub mod fake_logind;
+pub mod fake_bus;
 pub mod file_vault;
 pub mod proxy;
 

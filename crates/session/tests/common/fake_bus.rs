@@ -1,6 +1,7 @@
-//! A private bus (`dbus-daemon --session`) with a stand-in logind on it: it owns
+//! A private bus (`dbus-daemon --session`) with stand-ins on it. logind: it owns
 //! `org.freedesktop.login1`, answers `GetSessionByPID`, and emits `PrepareForSleep` and `Lock`
-//! when the test says so. The real libdbus and bus daemon carry the signals.
+//! when the test says so. Mutter: answers `GetIdletime`. The real libdbus and bus daemon carry
+//! the calls and signals.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -25,13 +26,19 @@ enum Command_ {
 pub struct FakeLogind {
     /// Bus address to give the idle watch.
     pub address: String,
-    daemon: Child,
+    _bus: PrivateBus,
     commands: Option<mpsc::Sender<Command_>>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl FakeLogind {
-    pub fn start() -> FakeLogind {
+/// A private bus daemon (`dbus-daemon --session`, which lets anyone own any name).
+pub struct PrivateBus {
+    pub address: String,
+    daemon: Child,
+}
+
+impl PrivateBus {
+    pub fn start() -> PrivateBus {
         let mut daemon = Command::new("dbus-daemon")
             .args(["--session", "--nofork", "--print-address=1"])
             .stdout(Stdio::piped())
@@ -41,15 +48,77 @@ impl FakeLogind {
         let stdout = daemon.stdout.take().unwrap_or_else(|| panic!("dbus-daemon stdout"));
         let mut address = String::new();
         BufReader::new(stdout).read_line(&mut address).unwrap_or_else(|e| panic!("dbus-daemon address: {e}"));
-        let address = address.trim().to_owned();
+        PrivateBus { address: address.trim().to_owned(), daemon }
+    }
+}
+
+impl Drop for PrivateBus {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// GNOME Shell's idle monitor, standing in: `GetIdletime` answers `idle_ms`.
+pub struct FakeMutter {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FakeMutter {
+    pub fn start(address: &str, idle_ms: u64) -> FakeMutter {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let bus = address.to_owned();
+        let thread = std::thread::spawn(move || {
+            let conn = Connection::new_address(&bus).unwrap_or_else(|e| panic!("connect to the private bus: {e}"));
+            conn.request_name("org.gnome.Mutter.IdleMonitor", false, true, true)
+                .unwrap_or_else(|e| panic!("own the Mutter name: {e}"));
+            conn.start_receive(
+                MatchRule::new_method_call(),
+                Box::new(move |msg: Message, conn: &Connection| {
+                    let ours = msg.path().as_deref() == Some("/org/gnome/Mutter/IdleMonitor/Core")
+                        && msg.interface().as_deref() == Some("org.gnome.Mutter.IdleMonitor")
+                        && msg.member().as_deref() == Some("GetIdletime");
+                    if ours {
+                        let _ = conn.send(msg.method_return().append1(idle_ms));
+                    }
+                    true
+                }),
+            );
+            let _ = ready_tx.send(());
+            while matches!(stopped.try_recv(), Err(mpsc::TryRecvError::Empty)) {
+                let _ = conn.process(Duration::from_millis(50));
+            }
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("the stand-in Mutter must start: {e}"));
+        FakeMutter { stop: Some(stop), thread: Some(thread) }
+    }
+}
+
+impl Drop for FakeMutter {
+    fn drop(&mut self) {
+        self.stop = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl FakeLogind {
+    pub fn start() -> FakeLogind {
+        let bus = PrivateBus::start();
+        let address = bus.address.clone();
         let (commands, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
-        let bus = address.clone();
-        let thread = std::thread::spawn(move || serve(&bus, rx, ready_tx));
+        let thread_bus = address.clone();
+        let thread = std::thread::spawn(move || serve(&thread_bus, rx, ready_tx));
         ready_rx
             .recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|e| panic!("the stand-in logind must start: {e}"));
-        FakeLogind { address, daemon, commands: Some(commands), thread: Some(thread) }
+        FakeLogind { address, _bus: bus, commands: Some(commands), thread: Some(thread) }
     }
 
     pub fn prepare_for_sleep(&self, starting: bool) {
@@ -103,7 +172,5 @@ impl Drop for FakeLogind {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
     }
 }
