@@ -1,6 +1,7 @@
 //! Windows (`GetLastInputInfo`) and macOS (IOKit `HIDIdleTime`) through `user-idle`.
 //!
-//! Compile-checked only on those platforms themselves: this project's CI runs on Linux.
+//! Not compiled yet: this project's machines and CI are Linux only, with no toolchain for these
+//! targets. Compile and test on Windows and macOS before relying on it.
 
 use std::time::Duration;
 

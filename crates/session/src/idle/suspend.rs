@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 /// What logind told us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // only logind sends them
 pub(crate) enum SystemSignal {
     /// The listener is subscribed (sleep signals will come).
     Listening,
