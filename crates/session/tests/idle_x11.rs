@@ -113,7 +113,7 @@ fn signed_in_user_is_warned_then_signed_out_after_system_idle() {
         let server = server(server_config()).await;
         let dir = temp_dir();
         let vault = MemoryVault::new();
-        let engine = idle_engine(&server.url, dir.path(), &vault, 4, 2);
+        let engine = idle_engine(&server.url, dir.path(), &vault, 6, 3);
         let session_id = sign_in(&engine).await;
         let source = SystemIdle::detect()
             .unwrap_or_else(|| panic!("with a reachable Xvfb on {display}, X11 idle time must be found"));
@@ -126,7 +126,7 @@ fn signed_in_user_is_warned_then_signed_out_after_system_idle() {
         let SessionEvent::IdleWarning { seconds_left } = first else {
             panic!("a warning must come before the sign-out: {first:?}")
         };
-        assert!((1..=2).contains(&seconds_left), "the countdown starts within the 2 s warning: {seconds_left}");
+        assert!((1..=3).contains(&seconds_left), "the countdown starts within the 3 s warning: {seconds_left}");
         assert!(watch.status().warning_active, "status shows the running warning");
         let reason = wait_for(&mut events, |e| match e {
             SessionEvent::StateChanged { state: SessionState::SignedOut { reason }, .. } => Some(*reason),
