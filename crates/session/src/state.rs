@@ -127,6 +127,8 @@ pub enum WarningCode {
     SessionExpiring,
     /// No system idle source works here: inactivity is judged from the app's own window only.
     IdleUnknown,
+    /// The configured idle timeout is longer than the server's: the server's applies.
+    IdleTimeoutClamped,
     /// The server reset the notification history: the local cache was reloaded from scratch.
     NotificationsReset,
 }

@@ -213,6 +213,14 @@ impl SessionEngine {
         RefreshScheduler::spawn(self.clone(), self.inner.schedule.subscribe(), policy, self.inner.clock.clone())
     }
 
+    /// Makes every [`RefreshScheduler`] of this engine wake and recompute its deadlines from the
+    /// wall clock (as [`RefreshScheduler::recheck`] does). The idle watch calls it after a
+    /// resume from suspend, once it has decided whether the session survives the sleep.
+    pub fn recheck_schedule(&self) {
+        // The scheduler wakes on any send, and only re-arms when the generation changed.
+        self.inner.schedule.send_modify(|_| {});
+    }
+
     fn cur(&self) -> MutexGuard<'_, Current> {
         // Every update of `Current` is a few assignments; a panic cannot leave it half-done in a
         // way later code depends on, so a poisoned lock is still usable.

@@ -174,6 +174,18 @@ impl SessionEngine {
                         self.end_locked(SignOutReason::ServerRejected, lock).await;
                         Err(EngineError::SignedOut(SignOutReason::ServerRejected))
                     }
+                    // Offline past the refresh token's end: no refresh or reported activity reached
+                    // the server in time, so the server has ended the session (idle or absolute).
+                    _ if self.refresh_deadline_passed(&record) => {
+                        let reason = if record.refresh_expires_at >= record.session_expires_at {
+                            SignOutReason::SessionExpired
+                        } else {
+                            SignOutReason::IdleTimeout
+                        };
+                        tracing::info!(code = e.code(), ?reason, "offline past the refresh token's end");
+                        self.end_locked(reason, lock).await;
+                        Err(EngineError::SignedOut(reason))
+                    }
                     // Network, 5xx, 429, unreadable bodies, a bad discovered URL: keep the session.
                     _ => self.refresh_failed(e.into()),
                 }
@@ -217,6 +229,14 @@ impl SessionEngine {
         self.set_state_locked(&mut cur, state);
         self.publish_schedule(&cur);
         Issued { token: grant.access_token, epoch: cur.epoch, session_id }
+    }
+
+    /// The refresh token's end (the later of the vault's and memory's, which reported activity
+    /// moves) has passed by the local clock.
+    fn refresh_deadline_passed(&self, record: &VaultRecord) -> bool {
+        let in_memory = self.cur().session.as_ref().map(|h| h.record.refresh_expires_at);
+        let deadline = in_memory.map_or(record.refresh_expires_at, |m| m.max(record.refresh_expires_at));
+        deadline <= self.now()
     }
 
     /// A transient failure: offline, still signed in; waiting callers share this error.

@@ -6,7 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod child;
+pub mod fake_idle;
+#[cfg(target_os = "linux")]
+pub mod fake_bus;
 pub mod file_vault;
+pub mod proxy;
 
 use tessera_protocol::{DeviceInfo, Role};
 use tessera_server::Config;
