@@ -15,7 +15,9 @@ Files (never a token; tokens live in the system keychain, or in memory only when
 Environment:
   TESSERA_CONFIG_DIR, TESSERA_DATA_DIR   override the OS config and data directories
   TESSERA_SERVER, TESSERA_USERNAME       defaults for `login --server` and `--username`
-  TESSERA_LOG                            log filter for diagnostics on stderr (e.g. debug)";
+  TESSERA_LOG                            log filter for diagnostics on stderr (e.g. debug)
+  TESSERA_IDLE_TIMEOUT_SECS              `watch`: sign out after this much inactivity (default 900)
+  TESSERA_IDLE_WARNING_SECS              `watch`: warn this long before (default 60)";
 
 /// The clap command with the long help completed.
 pub fn command() -> clap::Command {

@@ -154,7 +154,9 @@ pub fn normalize_server(url: &str) -> String {
 
 /// An engine for `server_url` on `storage`, with a listener that prints its warnings.
 pub fn engine(dirs: &Dirs, server_url: &str, storage: &Storage) -> Result<(SessionEngine, Warnings), Failure> {
-    let config = EngineConfig::new(normalize_server(server_url), dirs.data.clone(), CLIENT_ID, device());
+    let config = EngineConfig::new(normalize_server(server_url), dirs.data.clone(), CLIENT_ID, device())
+        .with_env_overrides()
+        .map_err(|e| Failure::new(Exit::Usage, "invalid_config", e.to_string()))?;
     let engine = SessionEngine::new(config, storage.vault.clone()).map_err(Failure::from)?;
     let warnings = Warnings { events: engine.subscribe() };
     Ok((engine, warnings))

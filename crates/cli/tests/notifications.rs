@@ -167,3 +167,49 @@ fn watch_prints_notifications_as_json_lines_until_sigterm_then_until_the_session
         "the revoked user's cache is gone"
     );
 }
+
+#[test]
+#[ignore = "needs an unlocked Secret Service; run tools/test"]
+fn watch_honours_the_idle_settings_and_signs_out_an_unattended_terminal() {
+    let server = Server::start(common::config());
+    let cli = Tessera::new();
+    assert_eq!(cli.login(&server).code, 0, "login");
+    let status = cli.run(&["status", "--json"]);
+    let id = status.json()["session_id"].as_str().unwrap_or_default().to_owned();
+
+    // No display here (the harness removes DISPLAY): idle is unknown, so only activity reported
+    // by an app window would count — and a terminal reports none.
+    let mut watch = cli
+        .command(&["watch", "--json"])
+        .env("TESSERA_IDLE_TIMEOUT_SECS", "4")
+        .env("TESSERA_IDLE_WARNING_SECS", "2")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn tessera watch");
+    let lines = lines_of(&mut watch);
+    let unknown = wait_line(&lines, "the idle_unknown warning", |v| v["type"] == "warning");
+    assert_eq!(unknown["code"], "idle_unknown", "watch says idle cannot be measured here: {unknown}");
+    let warning = wait_line(&lines, "the idle countdown", |v| v["type"] == "idle_warning");
+    assert!(warning["seconds_left"].as_u64().is_some_and(|s| s <= 2), "the countdown starts at the warning: {warning}");
+    let ended =
+        wait_line(&lines, "the idle sign-out", |v| v["type"] == "state_changed" && v["state"]["state"] == "signed_out");
+    assert_eq!(ended["reason"], "idle_timeout", "signed out for inactivity: {ended}");
+    assert_eq!(watch.wait().expect("watch exits").code(), Some(3), "an ended session exits 3");
+
+    let other = server.sign_in_elsewhere();
+    assert_eq!(server.revoke_with(&other.access_token, &id), 404, "the server no longer knows the idle session");
+}
+
+#[test]
+fn commands_refuse_an_invalid_idle_setting_naming_the_variable() {
+    let cli = Tessera::new();
+    let mut command = cli.command(&["login", "--server", "http://127.0.0.1:9", "--username", "alice", "--password-stdin"]);
+    command.env("TESSERA_IDLE_TIMEOUT_SECS", "soon").stdin(std::process::Stdio::piped());
+    let mut child = command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("run");
+    let _ = std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), b"a password\n");
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "a bad setting is a usage error: {stderr}");
+    assert!(stderr.contains("TESSERA_IDLE_TIMEOUT_SECS"), "the message names the variable: {stderr}");
+}

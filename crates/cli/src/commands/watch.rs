@@ -1,7 +1,8 @@
-//! `tessera watch`: stays signed in (scheduled refresh), runs the notification feed and prints
-//! every engine event until Ctrl-C or SIGTERM (exit 0) or the session ends (exit 3).
+//! `tessera watch`: stays signed in (scheduled refresh), runs the notification feed and the idle
+//! watch (`TESSERA_IDLE_TIMEOUT_SECS`, `TESSERA_IDLE_WARNING_SECS`) and prints every engine event
+//! until Ctrl-C or SIGTERM (exit 0) or the session ends (exit 3, e.g. after the idle timeout).
 
-use tessera_session::{NotificationFeed, SessionEngine, SessionEvent, SessionState};
+use tessera_session::{IdleWatch, NotificationFeed, SessionEngine, SessionEvent, SessionState, SystemIdle};
 use tokio::sync::broadcast;
 
 use crate::context::{self, Dirs};
@@ -20,6 +21,10 @@ pub async fn watch(engine: SessionEngine, json: bool) -> Result<Exit, Failure> {
     let username = engine.status().username;
     let _schedule = engine.spawn_scheduler();
     let feed = NotificationFeed::spawn(engine.clone()).map_err(Failure::from)?;
+    // System-wide idle (X11, GNOME); without a source the terminal cannot tell activity, so the
+    // session then ends at the idle timeout unless something else reports activity — said by a
+    // `idle_unknown` warning event.
+    let _idle = IdleWatch::spawn(engine.clone(), SystemIdle::detect());
     print(&SessionEvent::StateChanged { state: engine.state(), reason: None }, json)?;
     let mut terminate = terminate_signal()?;
     let exit = loop {
