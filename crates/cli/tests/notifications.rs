@@ -204,9 +204,11 @@ fn watch_honours_the_idle_settings_and_signs_out_an_unattended_terminal() {
 #[test]
 fn commands_refuse_an_invalid_idle_setting_naming_the_variable() {
     let cli = Tessera::new();
-    let mut command = cli.command(&["login", "--server", "http://127.0.0.1:9", "--username", "alice", "--password-stdin"]);
+    let mut command =
+        cli.command(&["login", "--server", "http://127.0.0.1:9", "--username", "alice", "--password-stdin"]);
     command.env("TESSERA_IDLE_TIMEOUT_SECS", "soon").stdin(std::process::Stdio::piped());
-    let mut child = command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("run");
+    let mut child =
+        command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("run");
     let _ = std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), b"a password\n");
     let out = child.wait_with_output().expect("wait");
     let stderr = String::from_utf8_lossy(&out.stderr);

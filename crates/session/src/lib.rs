@@ -47,8 +47,6 @@ pub mod token;
 pub mod vault;
 
 pub use audit::{AuditEntry, AuditError, AuditEvent, AuditKind, AuditLog, VerifyReport};
-pub use secret::{AccessToken, Password, RefreshToken};
-pub use vault::{KeychainVault, MemoryVault, StorageTier, Vault, VaultError, VaultKey, VaultRecord};
 pub use client::{AuthClient, ClientConfig};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, EngineConfig};
@@ -58,5 +56,7 @@ pub use feed::NotificationFeed;
 pub use idle::{IdleError, IdleSource, IdleStatus, IdleWatch, SystemIdle};
 pub use metrics::MetricsSnapshot;
 pub use schedule::RefreshScheduler;
+pub use secret::{AccessToken, Password, RefreshToken};
 pub use state::{FeedMode, SessionEvent, SessionState, SignOutReason, WarningCode};
 pub use token::TokenGrant;
+pub use vault::{KeychainVault, MemoryVault, StorageTier, Vault, VaultError, VaultKey, VaultRecord};

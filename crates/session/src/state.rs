@@ -244,7 +244,11 @@ mod tests {
         ] {
             assert!(SignOutReason::from_code(code).is_some(), "{code:?} ends the session, so it needs a reason");
         }
-        assert_eq!(SignOutReason::from_code(ErrorCode::InvalidToken), None, "an expired access token is refreshed, not a sign-out");
+        assert_eq!(
+            SignOutReason::from_code(ErrorCode::InvalidToken),
+            None,
+            "an expired access token is refreshed, not a sign-out"
+        );
         assert_eq!(SignOutReason::from_code(ErrorCode::RateLimited), None, "rate limiting is transient");
         let json = serde_json::to_string(&SignOutReason::IdleTimeout).unwrap_or_default();
         assert_eq!(json, format!("\"{}\"", SignOutReason::IdleTimeout.as_str()), "as_str must equal the wire form");

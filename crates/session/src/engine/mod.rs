@@ -24,7 +24,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::EngineConfig;
 use crate::error::EngineError;
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::schedule::{RefreshScheduler, SchedulePolicy, ScheduleInput, TokenTimes};
+use crate::schedule::{RefreshScheduler, ScheduleInput, SchedulePolicy, TokenTimes};
 use crate::secret::AccessToken;
 use crate::state::{SessionEvent, SessionState, SignOutReason, WarningCode};
 use crate::vault::{StorageTier, Vault, VaultKey, VaultRecord};
@@ -259,7 +259,9 @@ impl SessionEngine {
             if let (true, SessionState::Expiring { session_ends_at }) = (entering_expiring, state) {
                 self.emit(SessionEvent::Warning {
                     code: WarningCode::SessionExpiring,
-                    message: format!("the session ends at {session_ends_at} and cannot be extended; sign in again then"),
+                    message: format!(
+                        "the session ends at {session_ends_at} and cannot be extended; sign in again then"
+                    ),
                 });
             }
         }

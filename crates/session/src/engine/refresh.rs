@@ -137,7 +137,10 @@ impl SessionEngine {
                 }
                 Err(e) => self.warn(
                     WarningCode::VaultReadFailed,
-                    format!("could not re-read the keychain before refreshing ({}); using the token in memory", e.code()),
+                    format!(
+                        "could not re-read the keychain before refreshing ({}); using the token in memory",
+                        e.code()
+                    ),
                 ),
             }
         }
@@ -164,7 +167,8 @@ impl SessionEngine {
             }
             Err(e) => {
                 self.inner.metrics.refresh_failed(e.code());
-                self.audit(Self::audit_event(AuditKind::RefreshFailed, Some(&record.session_id)).detail(e.code())).await;
+                self.audit(Self::audit_event(AuditKind::RefreshFailed, Some(&record.session_id)).detail(e.code()))
+                    .await;
                 match (e.class(), &e) {
                     (ErrorClass::SessionEnded(reason), _) => {
                         self.end_locked(reason, lock).await;
@@ -200,10 +204,14 @@ impl SessionEngine {
             Err(e) => {
                 self.warn(
                     WarningCode::VaultWriteFailed,
-                    format!("the new session could not be saved to the keychain ({}): it lasts until Tessera quits", e.code()),
+                    format!(
+                        "the new session could not be saved to the keychain ({}): it lasts until Tessera quits",
+                        e.code()
+                    ),
                 );
                 self.inner.metrics.error(e.code());
-                self.audit(Self::audit_event(AuditKind::KeychainError, Some(&record.session_id)).detail(e.code())).await;
+                self.audit(Self::audit_event(AuditKind::KeychainError, Some(&record.session_id)).detail(e.code()))
+                    .await;
                 // A stale record would be replayed by the next start (or another process) and
                 // could trip reuse detection; without it, the next start simply asks to sign in.
                 if let Err(e) = self.inner.vault.delete(&record.key()).await {
@@ -217,7 +225,12 @@ impl SessionEngine {
     /// Installs fresh tokens and reports the settled state.
     pub(crate) fn install(&self, record: VaultRecord, grant: TokenGrant, persisted: bool) -> Issued {
         let mut cur = self.cur();
-        let held = Held { record, access: Some(grant.access_token.clone()), issued_at: grant.issued_at, expires_at: grant.expires_at };
+        let held = Held {
+            record,
+            access: Some(grant.access_token.clone()),
+            issued_at: grant.issued_at,
+            expires_at: grant.expires_at,
+        };
         let state = self.settled_state(&held, self.now());
         let session_id = held.record.session_id.clone();
         cur.session = Some(held);
@@ -312,7 +325,9 @@ impl SessionEngine {
                 None => return,
                 Some(held) if held.record.session_expires_at <= now => Some(held.record.session_id.clone()),
                 Some(held) => {
-                    if matches!(cur.state, SessionState::Active { .. } | SessionState::Expiring { .. }) && held.access.is_some() {
+                    if matches!(cur.state, SessionState::Active { .. } | SessionState::Expiring { .. })
+                        && held.access.is_some()
+                    {
                         let state = self.settled_state(held, now);
                         self.set_state_locked(&mut cur, state);
                     }
@@ -336,7 +351,9 @@ impl ScheduleTarget for SessionEngine {
         let epoch = self.cur().epoch;
         match self.refresh_shared(epoch, Cause::Scheduled).await {
             Ok(_) => RefreshOutcome::Refreshed,
-            Err(EngineError::Client(ClientError::RateLimited { retry_after, .. })) => RefreshOutcome::Retry { retry_after },
+            Err(EngineError::Client(ClientError::RateLimited { retry_after, .. })) => {
+                RefreshOutcome::Retry { retry_after }
+            }
             Err(EngineError::SignedOut(_) | EngineError::NotSignedIn) => RefreshOutcome::Ended,
             Err(_) => RefreshOutcome::Retry { retry_after: None },
         }
