@@ -32,7 +32,7 @@ struct Group(Child);
 impl Drop for Group {
     fn drop(&mut self) {
         let pgid = self.0.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &format!("-{pgid}")]).status();
+        let _ = Command::new("kill").args(["-TERM", "--", &format!("-{pgid}")]).status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if matches!(self.0.try_wait(), Ok(Some(_))) {
@@ -40,7 +40,7 @@ impl Drop for Group {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = Command::new("kill").args(["-KILL", &format!("-{pgid}")]).status();
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]).status();
         let _ = self.0.wait();
     }
 }
@@ -164,7 +164,7 @@ impl Driver {
         }
         let group = spawn_group(cmd);
         let url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
+        let http = client();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(r) = http.get(format!("{url}/status")).send().await {
@@ -182,11 +182,16 @@ impl Driver {
     pub async fn launch(&self, args: &[&str]) -> App {
         let binary = env!("CARGO_BIN_EXE_tessera-app");
         let caps = json!({"capabilities": {"alwaysMatch": {"webkitgtk:browserOptions": {"binary": binary, "args": args}}}});
-        let http = reqwest::Client::new();
+        let http = client();
         let value = send(http.post(format!("{}/session", self.url)).json(&caps)).await;
         let id = value["sessionId"].as_str().unwrap_or_else(|| panic!("no session id in {value}")).to_owned();
         App { http, base: format!("{}/session/{id}", self.url), closed: false }
     }
+}
+
+/// A client whose requests fail instead of hanging when the driver or app stops answering.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("HTTP client")
 }
 
 async fn send(request: reqwest::RequestBuilder) -> Value {
@@ -281,7 +286,10 @@ impl App {
     /// Ends the session, which closes the app.
     pub async fn close(mut self) {
         self.closed = true;
-        let _ = self.http.delete(&self.base).send().await;
+        let closing = self.http.delete(&self.base).timeout(Duration::from_secs(15)).send().await;
+        if let Err(e) = closing {
+            eprintln!("closing the WebDriver session: {e}");
+        }
     }
 }
 
