@@ -68,28 +68,29 @@ pub struct NotificationList {
     pub unread: u64,
 }
 
-fn no_feed() -> UiError {
-    UiError::new(UiCode::Unavailable, "Notifications are not available in this build yet.")
+/// Notifications, newest first (from the local cache, so they show offline too).
+#[tauri::command]
+pub async fn notifications_list(
+    app: tauri::AppHandle,
+    shell: Shared<'_>,
+    unread_only: bool, limit: u32) -> Result<NotificationList, UiError> {
+    let feed = shell.feed().await?;
+    let items = feed.list(unread_only, limit.clamp(1, 500) as usize).await?;
+    let unread = feed.unread_count().await?;
+    crate::tray::set_unread(&app, unread);
+    Ok(NotificationList { items, unread })
 }
 
-/// Notifications, newest first (from the local cache when offline).
+/// Marks one notification read (queued while offline).
 #[tauri::command]
-pub async fn notifications_list(unread_only: bool, limit: u32) -> Result<NotificationList, UiError> {
-    let _ = (unread_only, limit);
-    Err(no_feed())
-}
-
-/// Marks one notification read.
-#[tauri::command]
-pub async fn notifications_mark_read(seq: i64) -> Result<(), UiError> {
-    let _ = seq;
-    Err(no_feed())
+pub async fn notifications_mark_read(shell: Shared<'_>, seq: i64) -> Result<(), UiError> {
+    Ok(shell.feed().await?.mark_read(seq).await?)
 }
 
 /// Marks every notification read; returns how many were newly marked.
 #[tauri::command]
-pub async fn notifications_mark_all_read() -> Result<u64, UiError> {
-    Err(no_feed())
+pub async fn notifications_mark_all_read(shell: Shared<'_>) -> Result<u64, UiError> {
+    Ok(shell.feed().await?.mark_all_read().await?)
 }
 
 /// The user's sessions (devices); `current` marks this one.
@@ -181,6 +182,10 @@ pub struct Diagnostics {
     pub metrics: MetricsSnapshot,
     /// Server clock minus local clock.
     pub clock_skew_ms: Option<i64>,
+    /// The idle watch: source (`x11`, `mutter`, `unknown`), timeout, countdown.
+    pub idle: Option<tessera_session::IdleStatus>,
+    /// How notifications arrive (`live`, `polling`, `offline`).
+    pub feed_mode: Option<tessera_session::FeedMode>,
     /// Directory of the rotating log files.
     pub log_dir: String,
     /// The engine's data dir (audit log, lock files).
@@ -203,6 +208,8 @@ pub async fn diagnostics(shell: Shared<'_>) -> Result<Diagnostics, UiError> {
         storage: shell.storage_status().await,
         metrics: engine.metrics(),
         clock_skew_ms: status.clock_skew_ms,
+        idle: shell.idle_status().await,
+        feed_mode: shell.feed().await.ok().map(|f| f.mode()),
         log_dir: shell.log_dir.display().to_string(),
         data_dir: shell.dirs.data.display().to_string(),
         settings_path: shell.settings_path.display().to_string(),

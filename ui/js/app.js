@@ -109,6 +109,7 @@ export function toast(text) {
 
 async function refresh() {
   ui.status = await call("app_status");
+  if (ui.status.feed_mode) ui.feedMode = ui.status.feed_mode;
   renderStorageBanner();
   const s = ui.status.session;
   const signedIn = !["signed_out", "signing_in"].includes(s.state.state);

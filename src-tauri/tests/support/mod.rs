@@ -217,8 +217,13 @@ impl App {
 
     /// Waits until `expr` (a JS expression) is truthy; panics with `what` otherwise.
     pub async fn wait_for(&self, expr: &str, what: &str) -> Value {
+        self.wait_within(UI_TIMEOUT, expr, what).await
+    }
+
+    /// [`wait_for`](Self::wait_for) with its own limit (reconnects back off for a while).
+    pub async fn wait_within(&self, limit: Duration, expr: &str, what: &str) -> Value {
         let script = format!("try {{ return ({expr}); }} catch (e) {{ return null; }}");
-        let deadline = Instant::now() + UI_TIMEOUT;
+        let deadline = Instant::now() + limit;
         loop {
             let v = self.js(&script, json!([])).await;
             if !(v.is_null() || v == json!(false) || v == json!("") || v == json!(0)) {
