@@ -32,7 +32,12 @@ pub async fn subscribe(shell: Shared<'_>, on_event: Channel<UiEvent>) -> Result<
 
 /// Password sign-in. The password goes to the engine and no further.
 #[tauri::command]
-pub async fn sign_in(shell: Shared<'_>, server_url: String, username: String, password: String) -> Result<AppStatus, UiError> {
+pub async fn sign_in(
+    shell: Shared<'_>,
+    server_url: String,
+    username: String,
+    password: String,
+) -> Result<AppStatus, UiError> {
     let server_url = check_server_url(&server_url)?;
     let username = username.trim();
     if username.is_empty() {
@@ -73,7 +78,9 @@ pub struct NotificationList {
 pub async fn notifications_list(
     app: tauri::AppHandle,
     shell: Shared<'_>,
-    unread_only: bool, limit: u32) -> Result<NotificationList, UiError> {
+    unread_only: bool,
+    limit: u32,
+) -> Result<NotificationList, UiError> {
     let feed = shell.feed().await?;
     let items = feed.list(unread_only, limit.clamp(1, 500) as usize).await?;
     let unread = feed.unread_count().await?;
@@ -115,7 +122,8 @@ pub async fn sessions_revoke_others(shell: Shared<'_>) -> Result<RevokeOthersRes
 #[tauri::command]
 pub async fn audit_local(shell: Shared<'_>, limit: u32) -> Result<Vec<AuditEntry>, UiError> {
     let data = shell.dirs.data.clone();
-    let read = tauri::async_runtime::spawn_blocking(move || AuditLog::open(&data)?.read_recent(limit.clamp(1, 500) as usize));
+    let read =
+        tauri::async_runtime::spawn_blocking(move || AuditLog::open(&data)?.read_recent(limit.clamp(1, 500) as usize));
     let entries = read.await.map_err(|e| UiError::new(UiCode::Internal, e.to_string()))?;
     entries.map_err(|e| UiError::new(UiCode::Internal, format!("audit log: {e}")))
 }

@@ -12,8 +12,8 @@ use serde::Serialize;
 use tessera_protocol::DeviceInfo;
 use tessera_session::{
     EngineConfig, ErrorPayload, IdleStatus, IdleWatch, KeychainVault, MemoryVault, NotificationFeed, Password,
-    RefreshScheduler, SessionEngine, SessionEvent, SessionState, SessionStatus, SignOutOutcome, StorageTier, SystemIdle,
-    Vault, VaultError,
+    RefreshScheduler, SessionEngine, SessionEvent, SessionState, SessionStatus, SignOutOutcome, StorageTier,
+    SystemIdle, Vault, VaultError,
 };
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
@@ -375,9 +375,9 @@ impl Shell {
     pub async fn feed(&self) -> Result<NotificationFeed, UiError> {
         self.ready().await;
         let live = self.live.lock().await;
-        live.as_ref()
-            .and_then(|l| l.feed.clone())
-            .ok_or_else(|| UiError::new(UiCode::Unavailable, "Notifications are not available (the local cache could not be opened)."))
+        live.as_ref().and_then(|l| l.feed.clone()).ok_or_else(|| {
+            UiError::new(UiCode::Unavailable, "Notifications are not available (the local cache could not be opened).")
+        })
     }
 
     /// The idle watch's view (source, timeout, countdown).

@@ -36,7 +36,8 @@ const USER: &str = "alice";
 const PASSWORD: &str = "correct horse battery staple";
 
 async fn server() -> TestServer {
-    let config = Config { login_per_ip_per_min: 0, login_per_user_per_min: 0, refresh_per_ip_per_min: 0, ..Config::default() };
+    let config =
+        Config { login_per_ip_per_min: 0, login_per_user_per_min: 0, refresh_per_ip_per_min: 0, ..Config::default() };
     let server = TestServer::start(config).await.expect("test server starts");
     server.add_user(USER, PASSWORD, Role::Agent).await.expect("test user");
     server
@@ -131,8 +132,7 @@ async fn signed_out_from_another_device_is_told_why() {
     let revoked = front_desk.revoke_other_sessions().await.expect("revoke others");
     assert_eq!(revoked.revoked, 1, "the app's session is the one other session");
 
-    // The next call the app makes to the server learns that the session is gone.
-    app.click("#nav-devices").await;
+    // The notification feed's WebSocket carries `session.revoked`: no click needed.
     let notice = app.visible_text("signin-notice", "the signed-out notice").await;
     assert!(notice.contains("signed out from another device"), "the sign-in screen must say why: {notice}");
     app.close().await;
@@ -180,7 +180,8 @@ async fn restarted_app_is_signed_in_again_without_a_password() {
     let storage = app.visible_text("home-storage", "the storage line").await;
     assert_eq!(storage, "the system keychain", "with an unlocked keyring the session must be in the keychain");
     app.close().await;
-    let current = std::fs::read_to_string(desk.home.shared_config().join("current.json")).expect("current.json for the CLI");
+    let current =
+        std::fs::read_to_string(desk.home.shared_config().join("current.json")).expect("current.json for the CLI");
     assert!(current.contains(USER), "the account is noted for the CLI: {current}");
 
     let app = desk.driver.launch(&[]).await;
@@ -234,7 +235,8 @@ async fn notification_from_the_server_appears_and_the_badge_counts_it() {
 async fn server_gone_shows_offline_with_cached_notifications_and_live_again_when_back() {
     let _one = ONE_APP_AT_A_TIME.lock().await;
     let data = tempfile::tempdir().expect("server data dir");
-    let config = Config { login_per_ip_per_min: 0, login_per_user_per_min: 0, refresh_per_ip_per_min: 0, ..Config::default() };
+    let config =
+        Config { login_per_ip_per_min: 0, login_per_user_per_min: 0, refresh_per_ip_per_min: 0, ..Config::default() };
     let clock = Arc::new(tessera_server::clock::SystemClock);
     let server = TestServer::start_in(data.path(), config.clone(), clock.clone()).await.expect("server");
     server.add_user(USER, PASSWORD, Role::Agent).await.expect("user");
@@ -274,13 +276,23 @@ async fn idle_user_is_warned_and_stays_with_input_or_is_signed_out_without() {
     app.visible_text("user-name", "the signed-in header").await;
     // X input resets the system idle counter (Xvfb has had none since it started).
     let _ = std::process::Command::new("xdotool").args(["mousemove", "20", "20"]).env("DISPLAY", &x.display).status();
-    app.wait_within(std::time::Duration::from_secs(40), "document.getElementById('idle-dialog').open", "the idle warning").await;
+    app.wait_within(
+        std::time::Duration::from_secs(40),
+        "document.getElementById('idle-dialog').open",
+        "the idle warning",
+    )
+    .await;
     app.click("#still-here").await;
     app.wait_for("!document.getElementById('idle-dialog').open", "the warning to close on input").await;
     let signed_in = app.js("return document.getElementById('app').hidden", json!([])).await;
     assert_eq!(signed_in, json!(false), "input during the warning keeps the user signed in");
 
-    app.wait_within(std::time::Duration::from_secs(40), "document.getElementById('idle-dialog').open", "the next warning").await;
+    app.wait_within(
+        std::time::Duration::from_secs(40),
+        "document.getElementById('idle-dialog').open",
+        "the next warning",
+    )
+    .await;
     let notice = app.visible_text("signin-notice", "the idle sign-out notice").await;
     assert!(notice.contains("inactivity"), "without input the user is signed out for inactivity: {notice}");
     app.close().await;

@@ -63,7 +63,9 @@ impl Xvfb {
     pub fn start() -> Self {
         let n = (100..400)
             .map(|i| i + (std::process::id() % 300))
-            .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() && !Path::new(&format!("/tmp/.X{n}-lock")).exists())
+            .find(|n| {
+                !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+            })
             .expect("a free X display number");
         let display = format!(":{n}");
         let mut cmd = Command::new("Xvfb");
@@ -181,7 +183,8 @@ impl Driver {
     /// Launches the app (a WebDriver session) with `args`.
     pub async fn launch(&self, args: &[&str]) -> App {
         let binary = env!("CARGO_BIN_EXE_tessera-app");
-        let caps = json!({"capabilities": {"alwaysMatch": {"webkitgtk:browserOptions": {"binary": binary, "args": args}}}});
+        let caps =
+            json!({"capabilities": {"alwaysMatch": {"webkitgtk:browserOptions": {"binary": binary, "args": args}}}});
         let http = client();
         let value = send(http.post(format!("{}/session", self.url)).json(&caps)).await;
         let id = value["sessionId"].as_str().unwrap_or_else(|| panic!("no session id in {value}")).to_owned();
@@ -239,13 +242,18 @@ impl App {
 
     /// Waits until the element `#id` is visible (not inside anything hidden) and returns its text.
     pub async fn visible_text(&self, id: &str, what: &str) -> String {
-        let expr = format!("(() => {{ const e = document.getElementById('{id}'); return e && e.offsetParent !== null && e.textContent.trim(); }})()");
+        let expr = format!(
+            "(() => {{ const e = document.getElementById('{id}'); return e && e.offsetParent !== null && e.textContent.trim(); }})()"
+        );
         self.wait_for(&expr, what).await.as_str().unwrap_or_default().to_owned()
     }
 
     /// The element matching `css`.
     pub async fn find(&self, css: &str) -> String {
-        let v = send(self.http.post(format!("{}/element", self.base)).json(&json!({"using": "css selector", "value": css}))).await;
+        let v = send(
+            self.http.post(format!("{}/element", self.base)).json(&json!({"using": "css selector", "value": css})),
+        )
+        .await;
         v[ELEMENT_KEY].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_owned()
     }
 
