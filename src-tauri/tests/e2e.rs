@@ -5,6 +5,7 @@
 //! `tools/test` provides) are `#[ignore]`d like the engine's keychain tests; `tools/test` runs
 //! them with `--include-ignored`. Screenshots of the main screens go to `docs/screenshots/`.
 #![cfg(target_os = "linux")]
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "test code: a failed expectation is the test failing")]
 
 mod support;
 

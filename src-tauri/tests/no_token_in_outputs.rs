@@ -2,6 +2,8 @@
 //! carries, filled by a real signed-in session against the real server, is serialized as the
 //! IPC layer would and searched for the session's actual access token (and any JWT).
 
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "test code: a failed expectation is the test failing")]
+
 use std::sync::{Arc, Mutex};
 
 use tessera_app::config::SharedDirs;

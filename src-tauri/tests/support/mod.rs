@@ -8,6 +8,7 @@
 //! is then missing and the app says "memory only". `tools/test` provides a bus with an unlocked
 //! gnome-keyring.
 #![allow(dead_code)]
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "test code: a failed expectation is the test failing")]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -85,6 +86,12 @@ pub struct Home {
     pub dir: tempfile::TempDir,
 }
 
+impl Default for Home {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Home {
     /// Fresh directories.
     pub fn new() -> Self {
@@ -146,7 +153,7 @@ impl Driver {
             Bus::LockedKeyring => format!(
                 "exec env -u DISPLAY dbus-run-session -- sh -c 'printf pw | gnome-keyring-daemon --unlock \
                  --components=secrets >/dev/null && secret-tool lock --collection=/org/freedesktop/secrets/collection/login \
-                 && DISPLAY={} {driver}'",
+                 && export DISPLAY={} && {driver}'",
                 x.display
             ),
         };
