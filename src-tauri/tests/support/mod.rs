@@ -176,10 +176,10 @@ impl Driver {
         let http = client();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(r) = http.get(format!("{url}/status")).send().await {
-                if r.status().is_success() {
-                    break;
-                }
+            if let Ok(r) = http.get(format!("{url}/status")).send().await
+                && r.status().is_success()
+            {
+                break;
             }
             assert!(Instant::now() < deadline, "WebKitWebDriver did not answer on {url} (package webkit2gtk-driver)");
             tokio::time::sleep(Duration::from_millis(100)).await;
