@@ -1,0 +1,134 @@
+//! The one error shape that crosses to the webview: `{"code": "...", "message": "..."}`, with
+//! `code` from the closed set [`UiCode`] that `ui/js/errors.js` switches on. Engine codes
+//! (`EngineError::code`) are many and may grow; they are folded into these few here, and the
+//! engine's own code is kept in the log, never lost.
+
+use serde::Serialize;
+use tessera_session::{EngineError, ErrorClass, VaultError};
+
+/// What the UI can do differently. Add a code only when the UI branches on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UiCode {
+    /// Wrong user name or password: stay on the form, say so.
+    InvalidCredentials,
+    /// No session (never signed in, or already signed out): show sign-in.
+    NotSignedIn,
+    /// The session ended (revoked, expired, idle, reuse): show sign-in with the reason.
+    SignedOut,
+    /// The server cannot be reached, answers 5xx or rate-limits: still signed in, try later.
+    Offline,
+    /// The system keychain failed: the session is (or would be) in memory only.
+    Keychain,
+    /// A value the user typed is not acceptable (server URL, idle timeout); the message says why.
+    InvalidInput,
+    /// The thing asked for is not there (a device already signed out).
+    NotFound,
+    /// This build or this server does not offer it (e.g. notifications without a feed).
+    Unavailable,
+    /// Anything else; the message and the log say more.
+    Internal,
+}
+
+/// The error every command returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UiError {
+    /// Stable code.
+    pub code: UiCode,
+    /// Text for people (never a token).
+    pub message: String,
+}
+
+impl UiError {
+    /// An error with `code` and `message`.
+    pub fn new(code: UiCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+impl From<EngineError> for UiError {
+    fn from(e: EngineError) -> Self {
+        let engine_code = e.code();
+        let code = match &e {
+            EngineError::NotSignedIn => UiCode::NotSignedIn,
+            EngineError::AlreadySignedIn(_) => UiCode::InvalidInput,
+            EngineError::SignedOut(_) => UiCode::SignedOut,
+            EngineError::Vault(_) => UiCode::Keychain,
+            EngineError::LockTimeout(_) => UiCode::Offline,
+            EngineError::DataDir(_) => UiCode::Internal,
+            EngineError::CacheUnavailable(_) => UiCode::Unavailable,
+            EngineError::Client(c) => match (engine_code, c.class()) {
+                ("invalid_credentials", _) => UiCode::InvalidCredentials,
+                ("not_found", _) => UiCode::NotFound,
+                ("invalid_url", _) => UiCode::InvalidInput,
+                (_, ErrorClass::Transient { .. }) => UiCode::Offline,
+                (_, ErrorClass::SessionEnded(_)) => UiCode::SignedOut,
+                _ => UiCode::Internal,
+            },
+        };
+        tracing::info!(engine_code, ui_code = ?code, "command failed: {e}");
+        Self::new(code, message_for(&e))
+    }
+}
+
+impl From<VaultError> for UiError {
+    fn from(e: VaultError) -> Self {
+        Self::new(UiCode::Keychain, e.to_string())
+    }
+}
+
+/// Words for people; the engine's texts are written for logs and the CLI.
+fn message_for(e: &EngineError) -> String {
+    match e {
+        EngineError::Client(c) if c.code() == "invalid_credentials" => "Wrong user name or password.".into(),
+        EngineError::SignedOut(reason) => tessera_reason_text(reason.as_str()).into(),
+        EngineError::NotSignedIn => "You are not signed in.".into(),
+        EngineError::AlreadySignedIn(user) => format!("Already signed in as {user}: sign out first."),
+        other => other.to_string(),
+    }
+}
+
+/// What a sign-out reason means to the user (the UI has the same table for events).
+pub fn tessera_reason_text(reason: &str) -> &'static str {
+    match reason {
+        "user_signed_out" => "You signed out.",
+        "idle_timeout" => "You were signed out after a period of inactivity.",
+        "session_expired" => "Your session reached its end. Sign in again.",
+        "session_revoked" => "You were signed out from another device (or by an administrator).",
+        "refresh_reuse_detected" => "Your session was ended because its sign-in token was used twice; sign in again.",
+        "screen_locked" => "You were signed out when the screen locked.",
+        _ => "The server ended your session. Sign in again.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_session::{ClientError, SignOutReason};
+
+    #[test]
+    fn error_json_is_pinned() {
+        let e = UiError::from(EngineError::SignedOut(SignOutReason::SessionRevoked));
+        assert_eq!(
+            serde_json::to_string(&e).unwrap_or_default(),
+            r#"{"code":"signed_out","message":"You were signed out from another device (or by an administrator)."}"#,
+            "ui/js/errors.js switches on this exact shape"
+        );
+    }
+
+    #[test]
+    fn engine_failures_fold_into_the_closed_set() {
+        let cases = [
+            (EngineError::Client(ClientError::Network("refused".into())), UiCode::Offline),
+            (EngineError::Client(ClientError::Timeout), UiCode::Offline),
+            (EngineError::Client(ClientError::InvalidUrl("x".into())), UiCode::InvalidInput),
+            (EngineError::Vault(VaultError::Locked("l".into())), UiCode::Keychain),
+            (EngineError::NotSignedIn, UiCode::NotSignedIn),
+            (EngineError::LockTimeout(10), UiCode::Offline),
+        ];
+        for (engine, ui) in cases {
+            let shown = format!("{engine}");
+            assert_eq!(UiError::from(engine).code, ui, "{shown} must reach the UI as {ui:?}");
+        }
+    }
+}
