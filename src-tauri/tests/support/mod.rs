@@ -287,6 +287,11 @@ impl App {
 
     /// Saves a screenshot of the window to `docs/screenshots/<name>.png`.
     pub async fn screenshot(&self, name: &str) {
+        // Under load WebKitGTK can hand back the last painted frame, from before the DOM change
+        // the test just waited for: let two frames be painted first.
+        let frames = "return new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))";
+        self.js(frames, json!([])).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let v = send(self.http.get(format!("{}/screenshot", self.base))).await;
         let png = base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or_default()).expect("base64 PNG");
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
