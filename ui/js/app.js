@@ -1,7 +1,7 @@
 // Tessera UI: picks the screen from app_status, follows engine events, reports input.
 import { call, subscribe } from "./api.js";
 import { REASONS, describe } from "./errors.js";
-import { views, renderNotificationCount } from "./views.js";
+import { views } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
 const ACTIVITY_EVERY_MS = 10_000;
@@ -246,8 +246,7 @@ function wire() {
 async function main() {
   wire();
   await subscribe(onEvent);
-  await refresh();
-  views.preloadCount(ui).then(renderNotificationCount).catch(() => {});
+  await refresh(); // signed in → home, which also counts the unread notifications
 }
 
 main().catch((e) => {

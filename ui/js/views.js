@@ -17,7 +17,15 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
-const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
+// "23 Nov 2026, 14:05" in local time, without Intl: toLocaleString() makes the web process load
+// ICU's date formatting data (megabytes) for a few dates; the UI is in English anyway.
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const two = (n) => String(n).padStart(2, "0");
+function when(iso) {
+  const d = iso ? new Date(iso) : null;
+  if (!d || Number.isNaN(d.getTime())) return "—";
+  return `${d.getDate()} ${MONTHS[d.getMonth()]} ${d.getFullYear()}, ${two(d.getHours())}:${two(d.getMinutes())}`;
+}
 
 function message(id, text) {
   const m = $(id);
@@ -88,16 +96,19 @@ export const views = {
     $("home-session-end").textContent = when(s.session_expires_at);
     $("home-storage").textContent =
       s.storage === "keychain" ? "the system keychain" : "memory only (ends when Tessera closes)";
+    // Both at once: `me` asks the server, the notifications come from the local cache.
+    const latest = loadNotifications(false, 5).catch((e) => e);
     const me = await call("me");
     $("home-display-name").textContent = me.display_name;
     $("home-role").textContent = me.role;
     const box = $("home-notifications");
-    try {
-      box.replaceChildren(...(await loadNotifications(false, 5)).map(notificationItem));
-    } catch (e) {
+    const items = await latest;
+    if (items instanceof Error) {
       box.replaceChildren();
-      if (e.code !== "unavailable") throw e;
+      if (items.code !== "unavailable") throw items;
+      return;
     }
+    box.replaceChildren(...items.map(notificationItem));
   },
 
   async notifications() {
@@ -185,11 +196,6 @@ export const views = {
     if (!n.read_at) renderNotificationCount(unread + 1);
     if (ui.view === "notifications") $("notification-list").prepend(notificationItem(n));
     if (ui.view === "home") $("home-notifications").prepend(notificationItem(n));
-  },
-
-  async preloadCount() {
-    const list = await listNotifications(true, 1);
-    return list.unread;
   },
 
   wire() {
