@@ -17,7 +17,7 @@ use support::{App, Bus, Desk, Driver, Home, ONE_APP_AT_A_TIME, Xvfb};
 use tessera_protocol::{DeviceInfo, Role};
 use tessera_server::Config;
 use tessera_server::testing::TestServer;
-use tessera_session::{EngineConfig, MemoryVault, Password, SessionEngine};
+use tessera_session::{CurrentAccount, EngineConfig, KeychainVault, LocalDirs, MemoryVault, Password, SessionEngine};
 
 /// Creates a notification for `user` the way the server's hooks do, and returns when durable.
 async fn notify(server: &TestServer, user: &str, text: &str) {
@@ -214,6 +214,32 @@ async fn restarted_app_is_signed_in_again_without_a_password() {
     let form = app.js("return document.getElementById('signin').hidden", json!([])).await;
     assert_eq!(form, json!(true), "no sign-in form after a restore");
     app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs an unlocked Secret Service; run tools/test"]
+async fn app_opens_signed_in_to_the_session_tessera_login_made() {
+    let server = server().await;
+    let _one = ONE_APP_AT_A_TIME.lock().await;
+    let desk = desk(&server, Bus::Inherit).await;
+    // What `tessera login` does: sign in as the CLI's OAuth client, keep the refresh token in the
+    // keychain, note the account in the shared config and data dirs.
+    let dirs = LocalDirs { config: desk.home.shared_config(), data: desk.home.shared_data() };
+    let device = DeviceInfo { name: "this desk".into(), platform: "linux".into(), app_version: "cli".into() };
+    let config = EngineConfig::new(&server.url, &dirs.data, "tessera-cli", device);
+    let cli = SessionEngine::new(config, Arc::new(KeychainVault::new())).expect("engine");
+    cli.sign_in(USER, &Password::new(PASSWORD)).await.expect("the CLI signs in");
+    CurrentAccount { server_url: server.url.clone(), username: USER.into() }.store(&dirs).expect("current.json");
+
+    let app = desk.driver.launch(&[]).await;
+    assert_eq!(app.visible_text("user-name", "the CLI's session").await, USER, "opened signed in, no password");
+    app.click("#nav-devices").await;
+    app.wait_for("document.querySelectorAll('#device-list li').length === 1", "one device listed").await;
+    let devices = app.visible_text("device-list", "the devices list").await;
+    assert!(devices.contains("this desk"), "one session, the CLI's, shared by both: {devices}");
+    assert!(devices.contains("This device"), "and it is this device: {devices}");
+    app.close().await;
+    cli.refresh_now().await.expect("the CLI's session goes on after the app rotated its token");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -51,7 +51,7 @@ async function listNotifications(unreadOnly, limit) {
   }
 }
 
-export function renderNotificationCount(count) {
+function renderNotificationCount(count) {
   if (typeof count === "number") unread = count;
   const badge = $("unread-badge");
   badge.textContent = String(unread);

@@ -158,21 +158,26 @@ impl AuthClient {
         self.token_request(form).await
     }
 
-    /// Refresh grant (RFC 6749 §6). The server rotates the refresh token: store the new one
-    /// before anything else.
-    pub async fn refresh(&self, refresh_token: &RefreshToken) -> Result<TokenGrant, ClientError> {
-        let form = TokenRequest::refresh(refresh_token.secret(), &self.inner.config.client_id);
+    /// This client's id (`ClientConfig::client_id`).
+    pub fn client_id(&self) -> &str {
+        &self.inner.config.client_id
+    }
+
+    /// Refresh grant (RFC 6749 §6) as `client_id` (the client the token was issued to; `None`:
+    /// this one). The server rotates the refresh token: store the new one before anything else.
+    pub async fn refresh(&self, refresh_token: &RefreshToken, client_id: Option<&str>) -> Result<TokenGrant, ClientError> {
+        let form = TokenRequest::refresh(refresh_token.secret(), client_id.unwrap_or(self.client_id()));
         self.token_request(form).await
     }
 
-    /// Revokes a refresh token (RFC 7009 §2.1), which ends its session. Succeeds for tokens the
-    /// server does not know (RFC 7009 §2.2).
-    pub async fn revoke(&self, refresh_token: &RefreshToken) -> Result<(), ClientError> {
+    /// Revokes a refresh token (RFC 7009 §2.1) as `client_id` (as for [`refresh`](Self::refresh)),
+    /// which ends its session. Succeeds for tokens the server does not know (RFC 7009 §2.2).
+    pub async fn revoke(&self, refresh_token: &RefreshToken, client_id: Option<&str>) -> Result<(), ClientError> {
         let url = self.endpoint(|d| &d.revocation_endpoint).await?;
         let form = RevokeRequest {
             token: refresh_token.secret().to_owned(),
             token_type_hint: Some("refresh_token".into()),
-            client_id: Some(self.inner.config.client_id.clone()),
+            client_id: Some(client_id.unwrap_or(self.client_id()).to_owned()),
         };
         let raw = self.execute(self.inner.http.post(url).form(&form)).await?;
         decode_empty(raw)

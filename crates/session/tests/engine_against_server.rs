@@ -97,6 +97,7 @@ async fn restoring_a_session_the_server_forgot_signs_out_and_deletes_the_record(
     let bogus = VaultRecord {
         refresh_token: RefreshToken::new("trt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
         session_id: "gone".into(),
+        client_id: Some("tessera-cli".into()),
         username: USER.into(),
         server_url: server.url.clone(),
         refresh_expires_at: now + chrono::Duration::hours(1),
@@ -336,9 +337,16 @@ async fn sign_out_while_the_server_is_down_is_revoked_once_it_is_back() {
         next_start.flush_pending_revocations().await.unwrap_or_else(|e| panic!("flush must work online: {e}"));
     assert_eq!(flushed, 1, "one queued revocation was sent");
     assert!(vault.is_empty(), "nothing is left in the vault afterwards");
-    let replay = next_start.client().refresh(&token).await;
+    let replay = next_start.client().refresh(&token, None).await;
     assert!(replay.is_err(), "the server must have ended the session: the old token no longer refreshes");
     drop(server);
+}
+
+/// The desktop app's engine: same as the CLI's but for the OAuth client id.
+fn desktop_engine(url: &str, dir: &std::path::Path, vault: &MemoryVault) -> tessera_session::SessionEngine {
+    let config = tessera_session::EngineConfig::new(url, dir, "tessera-desktop", device("test desk"));
+    tessera_session::SessionEngine::new(config, Arc::new(vault.clone()))
+        .unwrap_or_else(|e| panic!("engine must build: {e}"))
 }
 
 #[tokio::test]
@@ -348,10 +356,11 @@ async fn two_engines_sharing_a_record_adopt_each_others_rotations() {
     let server = server(config).await;
     let dir = temp_dir();
     let vault = MemoryVault::new();
-    // Desktop app and CLI: same data dir (lock file), same keychain record, separate memory.
-    let desktop = signed_in(&server.url, dir.path(), &vault).await;
-    let cli = engine_for(&server.url, dir.path(), &vault);
-    let state = cli.restore().await.unwrap_or_else(|e| panic!("the CLI restores the desktop's session: {e}"));
+    // `tessera login`, then the desktop app: same data dir (lock file), same keychain record,
+    // separate memory, different OAuth clients. The server binds the token to the CLI's client.
+    let cli = signed_in(&server.url, dir.path(), &vault).await;
+    let desktop = desktop_engine(&server.url, dir.path(), &vault);
+    let state = desktop.restore().await.unwrap_or_else(|e| panic!("the app restores the CLI's session: {e}"));
     assert!(is_active(&state), "restored: {state:?}");
     for round in 0..3 {
         desktop
@@ -366,6 +375,13 @@ async fn two_engines_sharing_a_record_adopt_each_others_rotations() {
     assert!(a.is_ok() && b.is_ok(), "concurrent refreshes from both must succeed: {a:?} {b:?}");
     assert_eq!(server.reuse_count(), 0, "with grace 0, any replay would be reuse: there must be none");
     assert!(desktop.me().await.is_ok() && cli.me().await.is_ok(), "both stay signed in");
+    let sessions = desktop.sessions().await.unwrap_or_else(|e| panic!("sessions: {e}"));
+    let clients: Vec<_> = sessions.sessions.iter().map(|s| s.client_id.as_str()).collect();
+    assert_eq!(clients, ["tessera-cli"], "one session, still the CLI's: {clients:?}");
+    desktop.sign_out().await.unwrap_or_else(|e| panic!("the app signs the shared session out: {e}"));
+    assert!(vault.is_empty(), "the record is gone for both");
+    let after = cli.refresh_now().await;
+    assert!(after.is_err(), "the server ended the session the app revoked: {after:?}");
 }
 
 #[tokio::test]

@@ -35,6 +35,7 @@ fn record(server_url: &str, username: &str, token: &str) -> VaultRecord {
     VaultRecord {
         refresh_token: RefreshToken::new(token),
         session_id: uuid::Uuid::new_v4().to_string(),
+        client_id: Some("tessera-cli".into()),
         username: username.into(),
         server_url: server_url.into(),
         refresh_expires_at: DateTime::from_timestamp(1_900_000_000, 0).unwrap_or_else(|| panic!("valid")),

@@ -89,7 +89,7 @@ fn client(base: &str, scenario: &str) -> AuthClient {
 }
 
 async fn refresh_error(base: &str, scenario: &str) -> ClientError {
-    match client(base, scenario).refresh(&RefreshToken::new("trt_x")).await {
+    match client(base, scenario).refresh(&RefreshToken::new("trt_x"), None).await {
         Ok(_) => panic!("scenario {scenario} must fail"),
         Err(e) => e,
     }
@@ -186,6 +186,7 @@ async fn restoring_against_a_broken_server_stays_signed_in_offline() {
     let record = VaultRecord {
         refresh_token: RefreshToken::new("trt_x"),
         session_id: "s".into(),
+        client_id: Some("tessera-cli".into()),
         username: USER.into(),
         server_url: url.clone(),
         refresh_expires_at: now + chrono::Duration::hours(1),

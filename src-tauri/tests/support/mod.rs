@@ -119,6 +119,11 @@ impl Home {
         self.dir.path().join("config/tessera")
     }
 
+    /// The CLI's (and the app's shared) data dir: refresh locks, account notes.
+    pub fn shared_data(&self) -> PathBuf {
+        self.dir.path().join("data/tessera")
+    }
+
     /// The app's own directory under XDG_DATA_HOME (logs live under it).
     pub fn app_data(&self) -> PathBuf {
         self.dir.path().join("data/dev.tessera.desktop")

@@ -69,7 +69,7 @@ impl SessionEngine {
                 stale.push(previous.refresh_token.clone());
             }
             for token in stale {
-                if let Err(e) = self.inner.client.revoke(&token).await {
+                if let Err(e) = self.inner.client.revoke(&token, previous.client_id.as_deref()).await {
                     if is_transient(&e) && pending.is_none() {
                         pending = Some(token);
                     }
@@ -79,6 +79,7 @@ impl SessionEngine {
         let record = VaultRecord {
             refresh_token: grant.refresh_token.clone(),
             session_id: grant.session_id.clone(),
+            client_id: Some(self.inner.client.client_id().to_owned()),
             username: username.to_owned(),
             server_url: self.inner.config.server_url(),
             refresh_expires_at: grant.refresh_expires_at,
@@ -193,7 +194,7 @@ impl SessionEngine {
             }
             _ => (record.refresh_token.clone(), record.pending_revocation.clone()),
         };
-        let mut outcome = match self.inner.client.revoke(&token).await {
+        let mut outcome = match self.inner.client.revoke(&token, record.client_id.as_deref()).await {
             Err(e) if is_transient(&e) => {
                 tracing::info!(code = e.code(), "server unreachable at sign-out; queueing the revocation");
                 self.queue_revocation(&record, token).await
@@ -203,7 +204,7 @@ impl SessionEngine {
         };
         if outcome == SignOutOutcome::Revoked {
             match older {
-                Some(older) => match self.inner.client.revoke(&older).await {
+                Some(older) => match self.inner.client.revoke(&older, record.client_id.as_deref()).await {
                     Err(e) if is_transient(&e) => outcome = self.queue_revocation(&record, older).await,
                     _ => self.delete_record(&key).await,
                 },
@@ -237,7 +238,7 @@ impl SessionEngine {
         let lock = RefreshLock::acquire(&self.inner.config.data_dir, key, LOCK_WAIT).await.ok();
         let Some(stored) = self.inner.vault.load(key).await? else { return Ok(0) };
         let Some(pending) = stored.pending_revocation.clone() else { return Ok(0) };
-        if let Err(e) = self.inner.client.revoke(&pending).await {
+        if let Err(e) = self.inner.client.revoke(&pending, stored.client_id.as_deref()).await {
             if is_transient(&e) {
                 return Err(e.into());
             }

@@ -146,11 +146,12 @@ impl SessionEngine {
         }
 
         let started = tokio::time::Instant::now();
-        match self.inner.client.refresh(&record.refresh_token).await {
+        match self.inner.client.refresh(&record.refresh_token, record.client_id.as_deref()).await {
             Ok(grant) => {
                 let rotated = VaultRecord {
                     refresh_token: grant.refresh_token.clone(),
                     session_id: grant.session_id.clone(),
+                    client_id: record.client_id.clone(),
                     username: record.username.clone(),
                     server_url: record.server_url.clone(),
                     refresh_expires_at: grant.refresh_expires_at,

@@ -107,6 +107,7 @@ mod tests {
         VaultRecord {
             refresh_token: RefreshToken::new(token),
             session_id: "s-1".into(),
+            client_id: Some("tessera-cli".into()),
             username: username.into(),
             server_url: server_url.into(),
             refresh_expires_at: DateTime::from_timestamp(1_900_000_000, 0).unwrap(),

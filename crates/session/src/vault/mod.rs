@@ -42,6 +42,12 @@ pub struct VaultRecord {
     pub refresh_token: RefreshToken,
     /// Server-side session id.
     pub session_id: String,
+    /// The OAuth client the refresh token was issued to (`tessera-cli`, `tessera-desktop`). The
+    /// server binds a token to its client, so whichever program picks the session up (the app
+    /// restoring a `tessera login`, the CLI using the app's session) refreshes and revokes it as
+    /// this client. `None` only in records written before the field existed: the engine's own
+    /// client id is used.
+    pub client_id: Option<String>,
     /// Login name.
     pub username: String,
     /// Base URL of the server.
@@ -67,6 +73,7 @@ impl VaultRecord {
             v: 1,
             rt: self.refresh_token.secret().to_owned(),
             sid: self.session_id.clone(),
+            cid: self.client_id.clone(),
             user: self.username.clone(),
             url: self.server_url.clone(),
             rexp: self.refresh_expires_at.timestamp(),
@@ -91,6 +98,7 @@ impl VaultRecord {
         Ok(Self {
             refresh_token: RefreshToken::new(wire.rt),
             session_id: wire.sid,
+            client_id: wire.cid,
             username: wire.user,
             server_url: wire.url,
             refresh_expires_at: time(wire.rexp, "rexp")?,
@@ -105,6 +113,7 @@ impl fmt::Debug for VaultRecord {
         f.debug_struct("VaultRecord")
             .field("refresh_token", &self.refresh_token)
             .field("session_id", &self.session_id)
+            .field("client_id", &self.client_id)
             .field("username", &self.username)
             .field("server_url", &self.server_url)
             .field("refresh_expires_at", &self.refresh_expires_at)
@@ -120,6 +129,8 @@ struct WireRecord {
     v: u8,
     rt: String,
     sid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cid: Option<String>,
     user: String,
     url: String,
     rexp: i64,
@@ -224,6 +235,7 @@ mod tests {
         VaultRecord {
             refresh_token: RefreshToken::new("t".repeat(token_len)),
             session_id: "0f8fad5b-d9cb-469f-a165-70867728950e".into(),
+            client_id: Some("tessera-desktop".into()),
             username: "a-rather-long-user-name@support.example.com".into(),
             server_url: "https://tessera.support.example.com:8443/some/prefix".into(),
             refresh_expires_at: DateTime::from_timestamp(1_900_000_000, 0).unwrap(),
@@ -255,6 +267,14 @@ mod tests {
         let err =
             VaultRecord::from_payload(r#"{"v":9,"rt":"","sid":"","user":"","url":"","rexp":0,"sexp":0}"#).unwrap_err();
         assert_eq!(err.code(), "keychain_corrupt", "future versions must be refused, not misread");
+    }
+
+    #[test]
+    fn record_without_client_id_still_reads() {
+        let old = r#"{"v":1,"rt":"abc","sid":"s","user":"u","url":"http://x","rexp":1900000000,"sexp":1900000000}"#;
+        let r = VaultRecord::from_payload(old).expect("a record from before client ids must still read");
+        assert_eq!(r.client_id, None, "no cid means no known client, not a made-up one");
+        assert!(!VaultRecord { client_id: None, ..record(5) }.to_payload().contains("cid"), "None is not written");
     }
 
     #[test]
