@@ -1,0 +1,222 @@
+//! The Linux installers as a user gets them: `tools/package` builds the release `.deb` and `.rpm`
+//! (signed with a throwaway key), and this test checks the signed checksum list, the packages'
+//! metadata and declared dependencies, unpacks the `.deb`, starts the installed binary on an X
+//! server of its own and sees the sign-in window through WebKitWebDriver, and feeds the real
+//! `.deb` and its Tauri-CLI signature to the app's updater.
+//!
+//! A release build takes minutes, so the test is `#[ignore]`d; `tools/test` (the README's test
+//! command) runs it with `--include-ignored` after building the packages with
+//! `tools/package --test-key` and passing their directory in `TESSERA_PACKAGE_DIR`. Without that
+//! variable the test runs `tools/package --test-key` itself.
+#![cfg(target_os = "linux")]
+
+mod release;
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+use support::{Bus, Driver, Home, ONE_APP_AT_A_TIME, Xvfb};
+use tessera_app::updates::fetch_verified;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The directory `tools/package` wrote (built now unless `TESSERA_PACKAGE_DIR` names one).
+fn packages() -> PathBuf {
+    if let Some(dir) = std::env::var_os("TESSERA_PACKAGE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("package");
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").to_owned();
+    let status = Command::new(repo().join("tools/package"))
+        .args(["--test-key", "--out"])
+        .arg(&out)
+        .env("CARGO_TARGET_DIR", target)
+        .status()
+        .expect("run tools/package");
+    assert!(status.success(), "tools/package --test-key failed");
+    out
+}
+
+fn one(dir: &Path, ext: &str) -> PathBuf {
+    let found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("package dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    assert_eq!(found.len(), 1, "exactly one .{ext} in {}: {found:?}", dir.display());
+    found[0].clone()
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn deb_field(deb: &Path, field: &str) -> String {
+    run(Command::new("dpkg-deb").arg("-f").arg(deb).arg(field))
+}
+
+#[test]
+#[ignore = "builds the release packages (minutes); tools/test runs it"]
+fn checksums_are_signed_and_verify() {
+    let dir = packages();
+    let verify = |sums: &Path| {
+        Command::new("minisign")
+            .arg("-Vm")
+            .arg(sums)
+            .arg("-x")
+            .arg(dir.join("SHA256SUMS.minisig"))
+            .arg("-p")
+            .arg(dir.join("tessera-updater.pub"))
+            .output()
+            .expect("minisign (tools/setup installs it)")
+    };
+    let ok = verify(&dir.join("SHA256SUMS"));
+    assert!(ok.status.success(), "the signed SHA256SUMS must verify: {}", String::from_utf8_lossy(&ok.stderr));
+    run(Command::new("sha256sum").args(["-c", "--quiet", "SHA256SUMS"]).current_dir(&dir));
+
+    let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).expect("SHA256SUMS");
+    for listed in [".deb", ".deb.sig", ".rpm", ".rpm.sig", "latest.json", "tessera-updater.pub"] {
+        assert!(sums.lines().any(|l| l.ends_with(listed)), "SHA256SUMS must list the {listed} file:\n{sums}");
+    }
+    let forged = tempfile::tempdir().expect("temp dir");
+    let forged_sums = forged.path().join("SHA256SUMS");
+    std::fs::write(&forged_sums, sums.replacen(&sums[..1], if &sums[..1] == "0" { "1" } else { "0" }, 1)).expect("write");
+    let bad = verify(&forged_sums);
+    assert!(!bad.status.success(), "a changed checksum list must not verify");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("Signature verification failed"), "minisign says why");
+}
+
+#[test]
+#[ignore = "builds the release packages (minutes); tools/test runs it"]
+fn deb_and_rpm_declare_metadata_and_dependencies() {
+    let dir = packages();
+    let deb = one(&dir, "deb");
+    assert_eq!(deb_field(&deb, "Package"), "tessera", "package name");
+    assert_eq!(deb_field(&deb, "Version"), env!("CARGO_PKG_VERSION"), "package version is the app's");
+    assert_eq!(deb_field(&deb, "Section"), "utils", "section");
+    assert!(deb_field(&deb, "Description").starts_with("Keeps support staff signed in safely"), "short description first");
+    assert!(deb_field(&deb, "Description").contains("refresh token in the OS keychain"), "long description follows");
+    assert_eq!(deb_field(&deb, "Homepage"), "https://example.invalid/tessera", "homepage");
+    assert_eq!(deb_field(&deb, "Architecture"), "amd64", "architecture");
+    let depends = deb_field(&deb, "Depends");
+    for needed in ["libwebkit2gtk-4.1-0", "libgtk-3-0", "libayatana-appindicator3-1", "libdbus-1-3"] {
+        assert!(depends.split(", ").any(|d| d.starts_with(needed)), "Depends must name {needed}: {depends}");
+    }
+    let names: Vec<&str> = depends.split(", ").collect();
+    let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(names.len(), unique.len(), "no dependency is listed twice: {depends}");
+    let recommends = deb_field(&deb, "Recommends");
+    assert!(recommends.contains("gnome-keyring"), "a Secret Service provider is recommended: {recommends}");
+    assert!(!depends.contains("gnome-keyring"), "a keyring is recommended, not required (the app runs memory-only)");
+
+    // Every library the binary links must come from a declared dependency (directly or through
+    // one): what the installed binary needs, apt can resolve on this distribution.
+    let unpacked = tempfile::tempdir().expect("temp dir");
+    run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(unpacked.path()));
+    let binary = unpacked.path().join("usr/bin/tessera-app");
+    let needed = run(Command::new("objdump").arg("-p").arg(&binary));
+    for (lib, package) in [("libwebkit2gtk-4.1.so.0", "libwebkit2gtk-4.1-0"), ("libgtk-3.so.0", "libgtk-3-0"), ("libdbus-1.so.3", "libdbus-1-3")] {
+        if needed.contains(lib) {
+            assert!(depends.contains(package), "the binary links {lib}: Depends must name {package}");
+        }
+    }
+    let simulate = Command::new("apt-get").args(["install", "--simulate", "--no-install-recommends"]).arg(&deb).output().expect("apt-get");
+    assert!(simulate.status.success(), "apt must resolve the .deb's dependencies: {}", String::from_utf8_lossy(&simulate.stderr));
+
+    let desktop = std::fs::read_to_string(unpacked.path().join("usr/share/applications/Tessera.desktop")).expect("desktop entry");
+    for line in ["Name=Tessera", "Exec=tessera-app", "Icon=tessera-app", "Categories=Utility;"] {
+        assert!(desktop.lines().any(|l| l == line), "desktop entry must have {line}:\n{desktop}");
+    }
+    for size in ["32x32", "64x64", "128x128", "512x512"] {
+        let icon = unpacked.path().join(format!("usr/share/icons/hicolor/{size}/apps/tessera-app.png"));
+        assert!(icon.is_file(), "icon {size} must be installed at {}", icon.display());
+    }
+
+    let rpm = one(&dir, "rpm");
+    // `rpm` (tools/setup) reads the header; the package is not installed.
+    let info = run(Command::new("rpm").args(["-qp", "--qf", "%{NAME} %{VERSION} %{LICENSE} %{URL}\n"]).arg(&rpm));
+    assert_eq!(info, format!("tessera {} Apache-2.0 https://example.invalid/tessera", env!("CARGO_PKG_VERSION")), "rpm header");
+    let requires = run(Command::new("rpm").args(["-qp", "--requires"]).arg(&rpm));
+    // Library names (sonames) rather than one distribution's package names: they resolve on
+    // Fedora, openSUSE and RHEL alike.
+    for needed in ["libwebkit2gtk-4.1.so.0", "libgtk-3.so.0", "libayatana-appindicator3.so.1", "libdbus-1.so.3"] {
+        assert!(requires.lines().any(|l| l.starts_with(needed)), "rpm must require {needed}:\n{requires}");
+    }
+    let recommends = run(Command::new("rpm").args(["-qp", "--recommends"]).arg(&rpm));
+    assert!(recommends.contains("gnome-keyring"), "a Secret Service provider is recommended: {recommends}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "builds the release packages (minutes); tools/test runs it"]
+async fn installed_app_opens_its_sign_in_window() {
+    let dir = packages();
+    let unpacked = tempfile::tempdir().expect("temp dir");
+    run(Command::new("dpkg-deb").arg("-x").arg(one(&dir, "deb")).arg(unpacked.path()));
+    let binary = unpacked.path().join("usr/bin/tessera-app");
+
+    let _one = ONE_APP_AT_A_TIME.lock().await;
+    let x = Xvfb::start();
+    let home = Home::new();
+    let driver = Driver::start(&x, &home, Bus::Inherit, &[("TESSERA_SERVER_URL", "http://127.0.0.1:9")]).await;
+    let http = reqwest::Client::new();
+    let caps = json!({"capabilities": {"alwaysMatch": {"webkitgtk:browserOptions": {"binary": binary, "args": []}}}});
+    let session: Value = http.post(format!("{}/session", driver.url)).json(&caps).send().await.expect("new session").json().await.expect("json");
+    let id = session["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("the installed app must start: {session}")).to_owned();
+    let base = format!("{}/session/{id}", driver.url);
+    let script = json!({"script": "const e = document.getElementById('signin-title'); return e && e.offsetParent !== null ? e.textContent.trim() : null", "args": []});
+    let deadline = std::time::Instant::now() + support::UI_TIMEOUT;
+    let title = loop {
+        let v: Value = http.post(format!("{base}/execute/sync")).json(&script).send().await.expect("execute").json().await.expect("json");
+        if let Some(t) = v["value"].as_str() {
+            break t.to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "the installed app must show the sign-in screen; last answer {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(!title.is_empty(), "the sign-in screen has a title");
+    let window: Value = http.get(format!("{base}/title")).send().await.expect("title").json().await.expect("json");
+    assert_eq!(window["value"], "Tessera", "the window is the app's");
+    let _ = http.delete(&base).send().await;
+}
+
+#[tokio::test]
+#[ignore = "builds the release packages (minutes); tools/test runs it"]
+async fn updater_accepts_the_cli_signed_deb_and_rejects_it_tampered() {
+    let dir = packages();
+    let deb = one(&dir, "deb");
+    let bytes = std::fs::read(&deb).expect("read .deb");
+    let signature = std::fs::read_to_string(deb.with_extension("deb.sig")).expect(".deb.sig");
+    let pubkey = std::fs::read_to_string(dir.join("test-key/tessera-test.key.pub")).expect("the test key's public half");
+
+    let mut tampered = bytes.clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0x55;
+    let artifacts = release::serve(release::Files::from([("good.deb".into(), bytes.clone()), ("bad.deb".into(), tampered)])).await;
+    let version = env!("CARGO_PKG_VERSION");
+    let good = release::serve(release::Files::from([(
+        "latest.json".into(),
+        release::latest_json(version, &format!("{artifacts}/good.deb"), &signature),
+    )]))
+    .await;
+    let bad = release::serve(release::Files::from([(
+        "latest.json".into(),
+        release::latest_json(version, &format!("{artifacts}/bad.deb"), &signature),
+    )]))
+    .await;
+
+    // The running app is older than the package.
+    let app = release::app(pubkey.trim(), "0.0.1");
+    let update = fetch_verified(app.handle(), Some(release::endpoint(&good)))
+        .await
+        .expect("the .deb signed by tools/package must verify")
+        .expect("the package's version is newer");
+    assert_eq!(update.artifact, bytes, "the verified download is the .deb");
+    let err = fetch_verified(app.handle(), Some(release::endpoint(&bad))).await.expect_err("a changed .deb must fail");
+    assert!(matches!(err, tauri_plugin_updater::Error::Minisign(_)), "signature verification refuses it: {err:?}");
+}
