@@ -32,7 +32,12 @@ pub async fn subscribe(shell: Shared<'_>, on_event: Channel<UiEvent>) -> Result<
 
 /// Password sign-in. The password goes to the engine and no further.
 #[tauri::command]
-pub async fn sign_in(shell: Shared<'_>, server_url: String, username: String, password: String) -> Result<AppStatus, UiError> {
+pub async fn sign_in(
+    shell: Shared<'_>,
+    server_url: String,
+    username: String,
+    password: String,
+) -> Result<AppStatus, UiError> {
     let server_url = check_server_url(&server_url)?;
     let username = username.trim();
     if username.is_empty() {
@@ -68,28 +73,31 @@ pub struct NotificationList {
     pub unread: u64,
 }
 
-fn no_feed() -> UiError {
-    UiError::new(UiCode::Unavailable, "Notifications are not available in this build yet.")
+/// Notifications, newest first (from the local cache, so they show offline too).
+#[tauri::command]
+pub async fn notifications_list(
+    app: tauri::AppHandle,
+    shell: Shared<'_>,
+    unread_only: bool,
+    limit: u32,
+) -> Result<NotificationList, UiError> {
+    let feed = shell.feed().await?;
+    let items = feed.list(unread_only, limit.clamp(1, 500) as usize).await?;
+    let unread = feed.unread_count().await?;
+    crate::tray::set_unread(&app, unread);
+    Ok(NotificationList { items, unread })
 }
 
-/// Notifications, newest first (from the local cache when offline).
+/// Marks one notification read (queued while offline).
 #[tauri::command]
-pub async fn notifications_list(unread_only: bool, limit: u32) -> Result<NotificationList, UiError> {
-    let _ = (unread_only, limit);
-    Err(no_feed())
-}
-
-/// Marks one notification read.
-#[tauri::command]
-pub async fn notifications_mark_read(seq: i64) -> Result<(), UiError> {
-    let _ = seq;
-    Err(no_feed())
+pub async fn notifications_mark_read(shell: Shared<'_>, seq: i64) -> Result<(), UiError> {
+    Ok(shell.feed().await?.mark_read(seq).await?)
 }
 
 /// Marks every notification read; returns how many were newly marked.
 #[tauri::command]
-pub async fn notifications_mark_all_read() -> Result<u64, UiError> {
-    Err(no_feed())
+pub async fn notifications_mark_all_read(shell: Shared<'_>) -> Result<u64, UiError> {
+    Ok(shell.feed().await?.mark_all_read().await?)
 }
 
 /// The user's sessions (devices); `current` marks this one.
@@ -114,7 +122,8 @@ pub async fn sessions_revoke_others(shell: Shared<'_>) -> Result<RevokeOthersRes
 #[tauri::command]
 pub async fn audit_local(shell: Shared<'_>, limit: u32) -> Result<Vec<AuditEntry>, UiError> {
     let data = shell.dirs.data.clone();
-    let read = tauri::async_runtime::spawn_blocking(move || AuditLog::open(&data)?.read_recent(limit.clamp(1, 500) as usize));
+    let read =
+        tauri::async_runtime::spawn_blocking(move || AuditLog::open(&data)?.read_recent(limit.clamp(1, 500) as usize));
     let entries = read.await.map_err(|e| UiError::new(UiCode::Internal, e.to_string()))?;
     entries.map_err(|e| UiError::new(UiCode::Internal, format!("audit log: {e}")))
 }
@@ -181,6 +190,10 @@ pub struct Diagnostics {
     pub metrics: MetricsSnapshot,
     /// Server clock minus local clock.
     pub clock_skew_ms: Option<i64>,
+    /// The idle watch: source (`x11`, `mutter`, `unknown`), timeout, countdown.
+    pub idle: Option<tessera_session::IdleStatus>,
+    /// How notifications arrive (`live`, `polling`, `offline`).
+    pub feed_mode: Option<tessera_session::FeedMode>,
     /// Directory of the rotating log files.
     pub log_dir: String,
     /// The engine's data dir (audit log, lock files).
@@ -203,6 +216,8 @@ pub async fn diagnostics(shell: Shared<'_>) -> Result<Diagnostics, UiError> {
         storage: shell.storage_status().await,
         metrics: engine.metrics(),
         clock_skew_ms: status.clock_skew_ms,
+        idle: shell.idle_status().await,
+        feed_mode: shell.feed().await.ok().map(|f| f.mode()),
         log_dir: shell.log_dir.display().to_string(),
         data_dir: shell.dirs.data.display().to_string(),
         settings_path: shell.settings_path.display().to_string(),

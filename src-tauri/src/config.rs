@@ -38,7 +38,9 @@ impl SharedDirs {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
                 .or_else(|| default.map(Path::to_path_buf))
-                .ok_or_else(|| UiError::new(UiCode::Internal, format!("no home directory for Tessera's files; set {var}")))
+                .ok_or_else(|| {
+                    UiError::new(UiCode::Internal, format!("no home directory for Tessera's files; set {var}"))
+                })
         };
         Ok(Self {
             config: pick("TESSERA_CONFIG_DIR", project.as_ref().map(|p| p.config_dir()))?,
@@ -64,7 +66,9 @@ impl CurrentAccount {
     /// Reads `current.json`; `None` when missing or unreadable (logged).
     pub fn load(dirs: &SharedDirs) -> Option<Self> {
         let bytes = std::fs::read(Self::path(dirs)).ok()?;
-        serde_json::from_slice(&bytes).map_err(|e| tracing::warn!(error = %e, "current.json is damaged; ignoring it")).ok()
+        serde_json::from_slice(&bytes)
+            .map_err(|e| tracing::warn!(error = %e, "current.json is damaged; ignoring it"))
+            .ok()
     }
 
     /// Writes `current.json` atomically.
@@ -132,7 +136,12 @@ pub fn server_from_args(args: impl IntoIterator<Item = String>) -> Option<String
 }
 
 /// The server URL by precedence (see the module doc), normalized like the CLI's.
-pub fn resolve_server(args: Option<String>, env: Option<String>, settings: &Settings, current: Option<&CurrentAccount>) -> String {
+pub fn resolve_server(
+    args: Option<String>,
+    env: Option<String>,
+    settings: &Settings,
+    current: Option<&CurrentAccount>,
+) -> String {
     let url = args
         .or(env.filter(|v| !v.trim().is_empty()))
         .or_else(|| settings.server_url.clone())
@@ -150,13 +159,21 @@ pub fn normalize_server(url: &str) -> String {
 pub fn check_server_url(url: &str) -> Result<String, UiError> {
     let url = normalize_server(url);
     let ok = (url.starts_with("http://") || url.starts_with("https://")) && url.len() > "https://".len();
-    if ok { Ok(url) } else { Err(UiError::new(UiCode::InvalidInput, "The server URL must start with http:// or https://.")) }
+    if ok {
+        Ok(url)
+    } else {
+        Err(UiError::new(UiCode::InvalidInput, "The server URL must start with http:// or https://."))
+    }
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("file"), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        std::process::id()
+    ));
     let mut file = std::fs::File::create(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
@@ -174,7 +191,11 @@ mod tests {
         let pick = |a: Option<&str>, e: Option<&str>, s: &Settings, c: Option<&CurrentAccount>| {
             resolve_server(a.map(Into::into), e.map(Into::into), s, c)
         };
-        assert_eq!(pick(Some("http://arg/"), Some("http://env"), &settings, Some(&current)), "http://arg", "--server wins");
+        assert_eq!(
+            pick(Some("http://arg/"), Some("http://env"), &settings, Some(&current)),
+            "http://arg",
+            "--server wins"
+        );
         assert_eq!(pick(None, Some("http://env"), &settings, Some(&current)), "http://env", "then the environment");
         assert_eq!(pick(None, Some(" "), &settings, Some(&current)), "http://settings", "a blank variable is unset");
         assert_eq!(pick(None, None, &Settings::default(), Some(&current)), "http://current", "then the CLI's account");

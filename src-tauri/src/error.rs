@@ -56,6 +56,7 @@ impl From<EngineError> for UiError {
             EngineError::Vault(_) => UiCode::Keychain,
             EngineError::LockTimeout(_) => UiCode::Offline,
             EngineError::DataDir(_) => UiCode::Internal,
+            EngineError::CacheUnavailable(_) => UiCode::Unavailable,
             EngineError::Client(c) => match (engine_code, c.class()) {
                 ("invalid_credentials", _) => UiCode::InvalidCredentials,
                 ("not_found", _) => UiCode::NotFound,

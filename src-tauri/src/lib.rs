@@ -112,6 +112,18 @@ fn setup(app: &mut App) -> Result<(), String> {
 fn event_hook(app: AppHandle) -> EventHook {
     Arc::new(move |event: &SessionEvent| {
         if let SessionEvent::Notification { notification } = event {
+            if let Some(shell) = app.try_state::<Arc<Shell>>() {
+                let (shell, app) = (shell.inner().clone(), app.clone());
+                tauri::async_runtime::spawn(async move {
+                    let unread = match shell.feed().await {
+                        Ok(feed) => feed.unread_count().await.ok(),
+                        Err(_) => None,
+                    };
+                    if let Some(unread) = unread {
+                        tray::set_unread(&app, unread);
+                    }
+                });
+            }
             let enabled = app.try_state::<Arc<Shell>>().is_some_and(|s| s.settings().os_notifications);
             let focused = app.get_webview_window("main").and_then(|w| w.is_focused().ok()).unwrap_or(false);
             if enabled && !focused {

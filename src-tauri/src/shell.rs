@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde::Serialize;
 use tessera_protocol::DeviceInfo;
 use tessera_session::{
-    EngineConfig, ErrorPayload, KeychainVault, MemoryVault, Password, RefreshScheduler, SessionEngine, SessionEvent,
-    SessionState, SessionStatus, SignOutOutcome, StorageTier, Vault, VaultError,
+    EngineConfig, ErrorPayload, IdleStatus, IdleWatch, KeychainVault, MemoryVault, NotificationFeed, Password,
+    RefreshScheduler, SessionEngine, SessionEvent, SessionState, SessionStatus, SignOutOutcome, StorageTier,
+    SystemIdle, Vault, VaultError,
 };
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
@@ -59,6 +60,8 @@ struct Storage {
 /// One engine and what lives as long as it does.
 struct Live {
     engine: SessionEngine,
+    feed: Option<NotificationFeed>,
+    idle: IdleWatch,
     _scheduler: RefreshScheduler,
     forward: JoinHandle<()>,
 }
@@ -66,6 +69,9 @@ struct Live {
 impl Drop for Live {
     fn drop(&mut self) {
         self.forward.abort();
+        if let Some(feed) = &self.feed {
+            feed.stop();
+        }
     }
 }
 
@@ -89,6 +95,8 @@ pub struct AppStatus {
     pub storage: StorageView,
     /// Why a saved session could not be restored at start (keychain unusable, …), if so.
     pub restore_error: Option<UiError>,
+    /// How notifications arrive right now (`None`: no feed).
+    pub feed_mode: Option<tessera_session::FeedMode>,
 }
 
 /// State shared by all commands.
@@ -108,7 +116,6 @@ pub struct Shell {
     relay: broadcast::Sender<UiEvent>,
     ready: watch::Sender<bool>,
     subscription: Mutex<Option<JoinHandle<()>>>,
-    last_activity_report: Mutex<Option<std::time::Instant>>,
 }
 
 impl Shell {
@@ -129,7 +136,6 @@ impl Shell {
             relay,
             ready: watch::channel(false).0,
             subscription: Mutex::new(None),
-            last_activity_report: Mutex::new(None),
         }
     }
 
@@ -208,10 +214,23 @@ impl Shell {
         if let Some(secs) = self.settings().idle_timeout_secs {
             config.idle_timeout = std::time::Duration::from_secs(secs);
         }
+        // TESSERA_IDLE_* override the settings file, as for the CLI; an invalid value is
+        // logged and ignored rather than keeping the app from starting.
+        let config = match config.clone().with_env_overrides() {
+            Ok(config) => config,
+            Err(e) => {
+                tracing::warn!("ignoring the environment's idle settings: {e}");
+                config
+            }
+        };
         let engine = SessionEngine::new(config, storage.vault.clone())?;
         let forward = tokio::spawn(forward(engine.subscribe(), self.relay.clone(), self.hook.clone()));
         let scheduler = engine.spawn_scheduler();
-        *live = Some(Live { engine: engine.clone(), _scheduler: scheduler, forward });
+        let feed = NotificationFeed::spawn(engine.clone())
+            .map_err(|e| tracing::warn!(code = e.code(), "no notification feed: {e}"))
+            .ok();
+        let idle = IdleWatch::spawn(engine.clone(), SystemIdle::detect());
+        *live = Some(Live { engine: engine.clone(), feed, idle, _scheduler: scheduler, forward });
         let _ = self.relay.send(UiEvent::Shell(ShellEvent::Resync));
         tracing::info!(server = %server_url, "engine ready");
         Ok(engine)
@@ -273,7 +292,9 @@ impl Shell {
             clock_skew_ms: None,
             pending_revocation: false,
         });
+        let feed_mode = live.as_ref().and_then(|l| l.feed.as_ref()).map(NotificationFeed::mode);
         AppStatus {
+            feed_mode,
             server_url: session.server_url.clone(),
             session,
             storage: self.storage_view(storage),
@@ -340,20 +361,29 @@ impl Shell {
 }
 
 impl Shell {
-    /// Tells the server the user is active, at most once per the engine's
-    /// `activity_report_interval` (the UI calls this up to every 10 s while there is input).
+    /// The window saw input: the idle watch resets (cancelling a warning) and mirrors activity
+    /// to the server at most every `activity_report_interval`.
     pub async fn report_activity(&self) -> Result<(), UiError> {
-        let engine = self.engine().await?;
-        let every = engine.config().activity_report_interval;
-        {
-            let mut last = self.last_activity_report.lock().unwrap_or_else(PoisonError::into_inner);
-            if last.is_some_and(|at| at.elapsed() < every) {
-                return Ok(());
-            }
-            *last = Some(std::time::Instant::now());
-        }
-        engine.report_activity().await?;
+        self.ready().await;
+        let live = self.live.lock().await;
+        let live = live.as_ref().ok_or_else(|| UiError::new(UiCode::NotSignedIn, "You are not signed in."))?;
+        live.idle.report_activity();
         Ok(())
+    }
+
+    /// The notification feed of the current engine.
+    pub async fn feed(&self) -> Result<NotificationFeed, UiError> {
+        self.ready().await;
+        let live = self.live.lock().await;
+        live.as_ref().and_then(|l| l.feed.clone()).ok_or_else(|| {
+            UiError::new(UiCode::Unavailable, "Notifications are not available (the local cache could not be opened).")
+        })
+    }
+
+    /// The idle watch's view (source, timeout, countdown).
+    pub async fn idle_status(&self) -> Option<IdleStatus> {
+        self.ready().await;
+        self.live.lock().await.as_ref().map(|l| l.idle.status())
     }
 
     /// The server's idle timeout (the most the app may allow), when the server answers.
@@ -396,6 +426,12 @@ impl Shell {
                     UiCode::InvalidInput,
                     format!("The idle timeout must be between 1 minute and {most}."),
                 ));
+            }
+        }
+        if let Some(secs) = patch.idle_timeout_secs {
+            if let Some(live) = self.live.lock().await.as_ref() {
+                let effective = live.idle.set_timeout(std::time::Duration::from_secs(secs));
+                tracing::info!(requested = secs, effective = ?effective, "idle timeout set");
             }
         }
         self.update_settings(|s| {

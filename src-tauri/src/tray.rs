@@ -41,7 +41,6 @@ fn build(app: &App) -> tauri::Result<TrayIcon> {
 }
 
 /// Shows the unread count (0 clears it).
-#[allow(dead_code, reason = "called once the notification feed is part of this build")]
 pub fn set_unread(app: &AppHandle, unread: u64) {
     let Some(tray) = app.tray_by_id(TRAY_ID) else { return };
     let (title, tooltip) = match unread {

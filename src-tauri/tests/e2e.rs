@@ -5,6 +5,7 @@
 //! `tools/test` provides) are `#[ignore]`d like the engine's keychain tests; `tools/test` runs
 //! them with `--include-ignored`. Screenshots of the main screens go to `docs/screenshots/`.
 #![cfg(target_os = "linux")]
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "test code: a failed expectation is the test failing")]
 
 mod support;
 
@@ -18,11 +19,26 @@ use tessera_server::Config;
 use tessera_server::testing::TestServer;
 use tessera_session::{EngineConfig, MemoryVault, Password, SessionEngine};
 
+/// Creates a notification for `user` the way the server's hooks do, and returns when durable.
+async fn notify(server: &TestServer, user: &str, text: &str) {
+    let id = {
+        let mut conn = server.state.db.read.acquire().await.expect("db connection");
+        tessera_server::store::users::by_name(&mut conn, user).await.expect("query").expect("user exists").id
+    };
+    let payload = json!({"message": text, "from": "e2e"});
+    tessera_server::notify::outbox::publish(&server.state, id, "message", &payload).await.expect("publish");
+}
+
+const BADGE_IS_ONE: &str =
+    "(() => { const b = document.getElementById('unread-badge'); return !b.hidden && b.textContent === '1'; })()";
+const CHIP: &str = "document.getElementById('status-chip').textContent";
+
 const USER: &str = "alice";
 const PASSWORD: &str = "correct horse battery staple";
 
 async fn server() -> TestServer {
-    let config = Config { login_per_ip_per_min: 0, login_per_user_per_min: 0, refresh_per_ip_per_min: 0, ..Config::default() };
+    let config =
+        Config { login_per_ip_per_min: 0, login_per_user_per_min: 0, refresh_per_ip_per_min: 0, ..Config::default() };
     let server = TestServer::start(config).await.expect("test server starts");
     server.add_user(USER, PASSWORD, Role::Agent).await.expect("test user");
     server
@@ -75,7 +91,6 @@ async fn user_signs_in_and_sees_their_name_and_devices() {
 
     app.click("#nav-notifications").await;
     app.visible_text("notifications-title", "the notifications screen").await;
-    app.screenshot("notifications").await;
     app.click("#nav-settings").await;
     app.wait_for("document.getElementById('settings-idle-minutes').value !== ''", "settings loaded").await;
     app.screenshot("settings").await;
@@ -118,8 +133,7 @@ async fn signed_out_from_another_device_is_told_why() {
     let revoked = front_desk.revoke_other_sessions().await.expect("revoke others");
     assert_eq!(revoked.revoked, 1, "the app's session is the one other session");
 
-    // The next call the app makes to the server learns that the session is gone.
-    app.click("#nav-devices").await;
+    // The notification feed's WebSocket carries `session.revoked`: no click needed.
     let notice = app.visible_text("signin-notice", "the signed-out notice").await;
     assert!(notice.contains("signed out from another device"), "the sign-in screen must say why: {notice}");
     app.close().await;
@@ -167,7 +181,8 @@ async fn restarted_app_is_signed_in_again_without_a_password() {
     let storage = app.visible_text("home-storage", "the storage line").await;
     assert_eq!(storage, "the system keychain", "with an unlocked keyring the session must be in the keychain");
     app.close().await;
-    let current = std::fs::read_to_string(desk.home.shared_config().join("current.json")).expect("current.json for the CLI");
+    let current =
+        std::fs::read_to_string(desk.home.shared_config().join("current.json")).expect("current.json for the CLI");
     assert!(current.contains(USER), "the account is noted for the CLI: {current}");
 
     let app = desk.driver.launch(&[]).await;
@@ -193,4 +208,94 @@ async fn locked_keychain_means_a_memory_only_session_and_says_so() {
     assert!(storage.starts_with("memory only"), "home must say memory only: {storage}");
     app.screenshot("memory-only").await;
     app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_from_the_server_appears_and_the_badge_counts_it() {
+    let _one = ONE_APP_AT_A_TIME.lock().await;
+    let server = server().await;
+    let desk = desk(&server, Bus::Inherit).await;
+    let app = desk.driver.launch(&[]).await;
+    app.sign_in(USER, PASSWORD).await;
+    app.visible_text("user-name", "the signed-in header").await;
+    app.wait_for(&format!("{CHIP} === 'Live'"), "the feed to connect (chip Live)").await;
+    let started = std::time::Instant::now();
+    notify(&server, USER, "Ticket 42: new comment from Bob").await;
+    app.wait_for(BADGE_IS_ONE, "the unread badge to show 1").await;
+    eprintln!("notification created → badge updated in {} ms", started.elapsed().as_millis());
+    app.click("#nav-notifications").await;
+    let list = app.visible_text("notification-list", "the notification list").await;
+    assert!(list.contains("Ticket 42: new comment from Bob"), "the new notification is listed: {list}");
+    app.screenshot("notifications").await;
+    app.click("#mark-all-read").await;
+    app.wait_for("document.getElementById('unread-badge').hidden", "the badge to clear after mark all read").await;
+    app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_gone_shows_offline_with_cached_notifications_and_live_again_when_back() {
+    let _one = ONE_APP_AT_A_TIME.lock().await;
+    let data = tempfile::tempdir().expect("server data dir");
+    let config =
+        Config { login_per_ip_per_min: 0, login_per_user_per_min: 0, refresh_per_ip_per_min: 0, ..Config::default() };
+    let clock = Arc::new(tessera_server::clock::SystemClock);
+    let server = TestServer::start_in(data.path(), config.clone(), clock.clone()).await.expect("server");
+    server.add_user(USER, PASSWORD, Role::Agent).await.expect("user");
+    let addr = server.addr.to_string();
+    let desk = desk(&server, Bus::Inherit).await;
+    let app = desk.driver.launch(&[]).await;
+    app.sign_in(USER, PASSWORD).await;
+    app.wait_for(&format!("{CHIP} === 'Live'"), "the feed to connect (chip Live)").await;
+    notify(&server, USER, "Cached while online").await;
+    app.wait_for(BADGE_IS_ONE, "the notification to arrive").await;
+
+    server.stop().await;
+    app.wait_within(std::time::Duration::from_secs(60), &format!("{CHIP} === 'Offline'"), "the Offline chip").await;
+    app.click("#nav-notifications").await;
+    let list = app.visible_text("notification-list", "the cached list").await;
+    assert!(list.contains("Cached while online"), "cached notifications must stay readable offline: {list}");
+
+    let _back = TestServer::start_on(&addr, data.path(), config, clock).await.expect("server restarts on its address");
+    app.wait_within(std::time::Duration::from_secs(90), &format!("{CHIP} === 'Live'"), "Live again").await;
+    app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_user_is_warned_and_stays_with_input_or_is_signed_out_without() {
+    let _one = ONE_APP_AT_A_TIME.lock().await;
+    let server = server().await;
+    let x = Xvfb::start();
+    let home = Home::new();
+    let env = [
+        ("TESSERA_SERVER_URL", server.url.as_str()),
+        ("TESSERA_IDLE_TIMEOUT_SECS", "12"),
+        ("TESSERA_IDLE_WARNING_SECS", "6"),
+    ];
+    let driver = Driver::start(&x, &home, Bus::Inherit, &env).await;
+    let app = driver.launch(&[]).await;
+    app.sign_in(USER, PASSWORD).await;
+    app.visible_text("user-name", "the signed-in header").await;
+    // X input resets the system idle counter (Xvfb has had none since it started).
+    let _ = std::process::Command::new("xdotool").args(["mousemove", "20", "20"]).env("DISPLAY", &x.display).status();
+    app.wait_within(
+        std::time::Duration::from_secs(40),
+        "document.getElementById('idle-dialog').open",
+        "the idle warning",
+    )
+    .await;
+    app.click("#still-here").await;
+    app.wait_for("!document.getElementById('idle-dialog').open", "the warning to close on input").await;
+    let signed_in = app.js("return document.getElementById('app').hidden", json!([])).await;
+    assert_eq!(signed_in, json!(false), "input during the warning keeps the user signed in");
+
+    app.wait_within(
+        std::time::Duration::from_secs(40),
+        "document.getElementById('idle-dialog').open",
+        "the next warning",
+    )
+    .await;
+    let notice = app.visible_text("signin-notice", "the idle sign-out notice").await;
+    assert!(notice.contains("inactivity"), "without input the user is signed out for inactivity: {notice}");
+    app.close().await;
+    drop(driver);
 }

@@ -2,6 +2,8 @@
 //! carries, filled by a real signed-in session against the real server, is serialized as the
 //! IPC layer would and searched for the session's actual access token (and any JWT).
 
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "test code: a failed expectation is the test failing")]
+
 use std::sync::{Arc, Mutex};
 
 use tessera_app::config::SharedDirs;
@@ -21,7 +23,8 @@ async fn no_command_output_or_event_contains_a_token() {
     let dir = tempfile::tempdir().expect("temp dir");
     let dirs = SharedDirs { config: dir.path().join("config"), data: dir.path().join("data") };
     let events = Arc::new(Mutex::new(Vec::<String>::new()));
-    let shell = Shell::new(dirs.clone(), dir.path().join("app/settings.json"), dir.path().join("logs"), Arc::new(|_| {}));
+    let shell =
+        Shell::new(dirs.clone(), dir.path().join("app/settings.json"), dir.path().join("logs"), Arc::new(|_| {}));
     shell.start(server.url.clone()).await;
     let sink = events.clone();
     shell.subscribe(move |event: UiEvent| {
@@ -35,11 +38,20 @@ async fn no_command_output_or_event_contains_a_token() {
     let access = engine.access_token().await.expect("the engine holds an access token");
     outputs.push(("app_status", serde_json::to_string(&shell.status().await).unwrap_or_default()));
     outputs.push(("me", serde_json::to_string(&engine.me().await.expect("me")).unwrap_or_default()));
-    outputs.push(("sessions_list", serde_json::to_string(&engine.sessions().await.expect("sessions")).unwrap_or_default()));
-    outputs.push(("audit_server", serde_json::to_string(&engine.server_audit().await.expect("audit")).unwrap_or_default()));
+    outputs.push((
+        "sessions_list",
+        serde_json::to_string(&engine.sessions().await.expect("sessions")).unwrap_or_default(),
+    ));
+    outputs.push((
+        "audit_server",
+        serde_json::to_string(&engine.server_audit().await.expect("audit")).unwrap_or_default(),
+    ));
     let local = AuditLog::open(&dirs.data).and_then(|log| log.read_recent(100)).expect("local audit");
     outputs.push(("audit_local", serde_json::to_string(&local).unwrap_or_default()));
-    outputs.push(("settings_get", serde_json::to_string(&shell.settings_view().await.expect("settings")).unwrap_or_default()));
+    outputs.push((
+        "settings_get",
+        serde_json::to_string(&shell.settings_view().await.expect("settings")).unwrap_or_default(),
+    ));
     outputs.push(("diagnostics.metrics", serde_json::to_string(&engine.metrics()).unwrap_or_default()));
     outputs.push(("diagnostics.storage", serde_json::to_string(&shell.storage_status().await).unwrap_or_default()));
     engine.refresh_now().await.expect("refresh");
@@ -56,7 +68,10 @@ async fn no_command_output_or_event_contains_a_token() {
         tokio::task::yield_now().await;
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
-    assert!(events.iter().any(|e| e.contains("state_changed")), "the relay must have carried state changes: {events:?}");
+    assert!(
+        events.iter().any(|e| e.contains("state_changed")),
+        "the relay must have carried state changes: {events:?}"
+    );
     for event in &events {
         outputs.push(("event", event.clone()));
     }

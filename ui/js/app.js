@@ -56,9 +56,8 @@ function renderHeader() {
   if (!s) return;
   $("user-name").textContent = s.username || "";
   const chip = $("status-chip");
-  let mode = ui.feedMode;
-  if (s.state.state === "offline") mode = "offline";
-  if (!mode) mode = "online";
+  // The feed's mode when there is a feed; otherwise whether the session reaches the server.
+  const mode = ui.feedMode || (s.state.state === "offline" ? "offline" : "online");
   chip.dataset.mode = mode;
   chip.textContent = { live: "Live", polling: "Polling", offline: "Offline", online: "Online" }[mode];
   chip.title = {
@@ -109,6 +108,7 @@ export function toast(text) {
 
 async function refresh() {
   ui.status = await call("app_status");
+  if (ui.status.feed_mode) ui.feedMode = ui.status.feed_mode;
   renderStorageBanner();
   const s = ui.status.session;
   const signedIn = !["signed_out", "signing_in"].includes(s.state.state);

@@ -158,6 +158,8 @@ export const views = {
       ["Refresh latency p50 / p99", (d.metrics.refresh_latency_p50_ms ?? "—") + " / " + (d.metrics.refresh_latency_p99_ms ?? "—") + " ms"],
       ["Reconnects", d.metrics.reconnects], ["Last error", d.metrics.last_error_code || "none"],
       ["Clock skew", d.clock_skew_ms == null ? "unknown" : d.clock_skew_ms + " ms"],
+      ["Notifications", d.feed_mode || "no feed"],
+      ["Idle time from", d.idle ? d.idle.source + ", sign out after " + Math.round(d.idle.timeout_secs / 60) + " min" : "—"],
       ["Log files", d.log_dir], ["Data", d.data_dir], ["Settings file", d.settings_path],
     ];
     $("diagnostics").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { textContent: k }), el("dd", { textContent: String(v) })]));

@@ -10,11 +10,14 @@ Files (never a token; tokens live in the system keychain, or in memory only when
   <config dir>/current.json   which server and user the commands work with
   <data dir>/audit.jsonl      hash-chained log of session events on this machine
   <data dir>/refresh-*.lock   serialize refreshes between Tessera processes
+  <data dir>/notifications.sqlite3   notifications cached for offline reading (deleted on sign-out)
 
 Environment:
   TESSERA_CONFIG_DIR, TESSERA_DATA_DIR   override the OS config and data directories
   TESSERA_SERVER, TESSERA_USERNAME       defaults for `login --server` and `--username`
-  TESSERA_LOG                            log filter for diagnostics on stderr (e.g. debug)";
+  TESSERA_LOG                            log filter for diagnostics on stderr (e.g. debug)
+  TESSERA_IDLE_TIMEOUT_SECS              `watch`: sign out after this much inactivity (default 900)
+  TESSERA_IDLE_WARNING_SECS              `watch`: warn this long before (default 60)";
 
 /// The clap command with the long help completed.
 pub fn command() -> clap::Command {
@@ -61,6 +64,11 @@ pub enum Command {
     },
     /// Show the local audit log of session events, or check its hash chain.
     Audit(AuditArgs),
+    /// Stay signed in and print every session event (state, warnings, feed mode, notifications)
+    /// until Ctrl-C; one JSON object per line with --json.
+    Watch,
+    /// List the notifications cached on this machine (works offline), or mark them read.
+    Notifications(NotificationsArgs),
     /// Diagnostics for tests and benchmarks.
     #[command(hide = true)]
     Debug {
@@ -100,6 +108,38 @@ pub struct RevokeArgs {
     /// Sign out every session of yours except this one.
     #[arg(long)]
     pub others: bool,
+}
+
+/// `tessera notifications`.
+#[derive(Debug, Args)]
+pub struct NotificationsArgs {
+    /// `read`; without it, list the cache.
+    #[command(subcommand)]
+    pub command: Option<NotificationsCommand>,
+    /// Only unread notifications.
+    #[arg(long)]
+    pub unread: bool,
+    /// How many of the newest to show.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+/// `tessera notifications …`.
+#[derive(Debug, Subcommand)]
+pub enum NotificationsCommand {
+    /// Mark one notification read by its number, or all with --all.
+    Read(ReadArgs),
+}
+
+/// `tessera notifications read`.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// The notification's number (SEQ in the list).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub seq: Option<i64>,
+    /// Mark every notification read.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `tessera audit`.

@@ -154,7 +154,9 @@ pub fn normalize_server(url: &str) -> String {
 
 /// An engine for `server_url` on `storage`, with a listener that prints its warnings.
 pub fn engine(dirs: &Dirs, server_url: &str, storage: &Storage) -> Result<(SessionEngine, Warnings), Failure> {
-    let config = EngineConfig::new(normalize_server(server_url), dirs.data.clone(), CLIENT_ID, device());
+    let config = EngineConfig::new(normalize_server(server_url), dirs.data.clone(), CLIENT_ID, device())
+        .with_env_overrides()
+        .map_err(|e| Failure::new(Exit::Usage, "invalid_config", e.to_string()))?;
     let engine = SessionEngine::new(config, storage.vault.clone()).map_err(Failure::from)?;
     let warnings = Warnings { events: engine.subscribe() };
     Ok((engine, warnings))
@@ -198,6 +200,16 @@ pub struct Restored {
 /// unreachable → exit 4 (the session stays in the keychain for the next try); keychain unusable
 /// while an account is current → exit 5.
 pub async fn restore_current(dirs: &Dirs) -> Result<Restored, Failure> {
+    restore(dirs, false).await
+}
+
+/// [`restore_current`], but a server that cannot be reached is fine: the engine stays signed in
+/// (`Offline`) and retries (for `tessera watch`).
+pub async fn restore_current_or_offline(dirs: &Dirs) -> Result<Restored, Failure> {
+    restore(dirs, true).await
+}
+
+async fn restore(dirs: &Dirs, allow_offline: bool) -> Result<Restored, Failure> {
     let Some(account) = CurrentAccount::load(dirs)? else { return Err(Failure::not_signed_in()) };
     let storage = Storage::choose().await;
     if let Some(e) = &storage.keychain_error {
@@ -211,7 +223,8 @@ pub async fn restore_current(dirs: &Dirs) -> Result<Restored, Failure> {
             Err(Failure::from(tessera_session::EngineError::SignedOut(reason)))
         }
         SessionState::SignedOut { reason: None } | SessionState::SigningIn => Err(Failure::not_signed_in()),
-        SessionState::Offline { .. } => Err(offline(&engine, &account)),
+        SessionState::Offline { .. } if !allow_offline => Err(offline(&engine, &account)),
+        SessionState::Offline { .. } => Ok(Restored { engine, warnings, account }),
         SessionState::Active { .. } | SessionState::Refreshing | SessionState::Expiring { .. } => {
             Ok(Restored { engine, warnings, account })
         }

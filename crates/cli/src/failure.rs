@@ -109,7 +109,9 @@ impl From<EngineError> for Failure {
             EngineError::AlreadySignedIn(user) => Self::new(Exit::Error, code, format!("already signed in as {user}")),
             EngineError::Client(client) => from_client(client),
             EngineError::Vault(vault) => from_vault(vault),
-            EngineError::DataDir(_) | EngineError::LockTimeout(_) => Self::new(Exit::Error, code, e.to_string()),
+            EngineError::DataDir(_) | EngineError::LockTimeout(_) | EngineError::CacheUnavailable(_) => {
+                Self::new(Exit::Error, code, e.to_string())
+            }
         }
     }
 }

@@ -40,6 +40,21 @@ pub fn span(secs: i64) -> String {
     }
 }
 
+/// A notification payload in one line: its `message`, `body` or `subject`, else compact JSON;
+/// control characters removed, at most 100 characters.
+pub fn summary(payload: &serde_json::Value) -> String {
+    let text = ["message", "body", "subject"]
+        .iter()
+        .find_map(|key| payload.get(*key).and_then(|v| v.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| payload.to_string());
+    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let mut short: String = clean.chars().take(100).collect();
+    if clean.chars().count() > 100 {
+        short.push('…');
+    }
+    short
+}
+
 /// Left-aligned columns separated by two spaces.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();

@@ -21,9 +21,19 @@ use rand::Rng;
 /// Refreshes per process in the cross-process test.
 const LOOP: u64 = 40;
 
+/// One test at a time: a client SIGKILLed while opening a Secret Service session can abort
+/// gnome-keyring-daemon (an upstream bug; `tools/test`'s bus restarts it, unlocked), which must
+/// not fail the other test's calls in flight.
+static KEYCHAIN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    KEYCHAIN.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[test]
 #[ignore = "needs an unlocked Secret Service; run tools/test"]
 fn two_processes_refreshing_one_keychain_record_both_stay_signed_in_without_reuse() {
+    let _serial = one_at_a_time();
     let mut config = common::config();
     config.refresh_grace_secs = 0; // any replay of a rotated token would be caught at once
     let server = Server::start(config);
@@ -95,6 +105,7 @@ const MAX_KILL_DELAY_MS: u64 = 150;
 #[test]
 #[ignore = "needs an unlocked Secret Service; run tools/test"]
 fn killing_the_cli_at_random_moments_of_a_refresh_loop_never_trips_reuse_detection() {
+    let _serial = one_at_a_time();
     let server = Server::start(common::config()); // grace window at its default
     let cli = Tessera::new();
     assert_eq!(cli.login(&server).code, 0, "login");

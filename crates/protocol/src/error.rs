@@ -149,16 +149,14 @@ mod tests {
         };
         let json = serde_json::to_string(&body).unwrap();
         assert_eq!(
-            json,
-            r#"{"error":"invalid_grant","error_description":"the session was revoked","code":"session_revoked"}"#,
+            json, r#"{"error":"invalid_grant","error_description":"the session was revoked","code":"session_revoked"}"#,
             "clients parse this exact shape"
         );
     }
 
     #[test]
     fn unknown_codes_do_not_break_old_clients() {
-        let body: ErrorBody =
-            serde_json::from_str(r#"{"error":"brand_new","code":"also_new"}"#).unwrap();
+        let body: ErrorBody = serde_json::from_str(r#"{"error":"brand_new","code":"also_new"}"#).unwrap();
         assert_eq!(body.error, OAuthError::Unknown, "unknown OAuth errors must still parse");
         assert_eq!(body.code, ErrorCode::Unknown, "unknown codes must still parse");
         let plain: ErrorBody = serde_json::from_str(r#"{"error":"invalid_grant"}"#).unwrap();

@@ -23,15 +23,15 @@ mod session;
 mod token;
 
 pub use error::{ErrorBody, ErrorCode, OAuthError};
-pub use session::{
-    AuditEntry, AuditList, DeviceInfo, Discovery, Me, RevokeOthersResponse, Role, SessionInfo,
-    SessionList, TesseraEndpoints,
-};
 pub use notification::{
     AdminNotify, AssignTicket, Comment, NewComment, NewTicket, NewWebhook, Notification, NotificationPage,
     ReadAllResponse, Ticket, UnreadCount, WEBHOOK_EVENT_HEADER, WEBHOOK_EVENT_NOTIFICATION_CREATED,
     WEBHOOK_SIGNATURE_HEADER, WS_CLOSE_SERVER_RESTART, WS_CLOSE_SESSION_ENDED, WS_CLOSE_TOKEN_EXPIRED, WebhookBody,
     WebhookCreated, WebhookDelivery, WebhookDeliveryList, WebhookInfo, WebhookList, WsClientMessage, WsServerMessage,
+};
+pub use session::{
+    AuditEntry, AuditList, DeviceInfo, Discovery, Me, RevokeOthersResponse, Role, SessionInfo, SessionList,
+    TesseraEndpoints,
 };
 pub use token::{GrantType, RevokeRequest, TokenRequest, TokenResponse};
 

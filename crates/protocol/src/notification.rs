@@ -276,6 +276,10 @@ mod tests {
             "clients switch on this exact shape"
         );
         let reset = WsServerMessage::Reset { epoch: "e2".into(), last_seq: 3 };
-        assert_eq!(serde_json::to_string(&reset).unwrap(), r#"{"type":"reset","epoch":"e2","last_seq":3}"#, "reset shape");
+        assert_eq!(
+            serde_json::to_string(&reset).unwrap(),
+            r#"{"type":"reset","epoch":"e2","last_seq":3}"#,
+            "reset shape"
+        );
     }
 }

@@ -4,6 +4,8 @@
 //!
 //! `cargo bench -p tessera-server` — knobs: BENCH_CLIENTS (32), BENCH_SECS (10),
 //! BENCH_SIGN_INS (24).
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
@@ -37,11 +39,13 @@ async fn main() -> anyhow::Result<()> {
     let secs = env_num("BENCH_SECS", 10);
     let sign_ins = env_num("BENCH_SIGN_INS", 24) as usize;
 
-    let mut config = Config::default();
     // Limits stay on (the code path is measured) but high enough for one loopback IP.
-    config.refresh_per_ip_per_min = u32::MAX;
-    config.login_per_ip_per_min = u32::MAX;
-    config.login_per_user_per_min = u32::MAX;
+    let config = Config {
+        refresh_per_ip_per_min: u32::MAX,
+        login_per_ip_per_min: u32::MAX,
+        login_per_user_per_min: u32::MAX,
+        ..Config::default()
+    };
     let server = TestServer::start(config).await?;
     server.add_user("bench", PASSWORD, Role::Agent).await?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;

@@ -7,6 +7,8 @@
 //!
 //! `cargo bench -p tessera-server --bench ws_latency` — knobs: BENCH_CLIENTS (1000),
 //! BENCH_PUBLISHES (2000).
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "ws_common/mod.rs"]
 mod ws_common;

@@ -5,6 +5,8 @@
 //! of connections. Each process needs ~10,000 descriptors: raise `ulimit -n` first if needed.
 //!
 //! `cargo bench -p tessera-server --bench ws_memory` — knob: BENCH_CONNECTIONS (10000).
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "ws_common/mod.rs"]
 mod ws_common;

@@ -94,17 +94,15 @@ impl Default for Config {
 
 impl Config {
     /// Loads defaults, then `file` (if any), then overrides from `env` (name, value) pairs.
-    pub fn load(
-        file: Option<&Path>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
-        let mut table: toml::Table = DEFAULTS_TOML.parse().map_err(|e: toml::de::Error| {
-            ConfigError::Syntax { path: "config/defaults.toml".into(), message: e.to_string() }
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let mut table: toml::Table = DEFAULTS_TOML.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: "config/defaults.toml".into(),
+            message: e.to_string(),
         })?;
         if let Some(path) = file {
             let name = path.display().to_string();
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: name.clone(), source })?;
+            let text =
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: name.clone(), source })?;
             let overrides: toml::Table = text
                 .parse()
                 .map_err(|e: toml::de::Error| ConfigError::Syntax { path: name.clone(), message: e.to_string() })?;
@@ -116,13 +114,13 @@ impl Config {
             let Some(default) = table.get(&key) else {
                 return Err(ConfigError::UnknownKey { key: name, source_name: "the environment".into() });
             };
-            let parsed = parse_like(default, &value)
-                .map_err(|message| ConfigError::Invalid { key: name.clone(), message })?;
+            let parsed =
+                parse_like(default, &value).map_err(|message| ConfigError::Invalid { key: name.clone(), message })?;
             table.insert(key, parsed);
         }
-        let config: Config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Syntax { path: "merged config".into(), message: e.to_string() })?;
+        let config: Config = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Syntax { path: "merged config".into(), message: e.to_string() }
+        })?;
         config.validate()?;
         Ok(config)
     }

@@ -1,9 +1,9 @@
 //! The one error type handlers return. Every error leaves the server as a [`ErrorBody`]; internal
 //! causes are logged (without secrets) and hidden from clients.
 
+use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use tessera_protocol::{ErrorBody, ErrorCode, OAuthError};
 
 /// A client-facing error.

@@ -164,7 +164,8 @@ impl FromRequestParts<SharedState> for Authenticated {
 }
 
 fn bearer_token(parts: &Parts) -> Result<&str, AppError> {
-    let missing = || AppError::invalid_token(ErrorCode::InvalidToken, "an Authorization: Bearer access token is required");
+    let missing =
+        || AppError::invalid_token(ErrorCode::InvalidToken, "an Authorization: Bearer access token is required");
     let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(AppError::unauthenticated)?;
     let value = value.to_str().map_err(|_| missing())?;
     let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;

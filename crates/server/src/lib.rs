@@ -23,6 +23,7 @@
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod db;
 pub mod error;
 pub mod extract;
@@ -109,11 +110,8 @@ pub fn app(state: SharedState) -> Router {
 /// One span per request: method, path (never the query string, which could carry secrets) and
 /// the request id.
 fn request_span<B>(req: &Request<B>) -> tracing::Span {
-    let request_id = req
-        .headers()
-        .get(tessera_protocol::REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
+    let request_id =
+        req.headers().get(tessera_protocol::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-");
     tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
 }
 

@@ -35,9 +35,10 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
-    /// Post a `message` notification to a user's outbox (for demos and tests). Written straight
-    /// to the database: a server running on the same data dir does not stream it live, its
-    /// clients get it on their next resume or poll (use `POST /api/admin/notify` for live).
+    /// Post a `message` notification to a user's outbox (for demos and tests). Written to the
+    /// database, then a server running on the same data dir is told over its control socket, so
+    /// open streams get it live and the server delivers its webhooks; with no server running,
+    /// clients get it on their next resume or poll.
     Notify {
         /// Login name of the recipient.
         #[arg(long)]
@@ -104,7 +105,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             std::io::stdin().lock().read_line(&mut password).context("reading the password from stdin")?;
             let password = password.trim_end_matches(['\r', '\n']);
             let config = Config::from_env(None)?;
-            let state = AppState::open(config, &data_dir, Arc::new(SystemClock), String::new()).await?;
+            let state = AppState::open_for_tool(config, &data_dir).await?;
             let role = match role {
                 RoleArg::Agent => Role::Agent,
                 RoleArg::Admin => Role::Admin,
@@ -117,7 +118,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(addr: &str, data_dir: &std::path::Path, config: Option<&std::path::Path>, demo: bool) -> anyhow::Result<()> {
+async fn serve(
+    addr: &str,
+    data_dir: &std::path::Path,
+    config: Option<&std::path::Path>,
+    demo: bool,
+) -> anyhow::Result<()> {
     let config = Config::from_env(config)?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     let local = listener.local_addr()?;
@@ -131,6 +137,7 @@ async fn serve(addr: &str, data_dir: &std::path::Path, config: Option<&std::path
     writeln!(out, "listening on {}", state.issuer)?;
     out.flush()?;
     drop(out);
+    tessera_server::control::listen(state.clone(), data_dir).await?;
     let router = tessera_server::app(state.clone());
     let streams = state.clone();
     let shutdown = async move {
@@ -140,6 +147,7 @@ async fn serve(addr: &str, data_dir: &std::path::Path, config: Option<&std::path
         streams.notify.shutdown(tessera_server::notify::ShutdownMode::Graceful);
     };
     tessera_server::serve(listener, router, shutdown).await?;
+    let _ = std::fs::remove_file(tessera_server::control::socket_path(data_dir));
     state.db.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -147,17 +155,26 @@ async fn serve(addr: &str, data_dir: &std::path::Path, config: Option<&std::path
 
 async fn notify(user: &str, message: &str, data_dir: &std::path::Path) -> anyhow::Result<()> {
     let config = Config::from_env(None)?;
-    let state = AppState::open(config, data_dir, Arc::new(SystemClock), String::new()).await?;
+    let state = AppState::open_for_tool(config, data_dir).await?;
     let recipient = {
         let mut conn = state.db.read.acquire().await?;
         tessera_server::store::users::by_name(&mut conn, user).await?
     };
     let recipient = recipient.with_context(|| format!("no user named {user:?}"))?;
-    let message = tessera_server::routes::notifications::check_message(message).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let message =
+        tessera_server::routes::notifications::check_message(message).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let payload = serde_json::json!({ "message": message, "from": "tessera-server" });
     let notification = tessera_server::notify::outbox::publish(&state, recipient.id, "message", &payload).await?;
     state.db.close().await;
-    println!("notification {} queued for {user}", notification.seq);
+    let published = tessera_server::control::Published { user_id: recipient.id, seq: notification.seq };
+    if tessera_server::control::tell(data_dir, published).await? {
+        println!("notification {} sent to {user} (live through the running server)", notification.seq);
+    } else {
+        println!(
+            "notification {} queued for {user} (no server running: delivered on the next connection)",
+            notification.seq
+        );
+    }
     Ok(())
 }
 

@@ -14,6 +14,13 @@ pub struct Metrics {
     pub reuse_detections: AtomicU64,
     pub revocations: AtomicU64,
     pub rate_limited: AtomicU64,
+    pub notifications_published: AtomicU64,
+    pub ws_opened: AtomicU64,
+    pub ws_closed: AtomicU64,
+    pub ws_notifications_sent: AtomicU64,
+    pub webhook_delivered: AtomicU64,
+    pub webhook_retried: AtomicU64,
+    pub webhook_failed: AtomicU64,
 }
 
 /// Adds one.
@@ -35,7 +42,10 @@ impl Metrics {
         counter(
             "tessera_sign_ins_total",
             "Password sign-in attempts by result.",
-            &[("{result=\"success\"}", get(&self.sign_in_success)), ("{result=\"failure\"}", get(&self.sign_in_failure))],
+            &[
+                ("{result=\"success\"}", get(&self.sign_in_success)),
+                ("{result=\"failure\"}", get(&self.sign_in_failure)),
+            ],
         );
         counter("tessera_refreshes_total", "Refresh grants served.", &[("", get(&self.refreshes))]);
         counter("tessera_refresh_failures_total", "Refresh grants refused.", &[("", get(&self.refresh_failures))]);
@@ -46,6 +56,31 @@ impl Metrics {
         );
         counter("tessera_revocations_total", "Sessions revoked.", &[("", get(&self.revocations))]);
         counter("tessera_rate_limited_total", "Requests refused by rate limits.", &[("", get(&self.rate_limited))]);
+        counter(
+            "tessera_notifications_published_total",
+            "Notifications appended to outboxes.",
+            &[("", get(&self.notifications_published))],
+        );
+        counter("tessera_ws_connections_total", "WebSocket streams opened.", &[("", get(&self.ws_opened))]);
+        counter(
+            "tessera_ws_notifications_sent_total",
+            "Notifications sent on WebSocket streams (replayed or live).",
+            &[("", get(&self.ws_notifications_sent))],
+        );
+        counter(
+            "tessera_webhook_attempts_total",
+            "Webhook delivery attempts by outcome.",
+            &[
+                ("{outcome=\"delivered\"}", get(&self.webhook_delivered)),
+                ("{outcome=\"retrying\"}", get(&self.webhook_retried)),
+                ("{outcome=\"failed\"}", get(&self.webhook_failed)),
+            ],
+        );
+        let open = get(&self.ws_opened).saturating_sub(get(&self.ws_closed));
+        let _ = writeln!(
+            out,
+            "# HELP tessera_ws_connections_open WebSocket streams open now.\n# TYPE tessera_ws_connections_open gauge\ntessera_ws_connections_open {open}"
+        );
         let _ = writeln!(
             out,
             "# HELP tessera_active_sessions Sessions open and inside their deadlines.\n# TYPE tessera_active_sessions gauge\ntessera_active_sessions {active_sessions}"

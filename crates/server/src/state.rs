@@ -28,7 +28,7 @@ pub struct AppState {
     /// Rate limits.
     pub limiter: RateLimiter,
     /// Counters.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Base URL (`iss`, discovery), without a trailing slash.
     pub issuer: String,
     /// The refresh-rotation writer (group commit).
@@ -41,19 +41,37 @@ pub struct AppState {
 pub type SharedState = Arc<AppState>;
 
 impl AppState {
-    /// Opens storage and keys in `data_dir`.
+    /// Opens storage and keys in `data_dir` for serving: webhooks are delivered, including those a
+    /// previous run still owed.
     pub async fn open(
         config: Config,
         data_dir: &std::path::Path,
         clock: Arc<dyn Clock>,
         issuer: String,
     ) -> anyhow::Result<SharedState> {
+        Self::open_with(config, data_dir, clock, issuer, true).await
+    }
+
+    /// Opens storage for a one-shot command (`user add`, `notify`) next to a server that may be
+    /// running: webhooks owed are recorded but left to the server to deliver.
+    pub async fn open_for_tool(config: Config, data_dir: &std::path::Path) -> anyhow::Result<SharedState> {
+        Self::open_with(config, data_dir, Arc::new(crate::clock::SystemClock), String::new(), false).await
+    }
+
+    async fn open_with(
+        config: Config,
+        data_dir: &std::path::Path,
+        clock: Arc<dyn Clock>,
+        issuer: String,
+        deliver_webhooks: bool,
+    ) -> anyhow::Result<SharedState> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| anyhow::anyhow!("creating data dir {}: {e}", data_dir.display()))?;
         let db = Db::open(data_dir).await?;
         let keys = SigningKeys::load_or_create(data_dir)?;
         let hasher = PasswordHasher::new(config.password_hash_concurrency)?;
-        let notify = Notifier::new(db.clone(), &config, clock.clone())?;
+        let metrics = Arc::new(Metrics::default());
+        let notify = Notifier::new(db.clone(), &config, clock.clone(), Arc::clone(&metrics), deliver_webhooks)?;
         let issuer = if config.public_url.is_empty() { issuer } else { config.public_url.clone() };
         Ok(Arc::new_cyclic(|weak| Self {
             rotator: Rotator::spawn(weak.clone()),
@@ -63,7 +81,7 @@ impl AppState {
             clock,
             keys,
             hasher,
-            metrics: Metrics::default(),
+            metrics,
             issuer: issuer.trim_end_matches('/').to_owned(),
             config,
         }))

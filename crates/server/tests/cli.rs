@@ -5,6 +5,8 @@
 // Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod ws_support;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
@@ -204,7 +206,8 @@ async fn user_added_while_no_server_runs_can_sign_in() {
     let data_dir = dir.path().to_str().unwrap();
     let password = "dave's long password";
     let (status, stdout, stderr) =
-        run(&["user", "add", "dave", "--password-stdin", "--data-dir", data_dir], &[], Some(&format!("{password}\n"))).await;
+        run(&["user", "add", "dave", "--password-stdin", "--data-dir", data_dir], &[], Some(&format!("{password}\n")))
+            .await;
     assert!(status.success(), "user add must succeed; stderr:\n{stderr}");
     assert!(stdout.contains("user dave (agent) saved"), "user add confirms: {stdout}");
     assert!(!stdout.contains(password) && !stderr.contains(password), "the password is never echoed");
@@ -226,7 +229,8 @@ async fn user_added_while_no_server_runs_can_sign_in() {
 async fn user_add_refuses_a_short_password() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap();
-    let (status, _, stderr) = run(&["user", "add", "erin", "--password-stdin", "--data-dir", data_dir], &[], Some("short\n")).await;
+    let (status, _, stderr) =
+        run(&["user", "add", "erin", "--password-stdin", "--data-dir", data_dir], &[], Some("short\n")).await;
     assert!(!status.success(), "a 5-character password must be refused");
     assert!(stderr.contains("at least 8 characters"), "the error says why: {stderr}");
 }
@@ -269,4 +273,34 @@ async fn restart_after_sigterm_keeps_sessions_and_signing_key() {
     assert_eq!(resp.status(), StatusCode::OK, "the session survives the restart: the refresh token still works");
     let (status, stderr) = second.terminate().await;
     assert!(status.success(), "clean stop; stderr:\n{stderr}");
+}
+
+#[tokio::test]
+async fn notify_next_to_a_running_server_reaches_open_streams_live() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let server = ServerProcess::start(dir.path(), true).await;
+    let http = reqwest::Client::new();
+    let alice: TokenResponse =
+        sign_in(&http, &server.url, "alice", &server.passwords["alice"]).await.json().await.unwrap();
+    let mut ws = ws_support::connect(&server.url, &alice.access_token).await;
+    ws_support::resume(&mut ws, 0, None).await;
+
+    let args = ["notify", "--user", "alice", "--message", "live from the command line", "--data-dir", data_dir];
+    let (status, stdout, stderr) = run(&args, &[], None).await;
+    assert!(status.success(), "notify must succeed; stderr:\n{stderr}");
+    assert!(stdout.contains("live through the running server"), "notify says the server was told: {stdout}");
+    let notification = ws_support::next_notification(&mut ws).await;
+    assert_eq!(notification.payload["message"], "live from the command line", "the open stream gets it live");
+    let socket = dir.path().join(tessera_server::control::SOCKET);
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "only the data directory's owner may talk to the control socket");
+
+    let (status, stderr) = server.terminate().await;
+    assert!(status.success(), "clean stop; stderr:\n{stderr}");
+    assert!(!socket.exists(), "a clean stop removes the control socket");
+    let (status, stdout, _) = run(&args, &[], None).await;
+    assert!(status.success() && stdout.contains("no server running"), "without a server it is only queued: {stdout}");
 }

@@ -92,7 +92,10 @@ async fn assert_refused(h: &Harness, what: &str, token: &str, code: ErrorCode) {
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: 401 must be an ErrorBody ({e}): {text}"));
         assert_eq!(body.error, OAuthError::InvalidToken, "{what}: RFC 6750 §3.1 invalid_token; body: {text}");
         assert_eq!(body.code, code, "{what}: Tessera code; body: {text}");
-        assert!(challenge.starts_with("Bearer error=\"invalid_token\""), "{what}: RFC 6750 §3 challenge, got {challenge:?}");
+        assert!(
+            challenge.starts_with("Bearer error=\"invalid_token\""),
+            "{what}: RFC 6750 §3 challenge, got {challenge:?}"
+        );
     }
 }
 
@@ -108,7 +111,13 @@ async fn unsigned_alg_none_tokens_are_refused() {
         assert!(unsigned.ends_with('.'), "an unsigned JWS has an empty signature part");
         assert_refused(&h, &format!("alg {alg:?} without signature"), &unsigned, ErrorCode::InvalidToken).await;
         let with_old_signature = format!("{}{signature}", unsigned);
-        assert_refused(&h, &format!("alg {alg:?} with the real signature"), &with_old_signature, ErrorCode::InvalidToken).await;
+        assert_refused(
+            &h,
+            &format!("alg {alg:?} with the real signature"),
+            &with_old_signature,
+            ErrorCode::InvalidToken,
+        )
+        .await;
     }
     assert_eq!(h.get(paths::ME, &t.access_token).await.status(), StatusCode::OK, "the real token still works");
 }
@@ -123,11 +132,8 @@ async fn hmac_tokens_keyed_with_the_public_key_are_refused() {
     assert_eq!(header["kid"], kid.as_str(), "real tokens name the published kid");
     // Key confusion: a verifier that takes `alg` from the token would check an HMAC with the
     // public key as the secret, which anyone can compute.
-    let algorithms = [
-        ("HS256", ring::hmac::HMAC_SHA256),
-        ("HS384", ring::hmac::HMAC_SHA384),
-        ("HS512", ring::hmac::HMAC_SHA512),
-    ];
+    let algorithms =
+        [("HS256", ring::hmac::HMAC_SHA256), ("HS384", ring::hmac::HMAC_SHA384), ("HS512", ring::hmac::HMAC_SHA512)];
     for (alg, algorithm) in algorithms {
         let mut forged_header = header.clone();
         forged_header["alg"] = json!(alg);
@@ -270,7 +276,8 @@ async fn expired_access_tokens_are_refused() {
     let h = Harness::start(config()).await;
     let t = h.sign_in().await;
     h.clock.advance(Duration::from_secs(h.server.state.config.access_token_ttl_secs));
-    let body = expect_error(h.get(paths::ME, &t.access_token).await, StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken).await;
+    let body =
+        expect_error(h.get(paths::ME, &t.access_token).await, StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken).await;
     assert_eq!(body.error, OAuthError::InvalidToken, "RFC 6750 §3.1: expired tokens are invalid_token");
     assert!(
         body.error_description.unwrap_or_default().contains("expired"),

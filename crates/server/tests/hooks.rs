@@ -1,5 +1,7 @@
 //! Domain events from the ticket API reach the built-in handler; a handler that errors or
 //! panics is logged and does not stop the others.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -43,8 +45,14 @@ async fn open_ticket(h: &Harness, token: &str, assignee: Option<&str>) -> Ticket
 }
 
 async fn comment(h: &Harness, token: &str, ticket: i64, body: &str) {
-    let resp =
-        h.http.post(h.url(&paths::ticket_comments(ticket))).bearer_auth(token).json(&NewComment { body: body.into() }).send().await.unwrap();
+    let resp = h
+        .http
+        .post(h.url(&paths::ticket_comments(ticket)))
+        .bearer_auth(token)
+        .json(&NewComment { body: body.into() })
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), reqwest::StatusCode::CREATED, "commenting works");
 }
 
@@ -84,7 +92,14 @@ async fn a_panicking_and_a_failing_handler_do_not_stop_the_built_in_one() {
     assert_eq!(h.server.state.notify.hooks.failures(), 4, "each failure is counted (and logged)");
 
     let assign = AssignTicket { assignee: "bob".into() };
-    let resp = h.http.post(h.url(&paths::ticket_assign(ticket.id))).bearer_auth(&alice.access_token).json(&assign).send().await.unwrap();
+    let resp = h
+        .http
+        .post(h.url(&paths::ticket_assign(ticket.id)))
+        .bearer_auth(&alice.access_token)
+        .json(&assign)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), reqwest::StatusCode::OK, "the ticket API keeps working after handler failures");
     let bob_got = kinds(&h, &bob.access_token).await;
     assert_eq!(bob_got.last().map(|k| k.0.as_str()), Some("ticket.assigned"), "assignment notifies the new assignee");

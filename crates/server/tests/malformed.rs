@@ -146,7 +146,12 @@ async fn sweep(h: &Harness, access_token: &str, cases: Vec<Case>) -> Vec<String>
 }
 
 fn assert_sweep_clean(failures: &[String], what: &str) {
-    assert!(failures.is_empty(), "{what}: {} request(s) not answered as documented:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{what}: {} request(s) not answered as documented:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// After the abuse, an ordinary user still signs in and works.
@@ -239,7 +244,11 @@ async fn token_endpoint_refuses_malformed_forms_with_documented_errors() {
     ];
     let failures = sweep(&h, &t.access_token, cases).await;
     assert_sweep_clean(&failures, "POST /oauth/token");
-    assert_eq!(h.refresh(&t.refresh_token).await.status(), StatusCode::OK, "bad input must not disturb alice's session");
+    assert_eq!(
+        h.refresh(&t.refresh_token).await.status(),
+        StatusCode::OK,
+        "bad input must not disturb alice's session"
+    );
     assert_still_serves_sign_in(&h).await;
 }
 
@@ -252,7 +261,11 @@ async fn revoke_endpoint_refuses_malformed_forms_but_accepts_any_token_shape() {
     let media = |c: Case| c.expect(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType);
     let cases = vec![
         media(case("no Content-Type", Method::POST, revoke).body(format!("token={}", t.refresh_token))),
-        media(case("JSON body", Method::POST, revoke).content_type("application/json").body(format!(r#"{{"token":"{}"}}"#, t.refresh_token))),
+        media(
+            case("JSON body", Method::POST, revoke)
+                .content_type("application/json")
+                .body(format!(r#"{{"token":"{}"}}"#, t.refresh_token)),
+        ),
         media(case("empty body, no type", Method::POST, revoke)),
         form("empty form", revoke, ""),
         form("no token field", revoke, "token_type_hint=refresh_token"),
@@ -284,7 +297,11 @@ async fn revoke_endpoint_refuses_malformed_forms_but_accepts_any_token_shape() {
             String::from_utf8_lossy(&body[..body.len().min(40)])
         );
     }
-    assert_eq!(h.get(paths::ME, &t.access_token).await.status(), StatusCode::OK, "odd revocations must not end alice's session");
+    assert_eq!(
+        h.get(paths::ME, &t.access_token).await.status(),
+        StatusCode::OK,
+        "odd revocations must not end alice's session"
+    );
     assert_still_serves_sign_in(&h).await;
 }
 
@@ -293,10 +310,13 @@ async fn wrong_methods_and_unknown_paths_get_json_errors() {
     let h = Harness::start(config()).await;
     let t = h.sign_in().await;
     let not_allowed = |method: Method, path: &str| {
-        case(format!("{method} {path}"), method, path).expect(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed)
+        case(format!("{method} {path}"), method, path)
+            .expect(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed)
     };
     let not_found = |method: Method, path: &str| {
-        case(format!("{method} {path}"), method, path).auth(Auth::Valid).expect(StatusCode::NOT_FOUND, ErrorCode::NotFound)
+        case(format!("{method} {path}"), method, path)
+            .auth(Auth::Valid)
+            .expect(StatusCode::NOT_FOUND, ErrorCode::NotFound)
     };
     let one_session = paths::session(&t.session_id);
     let cases = vec![
@@ -472,7 +492,14 @@ async fn oversized_device_descriptions_are_trimmed_and_extra_parameters_ignored(
         PASSWORD.replace(' ', "+"),
         "d".repeat(5_000)
     );
-    let resp = h.http.post(h.url(paths::TOKEN)).header(CONTENT_TYPE, format!("{FORM}; charset=UTF-8")).body(body).send().await.unwrap();
+    let resp = h
+        .http
+        .post(h.url(paths::TOKEN))
+        .header(CONTENT_TYPE, format!("{FORM}; charset=UTF-8"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK, "a charset parameter and unknown fields must not break sign-in");
     let t: tessera_protocol::TokenResponse = resp.json().await.unwrap();
     let list: SessionList = h.get(paths::SESSIONS, &t.access_token).await.json().await.unwrap();
@@ -509,7 +536,8 @@ async fn raw_exchange(h: &Harness, request: &[u8]) -> (u16, String) {
         buf
     };
     // A deadline only so a hung server fails the test instead of hanging it.
-    let buf = tokio::time::timeout(Duration::from_secs(60), exchange).await.expect("the server must answer a raw request");
+    let buf =
+        tokio::time::timeout(Duration::from_secs(60), exchange).await.expect("the server must answer a raw request");
     let text = String::from_utf8_lossy(&buf).into_owned();
     let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
@@ -538,7 +566,8 @@ async fn oversized_bodies_are_refused_however_they_are_framed() {
     req.push_str("0\r\n\r\n");
     let (status, body) = raw_exchange(&h, req.as_bytes()).await;
     assert_eq!(status, 413, "a chunked body over the limit is 413; body: {body}");
-    let parsed: ErrorBody = serde_json::from_str(&body).unwrap_or_else(|e| panic!("413 must be an ErrorBody ({e}): {body}"));
+    let parsed: ErrorBody =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("413 must be an ErrorBody ({e}): {body}"));
     assert_eq!(parsed.code, ErrorCode::PayloadTooLarge, "documented code for oversized bodies");
 
     // A Content-Length far beyond the limit, with only part of the body sent: the server must
@@ -551,7 +580,8 @@ async fn oversized_bodies_are_refused_however_they_are_framed() {
     req.extend(std::iter::repeat_n(b'a', limit + 1));
     let (status, body) = raw_exchange(&h, &req).await;
     assert_eq!(status, 413, "a declared 1 GB body is 413 without reading it all; body: {body}");
-    let parsed: ErrorBody = serde_json::from_str(&body).unwrap_or_else(|e| panic!("413 must be an ErrorBody ({e}): {body}"));
+    let parsed: ErrorBody =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("413 must be an ErrorBody ({e}): {body}"));
     assert_eq!(parsed.code, ErrorCode::PayloadTooLarge, "documented code for oversized bodies");
 
     assert_still_serves_sign_in(&h).await;

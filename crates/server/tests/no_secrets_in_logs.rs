@@ -108,7 +108,9 @@ async fn a_whole_session_life_leaves_no_secret_in_the_logs() {
     let t1 = ok_tokens(&h, &mut flow, "sign-in", &TokenRequest::password("alice", PASSWORD, CLIENT, &device)).await;
     let t2 = ok_tokens(&h, &mut flow, "refresh", &TokenRequest::refresh(&t1.refresh_token, CLIENT)).await;
     let _t2b = ok_tokens(&h, &mut flow, "retry inside grace", &TokenRequest::refresh(&t1.refresh_token, CLIENT)).await;
-    for (path, post) in [(paths::ME, false), (paths::SESSION_ACTIVITY, true), (paths::SESSIONS, false), (paths::AUDIT, false)] {
+    for (path, post) in
+        [(paths::ME, false), (paths::SESSION_ACTIVITY, true), (paths::SESSIONS, false), (paths::AUDIT, false)]
+    {
         let resp = if post { h.post(path, &t2.access_token).await } else { h.get(path, &t2.access_token).await };
         flow.saw(&resp);
         assert_eq!(resp.status(), StatusCode::OK, "{path} must succeed for the flow to cover it");
@@ -124,7 +126,8 @@ async fn a_whole_session_life_leaves_no_secret_in_the_logs() {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "the revoked session's access token is refused");
 
     // A new session, revoked through RFC 7009 with its refresh token.
-    let t3 = ok_tokens(&h, &mut flow, "second sign-in", &TokenRequest::password("alice", PASSWORD, CLIENT, &device)).await;
+    let t3 =
+        ok_tokens(&h, &mut flow, "second sign-in", &TokenRequest::password("alice", PASSWORD, CLIENT, &device)).await;
     let resp = h.http.post(h.url(paths::REVOKE)).form(&[("token", t3.refresh_token.as_str())]).send().await.unwrap();
     flow.saw(&resp);
     assert_eq!(resp.status(), StatusCode::OK, "revocation answers 200");
@@ -133,8 +136,10 @@ async fn a_whole_session_life_leaves_no_secret_in_the_logs() {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "a revoked session's access token is refused");
 
     // A third session signed out by access token, and one ended from another device.
-    let t4 = ok_tokens(&h, &mut flow, "third sign-in", &TokenRequest::password("alice", PASSWORD, CLIENT, &device)).await;
-    let t5 = ok_tokens(&h, &mut flow, "fourth sign-in", &TokenRequest::password("alice", PASSWORD, CLIENT, &device)).await;
+    let t4 =
+        ok_tokens(&h, &mut flow, "third sign-in", &TokenRequest::password("alice", PASSWORD, CLIENT, &device)).await;
+    let t5 =
+        ok_tokens(&h, &mut flow, "fourth sign-in", &TokenRequest::password("alice", PASSWORD, CLIENT, &device)).await;
     let resp = h.post(paths::SESSIONS_REVOKE_OTHERS, &t5.access_token).await;
     flow.saw(&resp);
     assert_eq!(resp.status(), StatusCode::OK, "revoke-others must succeed for the flow to cover it");

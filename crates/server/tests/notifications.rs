@@ -1,11 +1,15 @@
 //! Polling the outbox over HTTP with the WebSocket's cursor; read state; admin notifications.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 mod ws_support;
 
 use common::{Harness, config, expect_error};
 use reqwest::StatusCode;
-use tessera_protocol::{AdminNotify, Discovery, ErrorCode, Notification, NotificationPage, ReadAllResponse, UnreadCount, paths};
+use tessera_protocol::{
+    AdminNotify, Discovery, ErrorCode, Notification, NotificationPage, ReadAllResponse, UnreadCount, paths,
+};
 
 async fn admin_notify(h: &Harness, admin_token: &str, user: &str, message: &str) -> reqwest::Response {
     let body = AdminNotify { user: user.into(), message: message.into() };
@@ -33,14 +37,22 @@ async fn polling_pages_through_with_the_same_cursor_as_the_stream() {
     assert_eq!(first.items[0].kind, "message", "admin notes have type message");
     assert_eq!(first.items[0].payload["message"], "one", "payload carries the text");
     let second = page(&h, &alice.access_token, &format!("after={}&epoch={}", first.next_after, first.epoch)).await;
-    assert_eq!(second.items.iter().map(|n| n.seq).collect::<Vec<_>>(), vec![3], "the next page continues after the cursor");
+    assert_eq!(
+        second.items.iter().map(|n| n.seq).collect::<Vec<_>>(),
+        vec![3],
+        "the next page continues after the cursor"
+    );
     assert!(!second.reset, "a cursor of the current epoch is honoured");
 
     let mut ws = ws_support::connect(&h.server.url, &alice.access_token).await;
     let (replayed, epoch) = ws_support::resume(&mut ws, 1, Some(&first.epoch)).await;
     assert_eq!(epoch, first.epoch, "stream and polling share the epoch");
     let over_ws: Vec<Notification> = replayed;
-    assert_eq!(over_ws, first.items[1..].iter().chain(&second.items).cloned().collect::<Vec<_>>(), "same cursor, same items");
+    assert_eq!(
+        over_ws,
+        first.items[1..].iter().chain(&second.items).cloned().collect::<Vec<_>>(),
+        "same cursor, same items"
+    );
 
     let other = page(&h, &alice.access_token, "after=1&epoch=stale").await;
     assert!(other.reset && other.items.len() == 3, "a stale epoch resets to everything retained");
@@ -59,14 +71,23 @@ async fn marking_read_one_or_all_updates_the_unread_count() {
         admin_notify(&h, &carol.access_token, "alice", text).await;
     }
     assert_eq!(unread(&h, &alice.access_token).await, 3, "three new notifications");
-    assert_eq!(h.post(&paths::notification_read(2), &alice.access_token).await.status(), StatusCode::NO_CONTENT, "mark one read");
+    assert_eq!(
+        h.post(&paths::notification_read(2), &alice.access_token).await.status(),
+        StatusCode::NO_CONTENT,
+        "mark one read"
+    );
     assert_eq!(unread(&h, &alice.access_token).await, 2, "one fewer unread");
     let read = page(&h, &alice.access_token, "after=1&limit=1").await;
     assert!(read.items[0].read_at.is_some(), "read time is shown");
     let all: ReadAllResponse = h.post(paths::NOTIFICATIONS_READ_ALL, &alice.access_token).await.json().await.unwrap();
     assert_eq!(all.marked, 2, "the two remaining are marked");
     assert_eq!(unread(&h, &alice.access_token).await, 0, "nothing unread");
-    expect_error(h.post(&paths::notification_read(99), &alice.access_token).await, StatusCode::NOT_FOUND, ErrorCode::NotFound).await;
+    expect_error(
+        h.post(&paths::notification_read(99), &alice.access_token).await,
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+    )
+    .await;
     let bob = h.sign_in_as("bob", "desk").await;
     assert!(page(&h, &bob.access_token, "after=0").await.items.is_empty(), "bob never sees alice's notifications");
 }
@@ -75,13 +96,29 @@ async fn marking_read_one_or_all_updates_the_unread_count() {
 async fn only_admins_may_post_notifications() {
     let h = Harness::start(config()).await;
     let bob = h.sign_in_as("bob", "desk").await;
-    expect_error(admin_notify(&h, &bob.access_token, "alice", "hi").await, StatusCode::FORBIDDEN, ErrorCode::Forbidden).await;
+    expect_error(admin_notify(&h, &bob.access_token, "alice", "hi").await, StatusCode::FORBIDDEN, ErrorCode::Forbidden)
+        .await;
     let carol = h.sign_in_as("carol", "admin desk").await;
-    expect_error(admin_notify(&h, &carol.access_token, "nobody", "hi").await, StatusCode::NOT_FOUND, ErrorCode::NotFound).await;
-    expect_error(admin_notify(&h, &carol.access_token, "alice", "  ").await, StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest).await;
+    expect_error(
+        admin_notify(&h, &carol.access_token, "nobody", "hi").await,
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+    )
+    .await;
+    expect_error(
+        admin_notify(&h, &carol.access_token, "alice", "  ").await,
+        StatusCode::BAD_REQUEST,
+        ErrorCode::InvalidRequest,
+    )
+    .await;
     let alice = h.sign_in().await;
     assert!(page(&h, &alice.access_token, "after=0").await.items.is_empty(), "refused posts leave nothing behind");
-    expect_error(h.get(&format!("{}?limit=0", paths::NOTIFICATIONS), &alice.access_token).await, StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest).await;
+    expect_error(
+        h.get(&format!("{}?limit=0", paths::NOTIFICATIONS), &alice.access_token).await,
+        StatusCode::BAD_REQUEST,
+        ErrorCode::InvalidRequest,
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -1,4 +1,6 @@
 //! Rate limits on the token endpoint: per IP and per username, 429 with Retry-After.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

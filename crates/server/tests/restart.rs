@@ -1,4 +1,6 @@
 //! A server restarted on the same data dir keeps its users, sessions and signing key.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,4 +1,6 @@
 //! Refresh-token rotation, the grace window for lost responses, and reuse detection.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

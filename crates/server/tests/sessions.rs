@@ -1,4 +1,6 @@
 //! The devices list: current session, list, sign out one, sign out all others, RFC 7009 revoke.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -32,7 +34,8 @@ async fn signing_out_another_device_ends_it_immediately() {
     let h = Harness::start(config()).await;
     let desk = h.sign_in_as("alice", "Front desk").await;
     let laptop = h.sign_in_as("alice", "Laptop").await;
-    let resp = h.http.delete(h.url(&paths::session(&desk.session_id))).bearer_auth(&laptop.access_token).send().await.unwrap();
+    let resp =
+        h.http.delete(h.url(&paths::session(&desk.session_id))).bearer_auth(&laptop.access_token).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT, "revoking one's own other session works");
     // The desk's unexpired access token is refused at once, and its refresh token is dead.
     expect_error(h.get(paths::ME, &desk.access_token).await, StatusCode::UNAUTHORIZED, ErrorCode::SessionRevoked).await;
@@ -45,7 +48,8 @@ async fn a_user_cannot_revoke_someone_elses_session() {
     let h = Harness::start(config()).await;
     let alice = h.sign_in_as("alice", "desk").await;
     let bob = h.sign_in_as("bob", "desk").await;
-    let resp = h.http.delete(h.url(&paths::session(&alice.session_id))).bearer_auth(&bob.access_token).send().await.unwrap();
+    let resp =
+        h.http.delete(h.url(&paths::session(&alice.session_id))).bearer_auth(&bob.access_token).send().await.unwrap();
     expect_error(resp, StatusCode::NOT_FOUND, ErrorCode::NotFound).await;
     assert_eq!(h.get(paths::ME, &alice.access_token).await.status(), StatusCode::OK, "alice is untouched");
 }
@@ -60,7 +64,8 @@ async fn sign_out_all_others_keeps_only_the_current_session() {
     let resp: RevokeOthersResponse = h.post(paths::SESSIONS_REVOKE_OTHERS, &c.access_token).await.json().await.unwrap();
     assert_eq!(resp.revoked, 2, "two other sessions revoked");
     for other in [&a, &b] {
-        expect_error(h.get(paths::ME, &other.access_token).await, StatusCode::UNAUTHORIZED, ErrorCode::SessionRevoked).await;
+        expect_error(h.get(paths::ME, &other.access_token).await, StatusCode::UNAUTHORIZED, ErrorCode::SessionRevoked)
+            .await;
     }
     assert_eq!(h.get(paths::ME, &c.access_token).await.status(), StatusCode::OK, "current session stays");
     assert_eq!(h.get(paths::ME, &bob.access_token).await.status(), StatusCode::OK, "other users are untouched");
@@ -72,7 +77,11 @@ async fn sign_out_all_others_keeps_only_the_current_session() {
 async fn rfc7009_revocation_ends_the_session_and_answers_200_for_unknown_tokens() {
     let h = Harness::start(config()).await;
     let revoke = |token: &str| {
-        let req = RevokeRequest { token: token.into(), token_type_hint: Some("refresh_token".into()), client_id: Some(common::CLIENT.into()) };
+        let req = RevokeRequest {
+            token: token.into(),
+            token_type_hint: Some("refresh_token".into()),
+            client_id: Some(common::CLIENT.into()),
+        };
         h.http.post(h.url(paths::REVOKE)).form(&req).send()
     };
     let t = h.sign_in().await;
@@ -80,7 +89,11 @@ async fn rfc7009_revocation_ends_the_session_and_answers_200_for_unknown_tokens(
     expect_error(h.refresh(&t.refresh_token).await, StatusCode::BAD_REQUEST, ErrorCode::SessionRevoked).await;
     expect_error(h.get(paths::ME, &t.access_token).await, StatusCode::UNAUTHORIZED, ErrorCode::SessionRevoked).await;
     assert_eq!(revoke(&t.refresh_token).await.unwrap().status(), StatusCode::OK, "revoking twice is fine");
-    assert_eq!(revoke("trt_never-issued").await.unwrap().status(), StatusCode::OK, "RFC 7009 §2.2: unknown tokens get 200");
+    assert_eq!(
+        revoke("trt_never-issued").await.unwrap().status(),
+        StatusCode::OK,
+        "RFC 7009 §2.2: unknown tokens get 200"
+    );
 
     // Revoking the access token ends its session as well.
     let t2 = h.sign_in().await;

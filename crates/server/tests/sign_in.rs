@@ -1,4 +1,6 @@
 //! Signing in, discovery, JWKS and the access token itself.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! A client whose body stops arriving is answered 408 `request_timeout` (with an ErrorBody), and
 //! does not hold the server up.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -21,7 +23,8 @@ async fn stalled_request_body_gets_408_request_timeout() {
     stream.read_to_string(&mut response).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 408"), "a stalled body must time out with 408:\n{response}");
     let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-    let body: ErrorBody = serde_json::from_str(body).unwrap_or_else(|e| panic!("408 must carry an ErrorBody ({e}):\n{response}"));
+    let body: ErrorBody =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("408 must carry an ErrorBody ({e}):\n{response}"));
     assert_eq!(body.code, ErrorCode::RequestTimeout, "stable code for the client to switch on");
     let t = h.sign_in().await;
     assert!(!t.access_token.is_empty(), "the server still serves others");

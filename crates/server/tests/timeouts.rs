@@ -1,4 +1,6 @@
 //! Idle and absolute session timeouts, enforced on refresh and on every authenticated call.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -74,7 +76,8 @@ async fn expired_access_token_is_refused_with_invalid_token() {
     let h = Harness::start(c).await;
     let t = h.sign_in().await;
     h.clock.advance(Duration::from_secs(60));
-    let body = expect_error(h.get(paths::ME, &t.access_token).await, StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken).await;
+    let body =
+        expect_error(h.get(paths::ME, &t.access_token).await, StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken).await;
     assert!(body.error_description.unwrap().contains("expired"), "says why");
     assert_eq!(h.refresh(&t.refresh_token).await.status(), StatusCode::OK, "refresh still works");
 }

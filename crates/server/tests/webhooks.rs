@@ -1,5 +1,7 @@
 //! Webhooks: signed POSTs to a receiver on loopback, retried after failures, logged; plain http
 //! only for allowlisted hosts.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -13,9 +15,11 @@ use common::{Harness, config, expect_error};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tessera_protocol::{
-    AdminNotify, ErrorCode, NewWebhook, WEBHOOK_SIGNATURE_HEADER, WebhookBody, WebhookCreated, WebhookDeliveryList, WebhookList,
-    paths,
+    AdminNotify, ErrorCode, NewWebhook, WEBHOOK_SIGNATURE_HEADER, WebhookBody, WebhookCreated, WebhookDeliveryList,
+    WebhookList, paths,
 };
+use tessera_server::clock::Clock;
+use tessera_server::testing::TestServer;
 use tokio::sync::mpsc;
 
 /// A receiver on 127.0.0.1:0 that answers 500 to the first `fail_first` requests.
@@ -60,7 +64,8 @@ async fn register(h: &Harness, token: &str, url: &str) -> reqwest::Response {
 async fn notify_alice(h: &Harness, text: &str) {
     let carol = h.sign_in_as("carol", "admin").await;
     let body = AdminNotify { user: "alice".into(), message: text.into() };
-    let resp = h.http.post(h.url(paths::ADMIN_NOTIFY)).bearer_auth(&carol.access_token).json(&body).send().await.unwrap();
+    let resp =
+        h.http.post(h.url(paths::ADMIN_NOTIFY)).bearer_auth(&carol.access_token).json(&body).send().await.unwrap();
     assert_eq!(resp.status(), reqwest::StatusCode::CREATED, "admin notify works");
 }
 
@@ -99,7 +104,13 @@ async fn a_notification_is_posted_signed_to_the_users_webhook() {
     assert_eq!(list.webhooks.len(), 1, "listed");
     let listed = serde_json::to_string(&list).unwrap();
     assert!(!listed.contains(&created.secret), "the secret is never shown again");
-    let resp = h.http.delete(h.url(&paths::webhook(&created.webhook.id))).bearer_auth(&alice.access_token).send().await.unwrap();
+    let resp = h
+        .http
+        .delete(h.url(&paths::webhook(&created.webhook.id)))
+        .bearer_auth(&alice.access_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), reqwest::StatusCode::NO_CONTENT, "deleted");
 }
 
@@ -143,6 +154,50 @@ async fn a_failing_receiver_is_retried_until_it_accepts_and_every_attempt_is_log
     expect_error(h.get(&path, &bob.access_token).await, reqwest::StatusCode::NOT_FOUND, ErrorCode::NotFound).await;
 }
 
+/// The delivery log of `path`, once it has at least `n` entries (deadline 20 s).
+async fn log_with(h: &Harness, path: &str, token: &str, n: usize) -> WebhookDeliveryList {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let log: WebhookDeliveryList = h.get(path, token).await.json().await.unwrap();
+        if log.deliveries.len() >= n || tokio::time::Instant::now() > deadline {
+            return log;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_retry_owed_when_the_server_stops_is_made_after_it_restarts() {
+    let mut c = webhook_config();
+    c.webhook_retry_base_ms = 60_000; // the retry cannot happen before the restart below
+    let h = Harness::start(c.clone()).await;
+    let alice = h.sign_in().await;
+    let mut receiver = start_receiver(1).await;
+    let created: WebhookCreated = register(&h, &alice.access_token, &receiver.url).await.json().await.unwrap();
+    notify_alice(&h, "survive a restart").await;
+    receiver.requests.recv().await.expect("the first attempt arrives (and gets a 500)");
+    let path = paths::webhook_deliveries(&created.webhook.id);
+    assert_eq!(log_with(&h, &path, &alice.access_token, 1).await.deliveries.len(), 1, "attempt 1 is logged");
+
+    let Harness { server, http, clock, dir } = h;
+    server.stop().await;
+    clock.advance(std::time::Duration::from_secs(61)); // the owed retry is now due
+    let server = TestServer::start_in(dir.path(), c, clock.clone() as Arc<dyn Clock>).await.unwrap();
+    let h = Harness { server, http, clock, dir };
+
+    let (headers, body) = receiver.requests.recv().await.expect("the owed retry is made by the restarted server");
+    verify(&created.secret, &headers, &body);
+    assert_eq!(serde_json::from_slice::<WebhookBody>(&body).unwrap().notification.seq, 1, "the same notification");
+    let alice = h.sign_in().await;
+    let log = log_with(&h, &path, &alice.access_token, 2).await;
+    let outcomes: Vec<(u32, &str)> = log.deliveries.iter().rev().map(|d| (d.attempt, d.outcome.as_str())).collect();
+    assert_eq!(outcomes, vec![(1, "retrying"), (2, "delivered")], "attempt numbering continues across the restart");
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(500), receiver.requests.recv()).await.is_err(),
+        "a delivered notification is not delivered again"
+    );
+}
+
 #[tokio::test]
 async fn plain_http_urls_are_refused_unless_the_host_is_allowlisted() {
     let h = Harness::start(config()).await;
@@ -150,7 +205,12 @@ async fn plain_http_urls_are_refused_unless_the_host_is_allowlisted() {
     let refused = register(&h, &alice.access_token, "http://127.0.0.1:9/hook").await;
     expect_error(refused, reqwest::StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest).await;
     for bad in ["ftp://example.com/x", "not a url", "https://user:pw@example.com/x"] {
-        expect_error(register(&h, &alice.access_token, bad).await, reqwest::StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest).await;
+        expect_error(
+            register(&h, &alice.access_token, bad).await,
+            reqwest::StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+        )
+        .await;
     }
     let ok = register(&h, &alice.access_token, "https://hooks.example.com/tessera").await;
     assert_eq!(ok.status(), reqwest::StatusCode::CREATED, "https is accepted without any allowlist");

@@ -1,5 +1,7 @@
 //! The notification stream over a real WebSocket: replay after a disconnect, a killed and
 //! restarted server, revocation, token expiry, reset.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 mod ws_support;
@@ -35,7 +37,8 @@ async fn an_agent_who_drops_off_gets_what_was_missed_on_reconnect() {
     for n in 1..=2 {
         publish(&h.server, uid, n).await;
     }
-    let live: Vec<i64> = [next_notification(&mut ws).await, next_notification(&mut ws).await].iter().map(|n| n.seq).collect();
+    let live: Vec<i64> =
+        [next_notification(&mut ws).await, next_notification(&mut ws).await].iter().map(|n| n.seq).collect();
     assert_eq!(live, vec![1, 2], "live notifications arrive in order");
     drop(ws);
 
@@ -50,6 +53,21 @@ async fn an_agent_who_drops_off_gets_what_was_missed_on_reconnect() {
     assert_eq!(replayed[0].payload["message"], "note 3", "payload survives the outbox");
     publish(&h.server, uid, 6).await;
     assert_eq!(next_notification(&mut ws).await.seq, 6, "after the replay the stream is live");
+
+    // The server notices the dropped socket on its own time: wait (with a deadline) for the gauge.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let metrics = loop {
+        let text = h.http.get(h.url(paths::METRICS)).send().await.unwrap().text().await.unwrap();
+        if text.contains("tessera_ws_connections_open 1\n") || tokio::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let value = |name: &str| metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<u64>().ok());
+    assert_eq!(value("tessera_notifications_published_total"), Some(6), "every publish is counted\n{metrics}");
+    assert_eq!(value("tessera_ws_notifications_sent_total"), Some(6), "2 live + 3 replayed + 1 live, none twice");
+    assert_eq!(value("tessera_ws_connections_total"), Some(2), "two streams were opened");
+    assert_eq!(value("tessera_ws_connections_open"), Some(1), "the dropped one is closed, this one open");
 }
 
 #[tokio::test]
@@ -148,6 +166,34 @@ async fn an_expired_access_token_closes_the_stream_with_4001() {
             Event::Message(other) => panic!("unexpected message before expiry: {other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn an_idle_session_ends_its_open_stream_at_the_idle_deadline_not_at_the_next_ping() {
+    let mut c = config();
+    c.session_idle_timeout_secs = 2;
+    c.ws_ping_interval_secs = 3600; // a ping check would come far too late for the deadline below
+    let server = TestServer::start(c).await.unwrap();
+    server.add_user("alice", common::PASSWORD, tessera_protocol::Role::Agent).await.unwrap();
+    let http = reqwest::Client::new();
+    let device = tessera_protocol::DeviceInfo { name: "d".into(), platform: "linux".into(), app_version: "0".into() };
+    let req = tessera_protocol::TokenRequest::password("alice", common::PASSWORD, common::CLIENT, &device);
+    let t: tessera_protocol::TokenResponse =
+        http.post(format!("{}{}", server.url, paths::TOKEN)).form(&req).send().await.unwrap().json().await.unwrap();
+    let mut ws = connect(&server.url, &t.access_token).await;
+    resume(&mut ws, 0, None).await;
+    // ws_support's DEADLINE (20 s) bounds this wait; the ping would come after an hour.
+    let message = next_message(&mut ws).await;
+    assert_eq!(
+        message,
+        WsServerMessage::SessionRevoked { reason: ErrorCode::SessionIdleTimeout },
+        "the stream hears why"
+    );
+    match next_event(&mut ws).await {
+        Event::Closed(code) => assert_eq!(code, Some(WS_CLOSE_SESSION_ENDED), "closed with the documented code"),
+        other => panic!("the stream must close after session.revoked, got {other:?}"),
+    }
+    server.stop().await;
 }
 
 #[tokio::test]

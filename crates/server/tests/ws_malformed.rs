@@ -1,5 +1,7 @@
 //! Malformed WebSocket client frames are logged and ignored (or close the connection with a
 //! documented code); the server never panics and keeps serving.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 mod ws_support;
@@ -35,7 +37,9 @@ async fn an_oversized_message_closes_with_1009_and_the_server_keeps_serving() {
     let huge = format!(r#"{{"type":"resume","after":0,"epoch":"{}"}}"#, "x".repeat(64 * 1024));
     let _ = ws.send(Message::text(huge)).await;
     match next_event(&mut ws).await {
-        Event::Closed(code) => assert!(matches!(code, Some(1009) | None), "too big closes the stream (1009 when it can say so): {code:?}"),
+        Event::Closed(code) => {
+            assert!(matches!(code, Some(1009) | None), "too big closes the stream (1009 when it can say so): {code:?}")
+        }
         Event::Message(m) => panic!("an oversized message must not be processed: {m:?}"),
     }
     let mut again = connect(&h.server.url, &t.access_token).await;
@@ -54,7 +58,9 @@ async fn a_client_that_keeps_sending_garbage_is_closed_for_policy_violation() {
         }
     }
     match next_event(&mut ws).await {
-        Event::Closed(code) => assert!(matches!(code, Some(1008) | None), "a flood of garbage ends with 1008: {code:?}"),
+        Event::Closed(code) => {
+            assert!(matches!(code, Some(1008) | None), "a flood of garbage ends with 1008: {code:?}")
+        }
         Event::Message(m) => panic!("garbage gets no answer: {m:?}"),
     }
 }

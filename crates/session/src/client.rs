@@ -13,9 +13,9 @@ use reqwest::header::{AUTHORIZATION, DATE, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use tessera_protocol::{
-    AuditList, DeviceInfo, Discovery, ErrorBody, ErrorCode, Me, OAuthError, REQUEST_ID_HEADER,
-    RevokeOthersResponse, RevokeRequest, SessionInfo, SessionList, TokenRequest, TokenResponse,
-    USER_AGENT_PRODUCT, paths,
+    AuditList, DeviceInfo, Discovery, ErrorBody, ErrorCode, Me, NotificationPage, OAuthError, REQUEST_ID_HEADER,
+    ReadAllResponse, RevokeOthersResponse, RevokeRequest, SessionInfo, SessionList, TesseraEndpoints, TokenRequest,
+    TokenResponse, USER_AGENT_PRODUCT, UnreadCount, paths,
 };
 use url::Url;
 
@@ -74,7 +74,10 @@ struct Inner {
 
 impl std::fmt::Debug for AuthClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthClient").field("server_url", &self.inner.base.as_str()).field("client_id", &self.inner.config.client_id).finish()
+        f.debug_struct("AuthClient")
+            .field("server_url", &self.inner.base.as_str())
+            .field("client_id", &self.inner.config.client_id)
+            .finish()
     }
 }
 
@@ -94,7 +97,8 @@ impl AuthClient {
         if !matches!(base.scheme(), "http" | "https") {
             return Err(ClientError::InvalidUrl(format!("{}: only http and https are supported", config.server_url)));
         }
-        let version = if config.device.app_version.is_empty() { env!("CARGO_PKG_VERSION") } else { &config.device.app_version };
+        let version =
+            if config.device.app_version.is_empty() { env!("CARGO_PKG_VERSION") } else { &config.device.app_version };
         let http = reqwest::Client::builder()
             .user_agent(format!("{USER_AGENT_PRODUCT}/{version} ({})", std::env::consts::OS))
             .connect_timeout(config.connect_timeout)
@@ -145,7 +149,12 @@ impl AuthClient {
 
     /// Password sign-in (RFC 6749 §4.3) with this device's description.
     pub async fn sign_in(&self, username: &str, password: &Password) -> Result<TokenGrant, ClientError> {
-        let form = TokenRequest::password(username, password.secret(), &self.inner.config.client_id, &self.inner.config.device);
+        let form = TokenRequest::password(
+            username,
+            password.secret(),
+            &self.inner.config.client_id,
+            &self.inner.config.device,
+        );
         self.token_request(form).await
     }
 
@@ -209,6 +218,90 @@ impl AuthClient {
         self.authed_json(Method::GET, |d| &d.tessera.audit_endpoint, access).await
     }
 
+    /// `GET /api/notifications?after=&limit=[&epoch=]`: one page of the user's outbox after
+    /// `after` (the same cursor the WebSocket resumes from).
+    pub async fn notifications(
+        &self,
+        access: &AccessToken,
+        after: i64,
+        limit: u32,
+        epoch: Option<&str>,
+    ) -> Result<NotificationPage, ClientError> {
+        let mut url = self.notification_endpoint(|t| &t.notifications_endpoint, paths::NOTIFICATIONS).await?;
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("after", &after.to_string()).append_pair("limit", &limit.to_string());
+            if let Some(epoch) = epoch {
+                query.append_pair("epoch", epoch);
+            }
+        }
+        decode_json(self.execute(self.authed(Method::GET, url, access)?).await?)
+    }
+
+    /// `GET /api/notifications/unread-count`.
+    pub async fn unread_count(&self, access: &AccessToken) -> Result<UnreadCount, ClientError> {
+        let url = self
+            .notification_endpoint(|t| &t.notifications_unread_count_endpoint, paths::NOTIFICATIONS_UNREAD_COUNT)
+            .await?;
+        decode_json(self.execute(self.authed(Method::GET, url, access)?).await?)
+    }
+
+    /// `POST /api/notifications/{seq}/read` (404 `not_found` for a notification the server no
+    /// longer has).
+    pub async fn mark_read(&self, access: &AccessToken, seq: i64) -> Result<(), ClientError> {
+        let mut url = self.notification_endpoint(|t| &t.notifications_endpoint, paths::NOTIFICATIONS).await?;
+        url.path_segments_mut()
+            .map_err(|()| ClientError::InvalidUrl("the notifications endpoint cannot take a path".into()))?
+            .pop_if_empty()
+            .push(&seq.to_string())
+            .push("read");
+        decode_empty(self.execute(self.authed(Method::POST, url, access)?).await?)
+    }
+
+    /// `POST /api/notifications/read-all`.
+    pub async fn mark_all_read(&self, access: &AccessToken) -> Result<ReadAllResponse, ClientError> {
+        let url =
+            self.notification_endpoint(|t| &t.notifications_read_all_endpoint, paths::NOTIFICATIONS_READ_ALL).await?;
+        decode_json(self.execute(self.authed(Method::POST, url, access)?).await?)
+    }
+
+    /// The notification stream's URL (`ws://` or `wss://`) and the server's ping interval, from
+    /// discovery (defaults: `/ws` on the server, 25 s).
+    pub async fn notifications_stream(&self) -> Result<(Url, Duration), ClientError> {
+        let doc = self.discovery().await?;
+        let ping = Duration::from_secs(doc.tessera.ws_ping_interval_secs.unwrap_or(25).max(1));
+        let url = match &doc.tessera.notifications_ws_endpoint {
+            Some(text) => {
+                Url::parse(text).map_err(|e| ClientError::InvalidUrl(format!("discovered endpoint {text}: {e}")))?
+            }
+            None => {
+                let mut url = self.join(paths::WS)?;
+                let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
+                url.set_scheme(scheme).map_err(|()| ClientError::InvalidUrl(format!("{url}: no WebSocket form")))?;
+                url
+            }
+        };
+        if !matches!(url.scheme(), "ws" | "wss") {
+            return Err(ClientError::InvalidUrl(format!("{url}: the notification stream must be ws:// or wss://")));
+        }
+        Ok((url, ping))
+    }
+
+    /// A notification endpoint from discovery, or `path` on the server when discovery has none.
+    async fn notification_endpoint(
+        &self,
+        pick: impl FnOnce(&TesseraEndpoints) -> &Option<String>,
+        path: &str,
+    ) -> Result<Url, ClientError> {
+        let doc = self.discovery().await?;
+        match pick(&doc.tessera) {
+            Some(text) => {
+                Url::parse(text).map_err(|e| ClientError::InvalidUrl(format!("discovered endpoint {text}: {e}")))
+            }
+            None => self.join(path),
+        }
+    }
+
     /// An authenticated call to the endpoint `pick` names in discovery, decoding a JSON answer.
     async fn authed_json<T: DeserializeOwned>(
         &self,
@@ -243,7 +336,8 @@ impl AuthClient {
     }
 
     fn authed(&self, method: Method, url: Url, access: &AccessToken) -> Result<RequestBuilder, ClientError> {
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", access.secret())).map_err(|_| ClientError::UnusableToken)?;
+        let mut value =
+            HeaderValue::from_str(&format!("Bearer {}", access.secret())).map_err(|_| ClientError::UnusableToken)?;
         value.set_sensitive(true);
         Ok(self.inner.http.request(method, url).header(AUTHORIZATION, value))
     }
@@ -270,7 +364,9 @@ impl AuthClient {
     }
 
     fn note_date(&self, headers: &HeaderMap) {
-        let Some(server) = headers.get(DATE).and_then(|v| v.to_str().ok()).and_then(|s| httpdate::parse_http_date(s).ok()) else {
+        let Some(server) =
+            headers.get(DATE).and_then(|v| v.to_str().ok()).and_then(|s| httpdate::parse_http_date(s).ok())
+        else {
             return;
         };
         let server = chrono::DateTime::<chrono::Utc>::from(server);
@@ -299,8 +395,12 @@ fn decode_empty(raw: Raw) -> Result<(), ClientError> {
 fn error_from(raw: Raw) -> ClientError {
     let status = raw.status.as_u16();
     if raw.status == StatusCode::TOO_MANY_REQUESTS {
-        let retry_after = raw.headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|s| s.trim().parse::<u64>().ok());
-        return ClientError::RateLimited { retry_after: retry_after.map(Duration::from_secs), request_id: raw.request_id };
+        let retry_after =
+            raw.headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|s| s.trim().parse::<u64>().ok());
+        return ClientError::RateLimited {
+            retry_after: retry_after.map(Duration::from_secs),
+            request_id: raw.request_id,
+        };
     }
     match serde_json::from_slice::<ErrorBody>(&raw.body) {
         Ok(body) => ClientError::Server {
@@ -356,7 +456,10 @@ mod tests {
     fn urls_are_checked_and_joined_under_a_prefix() {
         let bad = AuthClient::new(ClientConfig::new("ftp://x", "tessera-cli", device()), Arc::new(SystemClock));
         assert!(matches!(bad, Err(ClientError::InvalidUrl(_))), "only http(s) servers are accepted");
-        let client = AuthClient::new(ClientConfig::new("https://h.example/prefix/", "tessera-cli", device()), Arc::new(SystemClock));
+        let client = AuthClient::new(
+            ClientConfig::new("https://h.example/prefix/", "tessera-cli", device()),
+            Arc::new(SystemClock),
+        );
         let client = client.unwrap_or_else(|e| panic!("a valid URL must be accepted: {e}"));
         let url = client.join(paths::DISCOVERY).map(|u| u.to_string()).unwrap_or_default();
         assert_eq!(url, "https://h.example/prefix/.well-known/openid-configuration", "paths go under the base path");
@@ -372,10 +475,19 @@ mod tests {
             request_id: "rid".into(),
         };
         let e = error_from(raw(400, r#"{"error":"invalid_grant","code":"session_revoked"}"#));
-        assert!(matches!(e, ClientError::Server { status: 400, code: ErrorCode::SessionRevoked, .. }), "OAuth bodies keep status and code: {e:?}");
+        assert!(
+            matches!(e, ClientError::Server { status: 400, code: ErrorCode::SessionRevoked, .. }),
+            "OAuth bodies keep status and code: {e:?}"
+        );
         let e = error_from(raw(401, ""));
-        assert!(matches!(e, ClientError::Server { code: ErrorCode::Unknown, error: OAuthError::InvalidToken, .. }), "a bare 401 is an invalid token: {e:?}");
+        assert!(
+            matches!(e, ClientError::Server { code: ErrorCode::Unknown, error: OAuthError::InvalidToken, .. }),
+            "a bare 401 is an invalid token: {e:?}"
+        );
         let e = error_from(raw(502, "<html>Bad Gateway</html>"));
-        assert!(matches!(&e, ClientError::Malformed { status: 502, body_prefix, .. } if body_prefix.contains("Bad Gateway")), "HTML keeps a prefix: {e:?}");
+        assert!(
+            matches!(&e, ClientError::Malformed { status: 502, body_prefix, .. } if body_prefix.contains("Bad Gateway")),
+            "HTML keeps a prefix: {e:?}"
+        );
     }
 }

@@ -39,7 +39,11 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock reading `start` now and moving with tokio time from here on.
     pub fn new(start: DateTime<Utc>) -> Self {
-        Self { start_wall: start, start_mono: tokio::time::Instant::now(), jumped: Mutex::new(chrono::Duration::zero()) }
+        Self {
+            start_wall: start,
+            start_mono: tokio::time::Instant::now(),
+            jumped: Mutex::new(chrono::Duration::zero()),
+        }
     }
 
     /// Moves the wall clock by `by` (negative: backwards) without moving tokio time.
@@ -86,6 +90,10 @@ mod tests {
     fn until_never_goes_negative() {
         let t = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
         assert_eq!(until(t, t + chrono::Duration::seconds(5)), std::time::Duration::ZERO, "past deadlines are due now");
-        assert_eq!(until(t + chrono::Duration::seconds(5), t), std::time::Duration::from_secs(5), "future deadlines wait");
+        assert_eq!(
+            until(t + chrono::Duration::seconds(5), t),
+            std::time::Duration::from_secs(5),
+            "future deadlines wait"
+        );
     }
 }

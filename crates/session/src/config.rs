@@ -7,6 +7,38 @@ use tessera_protocol::DeviceInfo;
 
 use crate::client::ClientConfig;
 
+/// Environment variable: idle timeout in seconds.
+pub const ENV_IDLE_TIMEOUT: &str = "TESSERA_IDLE_TIMEOUT_SECS";
+/// Environment variable: idle warning in seconds.
+pub const ENV_IDLE_WARNING: &str = "TESSERA_IDLE_WARNING_SECS";
+/// Environment variable: sign out when the screen locks.
+pub const ENV_SIGN_OUT_ON_LOCK: &str = "TESSERA_SIGN_OUT_ON_LOCK";
+
+/// An invalid setting, naming the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The value cannot be used.
+    #[error("invalid {variable}={value:?}: {message}")]
+    Invalid {
+        /// The environment variable.
+        variable: &'static str,
+        /// What it held.
+        value: String,
+        /// Why it was refused.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    fn invalid(variable: &'static str, value: &str, message: &str) -> Self {
+        Self::Invalid { variable, value: value.to_owned(), message: message.to_owned() }
+    }
+}
+
+fn parse_secs(variable: &'static str, value: &str) -> Result<u64, ConfigError> {
+    value.trim().parse::<u64>().map_err(|_| ConfigError::invalid(variable, value, "expected a whole number of seconds"))
+}
+
 /// Settings of a [`crate::SessionEngine`]. Holds no credential.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -22,15 +54,26 @@ pub struct EngineConfig {
     pub max_jitter: Duration,
     /// Enter `Expiring` this long before the session's absolute end (default 5 min).
     pub expiring_warning: Duration,
-    /// Sign out after this much system-wide inactivity (default 15 min; never longer than the
-    /// server's idle timeout). Env `TESSERA_IDLE_TIMEOUT_SECS`.
+    /// Sign out after this much system-wide inactivity (default 15 min). Never longer than the
+    /// server's idle timeout: a longer one is clamped to the server's at sign-in, with a
+    /// `Warning{IdleTimeoutClamped}`. Env `TESSERA_IDLE_TIMEOUT_SECS`.
     pub idle_timeout: Duration,
-    /// Warn this long before the idle sign-out (default 60 s). Env `TESSERA_IDLE_WARNING_SECS`.
+    /// Warn this long before the idle sign-out (default 60 s; half the timeout when not shorter
+    /// than it). Env `TESSERA_IDLE_WARNING_SECS`.
     pub idle_warning: Duration,
     /// While the user is active, tell the server at most this often (default 3 min).
     pub activity_report_interval: Duration,
+    /// Sign out when the screen locks (logind `Lock`; default false). Env
+    /// `TESSERA_SIGN_OUT_ON_LOCK` (`true`/`false`/`1`/`0`).
+    pub sign_out_on_lock: bool,
+    /// Without logind's sleep signals, the idle watch compares the wall clock with the
+    /// monotonic clock this often to notice a resume from suspend (default 30 s).
+    pub clock_check_interval: Duration,
     /// Poll for notifications this often while WebSocket fails (default 30 s).
     pub poll_interval: Duration,
+    /// The notification stream counts as dead when no frame (message, ping or pong) arrived for
+    /// the server's ping interval plus this (default 10 s).
+    pub feed_heartbeat_grace: Duration,
 }
 
 impl EngineConfig {
@@ -51,12 +94,97 @@ impl EngineConfig {
             idle_timeout: Duration::from_secs(15 * 60),
             idle_warning: Duration::from_secs(60),
             activity_report_interval: Duration::from_secs(3 * 60),
+            sign_out_on_lock: false,
+            clock_check_interval: Duration::from_secs(30),
             poll_interval: Duration::from_secs(30),
+            feed_heartbeat_grace: Duration::from_secs(10),
         }
+    }
+
+    /// These settings with `TESSERA_IDLE_TIMEOUT_SECS`, `TESSERA_IDLE_WARNING_SECS` and
+    /// `TESSERA_SIGN_OUT_ON_LOCK` from the environment applied. An invalid value is an error
+    /// naming the variable. (The server's idle timeout, known only after sign-in, caps the
+    /// timeout later; see [`EngineConfig::idle_timeout`].)
+    pub fn with_env_overrides(self) -> Result<Self, ConfigError> {
+        self.with_overrides_from(|name| std::env::var(name).ok())
+    }
+
+    /// [`with_env_overrides`](Self::with_env_overrides) reading variables through `lookup`.
+    pub fn with_overrides_from(mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        if let Some(value) = lookup(ENV_IDLE_TIMEOUT) {
+            let secs = parse_secs(ENV_IDLE_TIMEOUT, &value)?;
+            if secs == 0 {
+                return Err(ConfigError::invalid(ENV_IDLE_TIMEOUT, &value, "must be at least 1 second"));
+            }
+            self.idle_timeout = Duration::from_secs(secs);
+        }
+        if let Some(value) = lookup(ENV_IDLE_WARNING) {
+            self.idle_warning = Duration::from_secs(parse_secs(ENV_IDLE_WARNING, &value)?);
+            if self.idle_warning >= self.idle_timeout {
+                let timeout = self.idle_timeout.as_secs();
+                return Err(ConfigError::invalid(
+                    ENV_IDLE_WARNING,
+                    &value,
+                    &format!("must be shorter than the idle timeout ({timeout} s)"),
+                ));
+            }
+        }
+        if let Some(value) = lookup(ENV_SIGN_OUT_ON_LOCK) {
+            self.sign_out_on_lock = match value.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => return Err(ConfigError::invalid(ENV_SIGN_OUT_ON_LOCK, &value, "expected true or false")),
+            };
+        }
+        Ok(self)
     }
 
     /// The server's base URL without a trailing slash (how vault keys spell it).
     pub fn server_url(&self) -> String {
         self.client.server_url.trim_end_matches('/').to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> EngineConfig {
+        let device = DeviceInfo { name: "d".into(), platform: "linux".into(), app_version: "0".into() };
+        EngineConfig::new("http://127.0.0.1:1", "/tmp", "tessera-cli", device)
+    }
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+    }
+
+    #[test]
+    fn idle_settings_come_from_the_environment() {
+        let c = config().with_overrides_from(env(&[
+            (ENV_IDLE_TIMEOUT, "300"),
+            (ENV_IDLE_WARNING, "30"),
+            (ENV_SIGN_OUT_ON_LOCK, "true"),
+        ]));
+        let c = c.unwrap_or_else(|e| panic!("valid values must be accepted: {e}"));
+        assert_eq!(c.idle_timeout, Duration::from_secs(300), "the timeout variable sets the timeout");
+        assert_eq!(c.idle_warning, Duration::from_secs(30), "the warning variable sets the warning");
+        assert!(c.sign_out_on_lock, "the lock variable turns sign-out on lock on");
+        let unchanged = config().with_overrides_from(env(&[])).unwrap_or_else(|e| panic!("no variables is fine: {e}"));
+        assert_eq!(unchanged.idle_timeout, Duration::from_secs(900), "defaults stay without variables");
+    }
+
+    #[test]
+    fn invalid_idle_settings_name_the_variable() {
+        for (pairs, variable) in [
+            (vec![(ENV_IDLE_TIMEOUT, "15m")], ENV_IDLE_TIMEOUT),
+            (vec![(ENV_IDLE_TIMEOUT, "0")], ENV_IDLE_TIMEOUT),
+            (vec![(ENV_IDLE_WARNING, "-1")], ENV_IDLE_WARNING),
+            (vec![(ENV_IDLE_TIMEOUT, "60"), (ENV_IDLE_WARNING, "60")], ENV_IDLE_WARNING),
+            (vec![(ENV_SIGN_OUT_ON_LOCK, "maybe")], ENV_SIGN_OUT_ON_LOCK),
+        ] {
+            let err = config().with_overrides_from(env(&pairs)).err();
+            let text = err.map(|e| e.to_string()).unwrap_or_default();
+            assert!(text.contains(variable), "{pairs:?} must be refused naming {variable}: {text:?}");
+        }
     }
 }

@@ -154,6 +154,9 @@ pub enum EngineError {
     /// Another Tessera process held the refresh lock for too long.
     #[error("another Tessera process held the refresh lock for more than {0} s")]
     LockTimeout(u64),
+    /// The local notification cache cannot be opened or written (the feed still streams).
+    #[error("notification cache unavailable: {0}")]
+    CacheUnavailable(String),
 }
 
 impl EngineError {
@@ -167,6 +170,7 @@ impl EngineError {
             Self::Vault(e) => e.code(),
             Self::DataDir(_) => "data_dir",
             Self::LockTimeout(_) => "lock_timeout",
+            Self::CacheUnavailable(_) => "cache_unavailable",
         }
     }
 
@@ -243,7 +247,12 @@ mod tests {
             ClientError::Timeout,
             server(503, OAuthError::ServerError, ErrorCode::Internal),
             ClientError::RateLimited { retry_after: Some(Duration::from_secs(3)), request_id: "r".into() },
-            ClientError::Malformed { status: 500, reason: "html".into(), body_prefix: String::new(), request_id: "r".into() },
+            ClientError::Malformed {
+                status: 500,
+                reason: "html".into(),
+                body_prefix: String::new(),
+                request_id: "r".into(),
+            },
             ClientError::TooLarge { status: 200, limit: 1 },
         ] {
             assert!(matches!(e.class(), ErrorClass::Transient { .. }), "{e} must be transient, not {:?}", e.class());
@@ -280,9 +289,21 @@ mod tests {
 
     #[test]
     fn invalid_token_asks_for_a_refresh_and_wrong_password_is_rejected() {
-        assert_eq!(server(401, OAuthError::InvalidToken, ErrorCode::InvalidToken).class(), ErrorClass::InvalidToken, "expired JWT: refresh");
-        assert_eq!(server(400, OAuthError::InvalidGrant, ErrorCode::InvalidCredentials).class(), ErrorClass::Rejected, "bad password is not a session end");
-        assert_eq!(server(404, OAuthError::RequestRefused, ErrorCode::NotFound).class(), ErrorClass::Rejected, "not found is per request");
+        assert_eq!(
+            server(401, OAuthError::InvalidToken, ErrorCode::InvalidToken).class(),
+            ErrorClass::InvalidToken,
+            "expired JWT: refresh"
+        );
+        assert_eq!(
+            server(400, OAuthError::InvalidGrant, ErrorCode::InvalidCredentials).class(),
+            ErrorClass::Rejected,
+            "bad password is not a session end"
+        );
+        assert_eq!(
+            server(404, OAuthError::RequestRefused, ErrorCode::NotFound).class(),
+            ErrorClass::Rejected,
+            "not found is per request"
+        );
     }
 
     #[test]
@@ -300,7 +321,11 @@ mod tests {
 
     #[test]
     fn error_payload_json_is_pinned() {
-        let json = serde_json::to_string(&EngineError::SignedOut(SignOutReason::SessionRevoked).to_payload()).unwrap_or_default();
-        assert_eq!(json, r#"{"code":"signed_out","message":"signed out: session_revoked"}"#, "the UI parses this shape");
+        let json = serde_json::to_string(&EngineError::SignedOut(SignOutReason::SessionRevoked).to_payload())
+            .unwrap_or_default();
+        assert_eq!(
+            json, r#"{"code":"signed_out","message":"signed out: session_revoked"}"#,
+            "the UI parses this shape"
+        );
     }
 }

@@ -79,7 +79,8 @@ impl AccountNote {
 
     /// Writes the note atomically (temporary file, then rename).
     pub async fn store(&self, data_dir: &Path) -> Result<(), EngineError> {
-        let io = |e: std::io::Error| EngineError::DataDir(format!("writing {}: {e}", data_dir.join(Self::FILE).display()));
+        let io =
+            |e: std::io::Error| EngineError::DataDir(format!("writing {}: {e}", data_dir.join(Self::FILE).display()));
         tokio::fs::create_dir_all(data_dir).await.map_err(io)?;
         let tmp = data_dir.join(format!("{}.{}.tmp", Self::FILE, uuid::Uuid::new_v4()));
         let json = serde_json::to_vec_pretty(self).map_err(|e| EngineError::DataDir(e.to_string()))?;
@@ -103,7 +104,10 @@ mod tests {
         assert!(first.is_ok(), "the first holder must get the lock: {first:?}");
         // flock locks belong to the open file, so a second open in this process contends too.
         let second = RefreshLock::acquire(dir.path(), &key(), Duration::from_millis(50)).await;
-        assert!(matches!(second, Err(EngineError::LockTimeout(_))), "a held lock must not be granted twice: {second:?}");
+        assert!(
+            matches!(second, Err(EngineError::LockTimeout(_))),
+            "a held lock must not be granted twice: {second:?}"
+        );
         drop(first);
         let third = RefreshLock::acquire(dir.path(), &key(), LOCK_WAIT).await;
         assert!(third.is_ok(), "dropping the holder must release the lock: {third:?}");

@@ -61,7 +61,10 @@ impl SchedulePolicy {
     pub fn refresh_at(&self, times: &TokenTimes, jitter_unit: f64) -> DateTime<Utc> {
         let lifetime = (times.expires_at - times.issued_at).max(chrono::Duration::zero());
         let lifetime_std = lifetime.to_std().unwrap_or_default();
-        let jitter = lifetime_std.mul_f64(self.jitter_ratio.clamp(0.0, 1.0)).min(self.max_jitter).mul_f64(jitter_unit.clamp(0.0, 1.0));
+        let jitter = lifetime_std
+            .mul_f64(self.jitter_ratio.clamp(0.0, 1.0))
+            .min(self.max_jitter)
+            .mul_f64(jitter_unit.clamp(0.0, 1.0));
         let lead = chrono::Duration::from_std(self.lead + jitter).unwrap_or(chrono::Duration::MAX);
         let by_lead = times.expires_at.checked_sub_signed(lead).unwrap_or(times.issued_at);
         by_lead.max(times.issued_at + lifetime / 2)
@@ -106,7 +109,12 @@ pub struct RefreshScheduler {
 
 impl RefreshScheduler {
     /// Starts the schedule for `target`, fed by `input`.
-    pub fn spawn<T: ScheduleTarget>(target: T, input: watch::Receiver<ScheduleInput>, policy: SchedulePolicy, clock: Arc<dyn Clock>) -> Self {
+    pub fn spawn<T: ScheduleTarget>(
+        target: T,
+        input: watch::Receiver<ScheduleInput>,
+        policy: SchedulePolicy,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self::spawn_with_rng(target, input, policy, clock, StdRng::from_entropy())
     }
 

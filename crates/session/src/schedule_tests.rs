@@ -52,7 +52,11 @@ impl ScheduleTarget for Arc<Fake> {
             self.input.send_modify(|i| {
                 i.generation += 1;
                 let session_expires_at = i.times.map_or(at(100_000), |t| t.session_expires_at);
-                i.times = Some(TokenTimes { issued_at: now, expires_at: now + chrono::Duration::seconds(self.ttl), session_expires_at });
+                i.times = Some(TokenTimes {
+                    issued_at: now,
+                    expires_at: now + chrono::Duration::seconds(self.ttl),
+                    session_expires_at,
+                });
             });
         }
         outcome
@@ -118,7 +122,11 @@ async fn refreshes_lead_before_expiry_then_rearms_on_the_new_token() {
     let (call, wall, _) = next_call(&mut rig).await;
     assert_eq!((call, wall), (Call::Refresh, at(540)), "first refresh must come 60 s before the 600 s token expires");
     let (call, wall, _) = next_call(&mut rig).await;
-    assert_eq!((call, wall), (Call::Refresh, at(1080)), "the new token must re-arm the sleep, with no extra wake in between");
+    assert_eq!(
+        (call, wall),
+        (Call::Refresh, at(1080)),
+        "the new token must re-arm the sleep, with no extra wake in between"
+    );
     assert!(rig.scheduler.is_running(), "the scheduler keeps running");
 }
 
@@ -143,7 +151,11 @@ async fn a_wall_clock_jump_with_recheck_refreshes_at_once() {
     rig.scheduler.recheck();
     let (call, wall, mono) = next_call(&mut rig).await;
     assert_eq!(call, Call::Refresh, "a token past its refresh moment must be refreshed");
-    assert_eq!(mono, Duration::from_secs(10), "after a 30 min jump (suspend) the refresh must not wait for the old sleep");
+    assert_eq!(
+        mono,
+        Duration::from_secs(10),
+        "after a 30 min jump (suspend) the refresh must not wait for the old sleep"
+    );
     assert_eq!(wall, at(10 + 1800), "the refresh happens at the jumped wall time");
 }
 
@@ -171,7 +183,10 @@ async fn transient_failures_back_off_and_honour_retry_after() {
     let (_, third, _) = next_call(&mut rig).await;
     assert_eq!(first, at(540), "the first attempt is on schedule");
     assert_eq!(second, at(570), "Retry-After 30 s beats the 0.5 s first backoff");
-    assert!(third >= second && third <= second + chrono::Duration::seconds(1), "the second backoff is within [0, 1 s]: {third}");
+    assert!(
+        third >= second && third <= second + chrono::Duration::seconds(1),
+        "the second backoff is within [0, 1 s]: {third}"
+    );
     let (_, fourth, _) = next_call(&mut rig).await;
     assert_eq!(fourth, third + chrono::Duration::seconds(540), "success resets the schedule to the new token");
 }
@@ -210,6 +225,10 @@ fn refresh_moment_respects_lead_jitter_and_half_life() {
     assert_eq!(p.refresh_at(&t, 0.0), at(540), "no jitter: exactly the lead");
     assert_eq!(p.refresh_at(&t, 0.5), at(525), "jitter is 10 % of 600 s = 60 s, capped at 30 s, times 0.5 = 15 s");
     let short = TokenTimes { issued_at: at(0), expires_at: at(3), session_expires_at: at(10_000) };
-    assert_eq!(p.refresh_at(&short, 0.9), at(0) + chrono::Duration::milliseconds(1500), "a token shorter than the lead refreshes at half-life");
+    assert_eq!(
+        p.refresh_at(&short, 0.9),
+        at(0) + chrono::Duration::milliseconds(1500),
+        "a token shorter than the lead refreshes at half-life"
+    );
     assert_eq!(p.expiring_at(&t), at(10_000 - 300), "the warning starts expiring_warning before the end");
 }

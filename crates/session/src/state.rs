@@ -127,6 +127,8 @@ pub enum WarningCode {
     SessionExpiring,
     /// No system idle source works here: inactivity is judged from the app's own window only.
     IdleUnknown,
+    /// The configured idle timeout is longer than the server's: the server's applies.
+    IdleTimeoutClamped,
     /// The server reset the notification history: the local cache was reloaded from scratch.
     NotificationsReset,
 }
@@ -242,7 +244,11 @@ mod tests {
         ] {
             assert!(SignOutReason::from_code(code).is_some(), "{code:?} ends the session, so it needs a reason");
         }
-        assert_eq!(SignOutReason::from_code(ErrorCode::InvalidToken), None, "an expired access token is refreshed, not a sign-out");
+        assert_eq!(
+            SignOutReason::from_code(ErrorCode::InvalidToken),
+            None,
+            "an expired access token is refreshed, not a sign-out"
+        );
         assert_eq!(SignOutReason::from_code(ErrorCode::RateLimited), None, "rate limiting is transient");
         let json = serde_json::to_string(&SignOutReason::IdleTimeout).unwrap_or_default();
         assert_eq!(json, format!("\"{}\"", SignOutReason::IdleTimeout.as_str()), "as_str must equal the wire form");

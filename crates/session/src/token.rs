@@ -42,7 +42,9 @@ impl TokenGrant {
         if response.access_token.is_empty() || response.refresh_token.is_empty() {
             return Err("empty access_token or refresh_token".into());
         }
-        let after = |secs: u64| now + chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000).min(100 * 365 * 86_400));
+        let after = |secs: u64| {
+            now + chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000).min(100 * 365 * 86_400))
+        };
         let mut expires_at = after(response.expires_in);
         if let Some(exp) = jwt_exp(&response.access_token) {
             let exp_local = exp - skew.unwrap_or_else(chrono::Duration::zero);
@@ -117,7 +119,11 @@ mod tests {
         let token = jwt(1_800_000_000 + 100 + 300);
         let grant = TokenGrant::from_response(response(token), now, Some(skew));
         let grant = grant.unwrap_or_else(|e| panic!("a valid response must parse: {e}"));
-        assert_eq!(grant.expires_at, now + chrono::Duration::seconds(300), "exp shifted by the skew is the earlier deadline");
+        assert_eq!(
+            grant.expires_at,
+            now + chrono::Duration::seconds(300),
+            "exp shifted by the skew is the earlier deadline"
+        );
     }
 
     #[test]

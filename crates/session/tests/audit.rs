@@ -1,4 +1,6 @@
 //! The audit log as the desktop app, the CLI and a support lead reading it rely on it.
+// Test scaffolding: a fixture that cannot be built should stop the test loudly.
+#![allow(clippy::expect_used)]
 
 use std::io::Write;
 use std::path::Path;
@@ -8,11 +10,11 @@ use sha2::{Digest, Sha256};
 use tessera_session::audit::{AuditError, AuditEvent, AuditKind, AuditLog, BreakProblem, ChainBreak};
 
 fn at(secs: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(1_777_636_800 + secs, 0).expect("a valid test timestamp")
+    DateTime::from_timestamp(1_777_636_800 + secs, 0).unwrap_or_else(|| panic!("a valid test timestamp"))
 }
 
 fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path).expect("read the log").lines().map(str::to_owned).collect()
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read the log: {e}")).lines().map(str::to_owned).collect()
 }
 
 fn hash(line: &str) -> String {
@@ -21,10 +23,10 @@ fn hash(line: &str) -> String {
 
 /// A log with `n` records: signed_in, then refreshed ones.
 fn log_with(dir: &Path, n: i64) -> AuditLog {
-    let log = AuditLog::open(dir).expect("open the log");
+    let log = AuditLog::open(dir).unwrap_or_else(|e| panic!("open the log: {e}"));
     for i in 0..n {
         let kind = if i == 0 { AuditKind::SignedIn } else { AuditKind::Refreshed };
-        log.append(at(i), &AuditEvent::new(kind).session("s-1")).expect("append");
+        log.append(at(i), &AuditEvent::new(kind).session("s-1")).unwrap_or_else(|e| panic!("append: {e}"));
     }
     log
 }

@@ -21,7 +21,8 @@ const CHILD: &str = "TESSERA_TEST_CHILD_URL";
 
 fn file_engine(url: &str, dir: &Path) -> SessionEngine {
     let vault = FileVault::new(dir.join("vault"));
-    SessionEngine::new(engine_config(url, &dir.join("data")), Arc::new(vault)).unwrap_or_else(|e| panic!("engine must build: {e}"))
+    SessionEngine::new(engine_config(url, &dir.join("data")), Arc::new(vault))
+        .unwrap_or_else(|e| panic!("engine must build: {e}"))
 }
 
 /// Not a test of its own: the body of a child process (see the module doc).
@@ -70,7 +71,8 @@ async fn two_processes_refreshing_at_once_both_stay_signed_in_without_a_reuse_al
     let before = server.refresh_count();
 
     let rounds = 15;
-    let (a, b) = tokio::join!(child(&server.url, dir.path(), rounds).output(), child(&server.url, dir.path(), rounds).output());
+    let (a, b) =
+        tokio::join!(child(&server.url, dir.path(), rounds).output(), child(&server.url, dir.path(), rounds).output());
     for (name, out) in [("first", a), ("second", b)] {
         let out = out.unwrap_or_else(|e| panic!("{name} child must run: {e}"));
         assert!(
@@ -80,8 +82,16 @@ async fn two_processes_refreshing_at_once_both_stay_signed_in_without_a_reuse_al
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    assert_eq!(server.reuse_count(), 0, "with grace 0 any replayed token would be reuse: the lock and re-read prevent it");
-    assert_eq!(server.refresh_count() - before, 2 * (rounds + 1), "every refresh (plus each restore) reached the server once");
+    assert_eq!(
+        server.reuse_count(),
+        0,
+        "with grace 0 any replayed token would be reuse: the lock and re-read prevent it"
+    );
+    assert_eq!(
+        server.refresh_count() - before,
+        2 * (rounds + 1),
+        "every refresh (plus each restore) reached the server once"
+    );
 
     let after = file_engine(&server.url, dir.path());
     let state = after.restore().await.unwrap_or_else(|e| panic!("restore after both: {e}"));
@@ -100,7 +110,8 @@ async fn killing_a_process_mid_refresh_never_triggers_reuse_revocation() {
 
     let (mut restored, mut asked_to_sign_in) = (0, 0);
     for trial in 0..50 {
-        let mut proc = child(&server.url, dir.path(), 0).spawn().unwrap_or_else(|e| panic!("trial {trial}: spawn: {e}"));
+        let mut proc =
+            child(&server.url, dir.path(), 0).spawn().unwrap_or_else(|e| panic!("trial {trial}: spawn: {e}"));
         let wait = rand::thread_rng().gen_range(0..300);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         proc.kill().await.unwrap_or_else(|e| panic!("trial {trial}: SIGKILL: {e}"));
@@ -109,9 +120,15 @@ async fn killing_a_process_mid_refresh_never_triggers_reuse_revocation() {
         match next.restore().await {
             Ok(SessionState::Active { .. } | SessionState::Expiring { .. }) => restored += 1,
             Ok(SessionState::SignedOut { reason }) => {
-                assert_ne!(reason, Some(SignOutReason::RefreshReuseDetected), "trial {trial}: a crash must never look like theft");
+                assert_ne!(
+                    reason,
+                    Some(SignOutReason::RefreshReuseDetected),
+                    "trial {trial}: a crash must never look like theft"
+                );
                 asked_to_sign_in += 1;
-                next.sign_in(USER, &Password::new(PASSWORD)).await.unwrap_or_else(|e| panic!("trial {trial}: sign-in: {e}"));
+                next.sign_in(USER, &Password::new(PASSWORD))
+                    .await
+                    .unwrap_or_else(|e| panic!("trial {trial}: sign-in: {e}"));
             }
             other => panic!("trial {trial}: the next start must restore or ask to sign in, got {other:?}"),
         }

@@ -25,15 +25,24 @@ async fn user_signs_in_and_the_engine_reports_it() {
     assert!(is_active(&status.state), "a fresh sign-in is Active: {:?}", status.state);
     assert_eq!(status.username.as_deref(), Some(USER), "status names the user");
     assert_eq!(status.storage, StorageTier::Memory, "a MemoryVault is the memory tier");
-    assert!(matches!(events.try_recv(), Ok(SessionEvent::StateChanged { state: SessionState::SigningIn, .. })), "SigningIn is announced first");
-    assert!(matches!(events.try_recv(), Ok(SessionEvent::StateChanged { state: SessionState::Active { .. }, .. })), "then Active");
+    assert!(
+        matches!(events.try_recv(), Ok(SessionEvent::StateChanged { state: SessionState::SigningIn, .. })),
+        "SigningIn is announced first"
+    );
+    assert!(
+        matches!(events.try_recv(), Ok(SessionEvent::StateChanged { state: SessionState::Active { .. }, .. })),
+        "then Active"
+    );
 
     let stored = record(&vault, &server.url).await;
     assert_eq!(stored.as_ref().map(|r| r.session_id.clone()), status.session_id, "the vault holds this session");
     let me = engine.me().await.unwrap_or_else(|e| panic!("me() must work when signed in: {e}"));
     assert_eq!(me.username, USER, "the server sees the signed-in user");
     let sessions = engine.sessions().await.unwrap_or_else(|e| panic!("sessions() must work: {e}"));
-    assert!(sessions.sessions.iter().any(|s| s.current && Some(&s.id) == status.session_id.as_ref()), "our session is listed as current");
+    assert!(
+        sessions.sessions.iter().any(|s| s.current && Some(&s.id) == status.session_id.as_ref()),
+        "our session is listed as current"
+    );
     let json = serde_json::to_string(&engine.status()).unwrap_or_default();
     let secret = stored.map(|r| r.refresh_token.secret().to_owned()).unwrap_or_default();
     assert!(!secret.is_empty() && !json.contains(&secret), "status JSON must never hold the refresh token");
@@ -52,7 +61,11 @@ async fn wrong_password_is_refused_and_nothing_is_stored() {
     let err = engine.sign_in(USER, &Password::new("wrong")).await;
     let err = err.err().unwrap_or_else(|| panic!("a wrong password must not sign in"));
     assert_eq!(err.code(), "invalid_credentials", "the server's code reaches the caller: {err}");
-    assert_eq!(engine.state(), SessionState::SignedOut { reason: None }, "still signed out, with no session-ending reason");
+    assert_eq!(
+        engine.state(),
+        SessionState::SignedOut { reason: None },
+        "still signed out, with no session-ending reason"
+    );
     assert!(vault.is_empty(), "nothing may be stored for a failed sign-in");
 }
 
@@ -93,7 +106,11 @@ async fn restoring_a_session_the_server_forgot_signs_out_and_deletes_the_record(
     vault.store(&bogus).await.unwrap_or_else(|e| panic!("memory vault store: {e}"));
     let engine = engine(&server.url, dir.path(), &vault);
     let state = engine.restore_user(USER).await.unwrap_or_else(|e| panic!("restore reports, it does not fail: {e}"));
-    assert_eq!(state, SessionState::SignedOut { reason: Some(SignOutReason::SessionExpired) }, "an unknown refresh token means the session is over");
+    assert_eq!(
+        state,
+        SessionState::SignedOut { reason: Some(SignOutReason::SessionExpired) },
+        "an unknown refresh token means the session is over"
+    );
     assert!(vault.is_empty(), "the dead record must be deleted so the next start asks for sign-in");
 }
 
@@ -117,7 +134,11 @@ async fn scheduled_refresh_reaches_the_server_before_the_token_expires() {
     }
     assert!(scheduler.is_running(), "the scheduler keeps running");
     assert!(server.refresh_count() >= before + 2, "each scheduled refresh is a real refresh grant at the server");
-    assert_eq!(engine.metrics().refresh_count, server.refresh_count() - before, "engine metrics count the same refreshes");
+    assert_eq!(
+        engine.metrics().refresh_count,
+        server.refresh_count() - before,
+        "engine metrics count the same refreshes"
+    );
     assert!(engine.metrics().refresh_latency_p50_ms.is_some(), "latency is measured");
     let me = engine.me().await.unwrap_or_else(|e| panic!("the refreshed token must work: {e}"));
     assert_eq!(me.username, USER, "still the same user");
@@ -157,7 +178,11 @@ async fn a_thousand_calls_with_a_locally_expired_token_share_one_refresh() {
     let dir = temp_dir();
     let vault = MemoryVault::new();
     let clock = Arc::new(tessera_session::ManualClock::new(chrono::Utc::now()));
-    let engine = tessera_session::SessionEngine::with_clock(engine_config(&server.url, dir.path()), Arc::new(vault.clone()), clock.clone());
+    let engine = tessera_session::SessionEngine::with_clock(
+        engine_config(&server.url, dir.path()),
+        Arc::new(vault.clone()),
+        clock.clone(),
+    );
     let engine = engine.unwrap_or_else(|e| panic!("engine must build: {e}"));
     engine.sign_in(USER, &Password::new(PASSWORD)).await.unwrap_or_else(|e| panic!("sign-in: {e}"));
     // Our clock passes the token's expiry (suspend, say): callers refresh before calling.
@@ -165,7 +190,11 @@ async fn a_thousand_calls_with_a_locally_expired_token_share_one_refresh() {
     let before = server.refresh_count();
     let ok = thousand_concurrent_me(&engine).await;
     assert_eq!(ok, 1000, "every call must succeed after the shared refresh");
-    assert_eq!(server.refresh_count() - before, 1, "1,000 callers with an expired token must share exactly one refresh");
+    assert_eq!(
+        server.refresh_count() - before,
+        1,
+        "1,000 callers with an expired token must share exactly one refresh"
+    );
 }
 
 #[tokio::test]
@@ -185,7 +214,11 @@ async fn a_replayed_refresh_token_signs_out_with_reuse_detected() {
     let other_dir = temp_dir();
     let replayer = engine_for(&server.url, other_dir.path(), &other_vault);
     let state = replayer.restore_user(USER).await.unwrap_or_else(|e| panic!("restore reports, it does not fail: {e}"));
-    assert_eq!(state, SessionState::SignedOut { reason: Some(SignOutReason::RefreshReuseDetected) }, "the replayer learns why");
+    assert_eq!(
+        state,
+        SessionState::SignedOut { reason: Some(SignOutReason::RefreshReuseDetected) },
+        "the replayer learns why"
+    );
     assert_eq!(server.reuse_count(), 1, "the server detected the reuse");
 
     // The legitimate engine learns on its next call that the whole session is gone.
@@ -220,7 +253,11 @@ async fn a_session_revoked_from_another_device_signs_out_with_session_revoked() 
 
     let err = laptop.me().await.err();
     assert_eq!(err, Some(EngineError::SignedOut(SignOutReason::SessionRevoked)), "the revoked device is told why");
-    assert_eq!(laptop.state(), SessionState::SignedOut { reason: Some(SignOutReason::SessionRevoked) }, "state carries the reason");
+    assert_eq!(
+        laptop.state(),
+        SessionState::SignedOut { reason: Some(SignOutReason::SessionRevoked) },
+        "state carries the reason"
+    );
     assert!(vault_a.is_empty(), "the revoked session's record is deleted");
     assert!(desk.me().await.is_ok(), "the device that revoked stays signed in");
 }
@@ -244,8 +281,12 @@ async fn server_down_means_offline_and_still_signed_in_then_active_after_restart
     assert!(engine.status().session_id.is_some(), "the session is kept");
     assert!(record(&vault, &url).await.is_some(), "the vault record is kept");
     let restarted = engine_for(&url, dir.path(), &vault);
-    let state = restarted.restore().await.unwrap_or_else(|e| panic!("restore while offline reports, it does not fail: {e}"));
-    assert!(matches!(state, SessionState::Offline { .. }), "a start without network is Offline and signed in: {state:?}");
+    let state =
+        restarted.restore().await.unwrap_or_else(|e| panic!("restore while offline reports, it does not fail: {e}"));
+    assert!(
+        matches!(state, SessionState::Offline { .. }),
+        "a start without network is Offline and signed in: {state:?}"
+    );
 
     let server = TestServer::start_on(&addr.to_string(), server_dir.path(), server_config(), clock).await;
     let server = server.unwrap_or_else(|e| panic!("the server must restart on its data dir and port: {e}"));
@@ -267,13 +308,18 @@ async fn sign_out_while_the_server_is_down_is_revoked_once_it_is_back() {
     let dir = temp_dir();
     let vault = MemoryVault::new();
     let engine = signed_in(&url, dir.path(), &vault).await;
-    let token = record(&vault, &url).await.map(|r| r.refresh_token).unwrap_or_else(|| panic!("signed in, so a record exists"));
+    let token =
+        record(&vault, &url).await.map(|r| r.refresh_token).unwrap_or_else(|| panic!("signed in, so a record exists"));
     server.stop().await;
 
     let mut events = engine.subscribe();
     let outcome = engine.sign_out().await.unwrap_or_else(|e| panic!("sign-out never fails for want of network: {e}"));
     assert_eq!(outcome, tessera_session::SignOutOutcome::RevocationQueued, "the revocation is queued");
-    assert_eq!(engine.state(), SessionState::SignedOut { reason: Some(SignOutReason::UserSignedOut) }, "signed out locally at once");
+    assert_eq!(
+        engine.state(),
+        SessionState::SignedOut { reason: Some(SignOutReason::UserSignedOut) },
+        "signed out locally at once"
+    );
     let warned = wait_for(&mut events, |e| match e {
         SessionEvent::Warning { code, .. } => Some(*code),
         _ => None,
@@ -286,7 +332,8 @@ async fn sign_out_while_the_server_is_down_is_revoked_once_it_is_back() {
     let server = TestServer::start_on(&addr.to_string(), server_dir.path(), server_config(), clock).await;
     let server = server.unwrap_or_else(|e| panic!("the server must restart: {e}"));
     let next_start = engine_for(&url, dir.path(), &vault);
-    let flushed = next_start.flush_pending_revocations().await.unwrap_or_else(|e| panic!("flush must work online: {e}"));
+    let flushed =
+        next_start.flush_pending_revocations().await.unwrap_or_else(|e| panic!("flush must work online: {e}"));
     assert_eq!(flushed, 1, "one queued revocation was sent");
     assert!(vault.is_empty(), "nothing is left in the vault afterwards");
     let replay = next_start.client().refresh(&token).await;
@@ -307,8 +354,13 @@ async fn two_engines_sharing_a_record_adopt_each_others_rotations() {
     let state = cli.restore().await.unwrap_or_else(|e| panic!("the CLI restores the desktop's session: {e}"));
     assert!(is_active(&state), "restored: {state:?}");
     for round in 0..3 {
-        desktop.refresh_now().await.unwrap_or_else(|e| panic!("round {round}: desktop refresh must adopt the CLI's rotation: {e}"));
-        cli.refresh_now().await.unwrap_or_else(|e| panic!("round {round}: CLI refresh must adopt the desktop's rotation: {e}"));
+        desktop
+            .refresh_now()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: desktop refresh must adopt the CLI's rotation: {e}"));
+        cli.refresh_now()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: CLI refresh must adopt the desktop's rotation: {e}"));
     }
     let (a, b) = tokio::join!(desktop.refresh_now(), cli.refresh_now());
     assert!(a.is_ok() && b.is_ok(), "concurrent refreshes from both must succeed: {a:?} {b:?}");
@@ -358,7 +410,11 @@ async fn near_the_absolute_end_the_session_is_expiring_with_a_warning() {
     let engine = engine(&server.url, dir.path(), &vault);
     let mut events = engine.subscribe();
     engine.sign_in(USER, &Password::new(PASSWORD)).await.unwrap_or_else(|e| panic!("sign-in: {e}"));
-    assert!(matches!(engine.state(), SessionState::Expiring { .. }), "2 min left < 5 min warning: {:?}", engine.state());
+    assert!(
+        matches!(engine.state(), SessionState::Expiring { .. }),
+        "2 min left < 5 min warning: {:?}",
+        engine.state()
+    );
     let warned = wait_for(&mut events, |e| match e {
         SessionEvent::Warning { code, .. } => Some(*code),
         _ => None,
@@ -366,7 +422,10 @@ async fn near_the_absolute_end_the_session_is_expiring_with_a_warning() {
     .await;
     assert_eq!(warned, WarningCode::SessionExpiring, "the UI gets the 'session ends soon' warning");
     engine.refresh_now().await.unwrap_or_else(|e| panic!("'stay signed in' refreshes: {e}"));
-    assert!(matches!(engine.state(), SessionState::Expiring { .. }), "the absolute end cannot be extended: still Expiring");
+    assert!(
+        matches!(engine.state(), SessionState::Expiring { .. }),
+        "the absolute end cannot be extended: still Expiring"
+    );
 }
 
 #[tokio::test]
@@ -411,12 +470,20 @@ async fn at_the_absolute_end_the_session_signs_out_as_expired() {
     let dir = temp_dir();
     let vault = MemoryVault::new();
     let clock = Arc::new(tessera_session::ManualClock::new(chrono::Utc::now()));
-    let engine = tessera_session::SessionEngine::with_clock(engine_config(&server.url, dir.path()), Arc::new(vault.clone()), clock.clone());
+    let engine = tessera_session::SessionEngine::with_clock(
+        engine_config(&server.url, dir.path()),
+        Arc::new(vault.clone()),
+        clock.clone(),
+    );
     let engine = engine.unwrap_or_else(|e| panic!("engine must build: {e}"));
     engine.sign_in(USER, &Password::new(PASSWORD)).await.unwrap_or_else(|e| panic!("sign-in: {e}"));
     // 12 h later (the default absolute lifetime) the schedule's last wake-up reassesses.
     clock.jump(chrono::Duration::hours(13));
     engine.reassess().await;
-    assert_eq!(engine.state(), SessionState::SignedOut { reason: Some(SignOutReason::SessionExpired) }, "the absolute end signs out");
+    assert_eq!(
+        engine.state(),
+        SessionState::SignedOut { reason: Some(SignOutReason::SessionExpired) },
+        "the absolute end signs out"
+    );
     assert!(vault.is_empty(), "an expired session leaves nothing in the vault");
 }

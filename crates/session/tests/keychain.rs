@@ -12,6 +12,8 @@
 //! test binary (`child_vault_report`) in an environment built for the story, and assert on the
 //! error codes it prints. Needs `dbus-run-session`, `dbus-daemon`, `gnome-keyring-daemon` and
 //! `secret-tool` (packages dbus, gnome-keyring, libsecret-tools).
+// Test scaffolding: a fixture that cannot be built should stop the test loudly.
+#![allow(clippy::expect_used)]
 #![cfg(target_os = "linux")]
 
 use std::io::{BufRead, BufReader, Write};
@@ -35,8 +37,8 @@ fn record(server_url: &str, username: &str, token: &str) -> VaultRecord {
         session_id: uuid::Uuid::new_v4().to_string(),
         username: username.into(),
         server_url: server_url.into(),
-        refresh_expires_at: DateTime::from_timestamp(1_900_000_000, 0).expect("valid"),
-        session_expires_at: DateTime::from_timestamp(1_900_040_000, 0).expect("valid"),
+        refresh_expires_at: DateTime::from_timestamp(1_900_000_000, 0).unwrap_or_else(|| panic!("valid")),
+        session_expires_at: DateTime::from_timestamp(1_900_040_000, 0).unwrap_or_else(|| panic!("valid")),
         pending_revocation: None,
     }
 }
@@ -290,7 +292,7 @@ fn lock_default_collection() -> Result<bool, String> {
 /// Runs this test binary's `child_vault_report` through `cmd` (the binary itself, or a wrapper
 /// that execs it), with `DISPLAY` unset so gnome-keyring can never wait on an unlock dialog.
 fn run_child(mut cmd: Command, story: &str, home: &Path, runtime_dir: &Path, env: &[(&str, &str)]) -> Output {
-    let exe = std::env::current_exe().expect("test binary");
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("test binary: {e}"));
     if cmd.get_program() != exe.as_os_str() {
         cmd.arg(&exe);
     }
@@ -305,7 +307,7 @@ fn run_child(mut cmd: Command, story: &str, home: &Path, runtime_dir: &Path, env
         .env_remove("XDG_CONFIG_HOME")
         .envs(env.iter().copied())
         .stdin(Stdio::null());
-    cmd.output().expect("run the child test process")
+    cmd.output().unwrap_or_else(|e| panic!("run the child test process: {e}"))
 }
 
 fn results(out: &Output) -> Vec<(String, String)> {

@@ -23,7 +23,12 @@ const JWT: &str = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1MSIsImV4cCI6OTk5OTk5OTk5OX0.
 
 async fn discovery(State(base): State<Arc<String>>, Path(scenario): Path<String>) -> Response {
     if scenario == "html-discovery" {
-        return (StatusCode::OK, [(header::CONTENT_TYPE, "text/html")], "<html><body>Please log in to the Wi-Fi</body></html>").into_response();
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html><body>Please log in to the Wi-Fi</body></html>",
+        )
+            .into_response();
     }
     let at = |p: &str| format!("{base}/{scenario}{p}");
     axum::Json(serde_json::json!({
@@ -118,7 +123,10 @@ async fn truncated_json_is_malformed_and_leaks_no_token() {
 async fn a_response_missing_fields_names_the_field() {
     let base = mock().await;
     let e = refresh_error(&base, "missing").await;
-    assert!(matches!(&e, ClientError::Malformed { reason, .. } if reason.contains("missing field")), "the missing field is named: {e:?}");
+    assert!(
+        matches!(&e, ClientError::Malformed { reason, .. } if reason.contains("missing field")),
+        "the missing field is named: {e:?}"
+    );
     assert_no_token(&e);
 }
 
@@ -143,14 +151,21 @@ async fn a_server_that_never_answers_times_out() {
 async fn rate_limiting_keeps_retry_after() {
     let base = mock().await;
     let e = refresh_error(&base, "limited").await;
-    assert_eq!(e.class(), ErrorClass::Transient { retry_after: Some(Duration::from_secs(7)) }, "Retry-After is honoured: {e:?}");
+    assert_eq!(
+        e.class(),
+        ErrorClass::Transient { retry_after: Some(Duration::from_secs(7)) },
+        "Retry-After is honoured: {e:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_captive_portal_instead_of_discovery_is_malformed() {
     let base = mock().await;
     let e = refresh_error(&base, "html-discovery").await;
-    assert!(matches!(&e, ClientError::Malformed { status: 200, body_prefix, .. } if body_prefix.contains("Wi-Fi")), "the portal page is the evidence: {e:?}");
+    assert!(
+        matches!(&e, ClientError::Malformed { status: 200, body_prefix, .. } if body_prefix.contains("Wi-Fi")),
+        "the portal page is the evidence: {e:?}"
+    );
 }
 
 #[tokio::test]
@@ -178,10 +193,15 @@ async fn restoring_against_a_broken_server_stays_signed_in_offline() {
         pending_revocation: None,
     };
     vault.store(&record).await.unwrap_or_else(|e| panic!("memory vault store: {e}"));
-    let engine = SessionEngine::new(EngineConfig::new(&url, dir.path(), "tessera-cli", device("d")), Arc::new(vault.clone()));
+    let engine =
+        SessionEngine::new(EngineConfig::new(&url, dir.path(), "tessera-cli", device("d")), Arc::new(vault.clone()));
     let engine = engine.unwrap_or_else(|e| panic!("engine: {e}"));
     let state = engine.restore_user(USER).await.unwrap_or_else(|e| panic!("restore reports, it does not fail: {e}"));
     assert!(matches!(state, SessionState::Offline { .. }), "a broken server is Offline, still signed in: {state:?}");
     assert_eq!(vault.len(), 1, "the record is kept for the retry");
-    assert_eq!(engine.metrics().last_error_code.as_deref(), Some("malformed_response"), "metrics keep the last error code");
+    assert_eq!(
+        engine.metrics().last_error_code.as_deref(),
+        Some("malformed_response"),
+        "metrics keep the last error code"
+    );
 }

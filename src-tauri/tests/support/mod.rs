@@ -8,6 +8,7 @@
 //! is then missing and the app says "memory only". `tools/test` provides a bus with an unlocked
 //! gnome-keyring.
 #![allow(dead_code)]
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "test code: a failed expectation is the test failing")]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -32,7 +33,7 @@ struct Group(Child);
 impl Drop for Group {
     fn drop(&mut self) {
         let pgid = self.0.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &format!("-{pgid}")]).status();
+        let _ = Command::new("kill").args(["-TERM", "--", &format!("-{pgid}")]).status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if matches!(self.0.try_wait(), Ok(Some(_))) {
@@ -40,7 +41,7 @@ impl Drop for Group {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = Command::new("kill").args(["-KILL", &format!("-{pgid}")]).status();
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]).status();
         let _ = self.0.wait();
     }
 }
@@ -63,7 +64,9 @@ impl Xvfb {
     pub fn start() -> Self {
         let n = (100..400)
             .map(|i| i + (std::process::id() % 300))
-            .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() && !Path::new(&format!("/tmp/.X{n}-lock")).exists())
+            .find(|n| {
+                !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+            })
             .expect("a free X display number");
         let display = format!(":{n}");
         let mut cmd = Command::new("Xvfb");
@@ -81,6 +84,12 @@ impl Xvfb {
 pub struct Home {
     /// Keeps the directories alive.
     pub dir: tempfile::TempDir,
+}
+
+impl Default for Home {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Home {
@@ -144,7 +153,7 @@ impl Driver {
             Bus::LockedKeyring => format!(
                 "exec env -u DISPLAY dbus-run-session -- sh -c 'printf pw | gnome-keyring-daemon --unlock \
                  --components=secrets >/dev/null && secret-tool lock --collection=/org/freedesktop/secrets/collection/login \
-                 && DISPLAY={} {driver}'",
+                 && export DISPLAY={} && {driver}'",
                 x.display
             ),
         };
@@ -164,7 +173,7 @@ impl Driver {
         }
         let group = spawn_group(cmd);
         let url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
+        let http = client();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(r) = http.get(format!("{url}/status")).send().await {
@@ -181,12 +190,18 @@ impl Driver {
     /// Launches the app (a WebDriver session) with `args`.
     pub async fn launch(&self, args: &[&str]) -> App {
         let binary = env!("CARGO_BIN_EXE_tessera-app");
-        let caps = json!({"capabilities": {"alwaysMatch": {"webkitgtk:browserOptions": {"binary": binary, "args": args}}}});
-        let http = reqwest::Client::new();
+        let caps =
+            json!({"capabilities": {"alwaysMatch": {"webkitgtk:browserOptions": {"binary": binary, "args": args}}}});
+        let http = client();
         let value = send(http.post(format!("{}/session", self.url)).json(&caps)).await;
         let id = value["sessionId"].as_str().unwrap_or_else(|| panic!("no session id in {value}")).to_owned();
         App { http, base: format!("{}/session/{id}", self.url), closed: false }
     }
+}
+
+/// A client whose requests fail instead of hanging when the driver or app stops answering.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("HTTP client")
 }
 
 async fn send(request: reqwest::RequestBuilder) -> Value {
@@ -212,8 +227,13 @@ impl App {
 
     /// Waits until `expr` (a JS expression) is truthy; panics with `what` otherwise.
     pub async fn wait_for(&self, expr: &str, what: &str) -> Value {
+        self.wait_within(UI_TIMEOUT, expr, what).await
+    }
+
+    /// [`wait_for`](Self::wait_for) with its own limit (reconnects back off for a while).
+    pub async fn wait_within(&self, limit: Duration, expr: &str, what: &str) -> Value {
         let script = format!("try {{ return ({expr}); }} catch (e) {{ return null; }}");
-        let deadline = Instant::now() + UI_TIMEOUT;
+        let deadline = Instant::now() + limit;
         loop {
             let v = self.js(&script, json!([])).await;
             if !(v.is_null() || v == json!(false) || v == json!("") || v == json!(0)) {
@@ -229,13 +249,18 @@ impl App {
 
     /// Waits until the element `#id` is visible (not inside anything hidden) and returns its text.
     pub async fn visible_text(&self, id: &str, what: &str) -> String {
-        let expr = format!("(() => {{ const e = document.getElementById('{id}'); return e && e.offsetParent !== null && e.textContent.trim(); }})()");
+        let expr = format!(
+            "(() => {{ const e = document.getElementById('{id}'); return e && e.offsetParent !== null && e.textContent.trim(); }})()"
+        );
         self.wait_for(&expr, what).await.as_str().unwrap_or_default().to_owned()
     }
 
     /// The element matching `css`.
     pub async fn find(&self, css: &str) -> String {
-        let v = send(self.http.post(format!("{}/element", self.base)).json(&json!({"using": "css selector", "value": css}))).await;
+        let v = send(
+            self.http.post(format!("{}/element", self.base)).json(&json!({"using": "css selector", "value": css})),
+        )
+        .await;
         v[ELEMENT_KEY].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_owned()
     }
 
@@ -281,7 +306,10 @@ impl App {
     /// Ends the session, which closes the app.
     pub async fn close(mut self) {
         self.closed = true;
-        let _ = self.http.delete(&self.base).send().await;
+        let closing = self.http.delete(&self.base).timeout(Duration::from_secs(15)).send().await;
+        if let Err(e) = closing {
+            eprintln!("closing the WebDriver session: {e}");
+        }
     }
 }
 

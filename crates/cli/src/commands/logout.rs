@@ -61,6 +61,10 @@ pub async fn sign_out_account(
         engine.restore_user(&account.username).await.map_err(Failure::from)?;
     }
     let outcome = engine.sign_out().await;
+    // Shared desks: the next person must not read this user's notifications.
+    if let Err(e) = tessera_session::feed::forget_cached(&dirs.data, &account.server_url, &account.username).await {
+        tracing::warn!(code = e.code(), "could not delete the cached notifications");
+    }
     // A revocation an earlier offline sign-out queued for this account.
     if ours {
         if let Err(e) = engine.flush_pending_revocations().await {

@@ -5,9 +5,11 @@ mod audit;
 mod debug;
 mod login;
 mod logout;
+mod notifications;
 mod sessions;
 mod status;
 mod token;
+pub mod watch;
 
 use crate::cli::{Cli, Command};
 use crate::context::Dirs;
@@ -25,6 +27,8 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
         Command::Whoami => token::whoami(&dirs, json).await,
         Command::Sessions { command } => sessions::run(&dirs, command.as_ref(), json).await,
         Command::Audit(args) => audit::run(&dirs, args, json).await,
+        Command::Watch => watch::run(&dirs, json).await,
+        Command::Notifications(args) => notifications::run(&dirs, args, json).await,
         Command::Debug { command } => debug::run(&dirs, command).await,
     }
 }

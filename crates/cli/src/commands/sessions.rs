@@ -62,6 +62,10 @@ async fn revoke(dirs: &Dirs, id: &str, json: bool) -> Result<Exit, Failure> {
     })?;
     if own {
         CurrentAccount::remove(dirs)?;
+        let account = &restored.account;
+        if let Err(e) = tessera_session::feed::forget_cached(&dirs.data, &account.server_url, &account.username).await {
+            tracing::warn!(code = e.code(), "could not delete the cached notifications");
+        }
     }
     if json {
         output::json(&json!({ "revoked": id, "this_device": own }))?;

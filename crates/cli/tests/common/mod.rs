@@ -143,6 +143,25 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Publishes notification `n` (`{"message":"note n"}`) to alice's outbox.
+    pub fn publish(&self, n: i64) {
+        let server = self.inner();
+        self.runtime.block_on(async {
+            let mut conn = server.state.db.read.acquire().await.expect("server database");
+            let user = tessera_server::store::users::by_name(&mut conn, USER)
+                .await
+                .expect("user lookup")
+                .expect("alice exists");
+            drop(conn);
+            let payload = serde_json::json!({ "message": format!("note {n}") });
+            tessera_server::notify::outbox::publish(&server.state, user.id, "message", &payload)
+                .await
+                .expect("publish");
+        });
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(server) = self.server.take() {

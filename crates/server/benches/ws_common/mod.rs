@@ -38,7 +38,9 @@ pub async fn mint_users(state: &AppState, users: usize) -> anyhow::Result<Vec<i6
     let mut ids = Vec::with_capacity(users);
     for i in 0..users {
         let name = format!("bench{i}");
-        ids.push(tessera_server::store::users::upsert(&mut tx, &name, &name, Role::Agent, "!", state.clock.now_ms()).await?);
+        ids.push(
+            tessera_server::store::users::upsert(&mut tx, &name, &name, Role::Agent, "!", state.clock.now_ms()).await?,
+        );
     }
     tx.commit().await?;
     Ok(ids)

@@ -78,7 +78,9 @@ pub struct Hooks {
 
 impl std::fmt::Debug for Hooks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hooks").field("handlers", &self.snapshot().iter().map(|h| h.name().to_owned()).collect::<Vec<_>>()).finish()
+        f.debug_struct("Hooks")
+            .field("handlers", &self.snapshot().iter().map(|h| h.name().to_owned()).collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -111,7 +113,10 @@ impl Hooks {
             .snapshot()
             .into_iter()
             .map(|hook| {
-                let task = tokio::spawn(tokio::time::timeout(HANDLER_TIMEOUT, hook.handle(Arc::clone(state), Arc::clone(&event))));
+                let task = tokio::spawn(tokio::time::timeout(
+                    HANDLER_TIMEOUT,
+                    hook.handle(Arc::clone(state), Arc::clone(&event)),
+                ));
                 (hook, task)
             })
             .collect();

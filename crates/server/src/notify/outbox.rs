@@ -1,5 +1,6 @@
 //! Publishing to a user's outbox: the row is committed first, then live subscribers hear of it,
-//! then webhooks are queued. Nothing here waits for a subscriber or a webhook.
+//! then webhooks are queued (the deliveries owed are recorded in the same transaction as the row,
+//! so a restart resumes them). Nothing here waits for a subscriber or a webhook.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use tessera_protocol::Notification;
 use crate::clock::to_datetime;
 use crate::state::AppState;
 use crate::store::notifications::{self, NotificationRow, StreamRow};
+use crate::store::webhooks;
 
 /// A new random stream epoch (128 bits, hex).
 pub fn new_epoch() -> String {
@@ -31,7 +33,12 @@ pub fn to_notification(row: NotificationRow) -> Notification {
 }
 
 /// Appends a notification for `user_id` and announces it. Returns it once it is durable.
-pub async fn publish(state: &AppState, user_id: i64, kind: &str, payload: &serde_json::Value) -> anyhow::Result<Arc<Notification>> {
+pub async fn publish(
+    state: &AppState,
+    user_id: i64,
+    kind: &str,
+    payload: &serde_json::Value,
+) -> anyhow::Result<Arc<Notification>> {
     let retention = i64::try_from(state.config.notification_retention).unwrap_or(i64::MAX);
     let payload = payload.to_string();
     let now = state.clock.now_ms();
@@ -40,7 +47,9 @@ pub async fn publish(state: &AppState, user_id: i64, kind: &str, payload: &serde
     let mut conn = state.db.write.acquire().await?;
     let mut tx = conn.begin().await?;
     let (_, row) = notifications::append(&mut tx, user_id, &new_epoch(), kind, &payload, now, retention).await?;
+    webhooks::add_pending(&mut tx, user_id, row.seq, now).await?;
     tx.commit().await?;
+    crate::metrics::inc(&state.metrics.notifications_published);
     let notification = Arc::new(to_notification(row));
     state.notify.fanout.send(&user_id, Arc::clone(&notification));
     drop(conn);
@@ -77,7 +86,12 @@ pub fn can_resume(stream: &StreamRow, after: i64, epoch: Option<&str>) -> bool {
 }
 
 /// Up to `limit` notifications after `after`, ascending.
-pub async fn read_after(conn: &mut SqliteConnection, user_id: i64, after: i64, limit: i64) -> sqlx::Result<Vec<Notification>> {
+pub async fn read_after(
+    conn: &mut SqliteConnection,
+    user_id: i64,
+    after: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<Notification>> {
     Ok(notifications::after(conn, user_id, after, limit).await?.into_iter().map(to_notification).collect())
 }
 

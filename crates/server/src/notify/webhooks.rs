@@ -1,6 +1,9 @@
 //! Webhook delivery: every notification of a user is POSTed to each of the user's webhooks,
 //! signed with HMAC-SHA256, retried with exponential backoff, every attempt logged. Publishing
-//! only puts the notification on a bounded queue (never waits); a worker does the rest.
+//! records the deliveries owed (`webhook_pending`, in the notification's transaction) and puts the
+//! notification on a bounded queue (never waits); a worker does the rest. Each attempt's log entry
+//! and the owed delivery's next due time are written in one transaction, so a server restarted in
+//! the middle of a backoff resumes with the next attempt when it is due.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +21,9 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
-use crate::store::webhooks::{self, Attempt, WebhookRow};
+use crate::metrics::{Metrics, inc};
+use crate::notify::outbox;
+use crate::store::webhooks::{self, Attempt, PendingRow, WebhookRow};
 
 /// Notifications waiting for the worker; beyond this, deliveries are dropped (and logged).
 const QUEUE: usize = 4096;
@@ -31,15 +36,25 @@ pub const MAX_URL_LEN: usize = 2048;
 /// Prefix of webhook secrets.
 pub const SECRET_PREFIX: &str = "whsec_";
 
-/// Handle to the delivery worker.
-#[derive(Debug, Clone)]
+/// Handle to the delivery worker (`None` in one-shot commands, which leave delivery to the server).
+#[derive(Clone)]
 pub struct WebhookQueue {
-    tx: mpsc::Sender<(i64, Arc<Notification>)>,
+    worker: Option<(mpsc::Sender<Queued>, Arc<Worker>)>,
+}
+
+/// A notification for the webhooks of a user (by id).
+type Queued = (i64, Arc<Notification>);
+
+impl std::fmt::Debug for WebhookQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookQueue").field("delivering", &self.worker.is_some()).finish()
+    }
 }
 
 struct Worker {
     db: Db,
     clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
     http: reqwest::Client,
     max_attempts: u32,
     retry_base: Duration,
@@ -47,7 +62,7 @@ struct Worker {
 
 impl WebhookQueue {
     /// Starts the worker.
-    pub fn spawn(db: Db, config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    pub fn spawn(db: Db, config: &Config, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(config.webhook_timeout_secs))
             // A redirect could lead from an allowed URL to one that is not: never follow.
@@ -57,24 +72,41 @@ impl WebhookQueue {
         let worker = Arc::new(Worker {
             db,
             clock,
+            metrics,
             http,
             max_attempts: config.webhook_max_attempts.max(1),
             retry_base: Duration::from_millis(config.webhook_retry_base_ms),
         });
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(worker, rx));
-        Ok(Self { tx })
+        tokio::spawn(resume_owed(Arc::clone(&worker), None));
+        tokio::spawn(run(Arc::clone(&worker), rx));
+        Ok(Self { worker: Some((tx, worker)) })
+    }
+
+    /// A queue that delivers nothing: the deliveries stay owed in the database for the server.
+    pub fn inert() -> Self {
+        Self { worker: None }
     }
 
     /// Queues `notification` for the user's webhooks. Never waits.
     pub fn enqueue(&self, user_id: i64, notification: Arc<Notification>) {
-        if let Err(e) = self.tx.try_send((user_id, notification)) {
-            tracing::warn!(user_id, "webhook queue unavailable, delivery dropped: {e}");
+        let Some((tx, _)) = &self.worker else { return };
+        if let Err(e) = tx.try_send((user_id, notification)) {
+            // Still owed in the database: the next start of the server delivers it.
+            tracing::warn!(user_id, "webhook queue full; delivery left owed until the next start: {e}");
+        }
+    }
+
+    /// Delivers what is owed for notification `seq` of `user_id`, published by another process
+    /// (`tessera-server notify`).
+    pub fn deliver_owed(&self, user_id: i64, seq: i64) {
+        if let Some((_, worker)) = &self.worker {
+            tokio::spawn(resume_owed(Arc::clone(worker), Some((user_id, seq))));
         }
     }
 }
 
-async fn run(worker: Arc<Worker>, mut rx: mpsc::Receiver<(i64, Arc<Notification>)>) {
+async fn run(worker: Arc<Worker>, mut rx: mpsc::Receiver<Queued>) {
     let slots = Arc::new(Semaphore::new(CONCURRENCY));
     while let Some((user_id, notification)) = rx.recv().await {
         let hooks = match worker.db.read.acquire().await {
@@ -93,22 +125,80 @@ async fn run(worker: Arc<Worker>, mut rx: mpsc::Receiver<(i64, Arc<Notification>
             let worker = Arc::clone(&worker);
             let notification = Arc::clone(&notification);
             tokio::spawn(async move {
-                worker.deliver(&hook, &notification).await;
+                worker.deliver(&hook, &notification, 1).await;
                 drop(slot);
             });
         }
     }
 }
 
+/// Resumes owed deliveries (each when it is due): all of them (those a previous run of the
+/// server still owed), or those of one notification.
+async fn resume_owed(worker: Arc<Worker>, only: Option<(i64, i64)>) {
+    let owed = match worker.db.read.acquire().await {
+        Ok(mut conn) => match only {
+            None => webhooks::pending(&mut conn).await,
+            Some((user_id, seq)) => webhooks::pending_for(&mut conn, user_id, seq).await,
+        },
+        Err(e) => Err(e),
+    };
+    let owed = match owed {
+        Ok(owed) => owed,
+        Err(e) => return tracing::error!("reading owed webhook deliveries failed: {e}"),
+    };
+    if !owed.is_empty() {
+        tracing::info!(count = owed.len(), "resuming owed webhook deliveries");
+    }
+    for row in owed {
+        let worker = Arc::clone(&worker);
+        tokio::spawn(async move { worker.resume(row).await });
+    }
+}
+
 impl Worker {
-    async fn deliver(&self, hook: &WebhookRow, notification: &Notification) {
+    /// One owed delivery from a previous run: waits until it is due, then goes on from its next
+    /// attempt.
+    async fn resume(&self, row: PendingRow) {
+        let found = match self.db.read.acquire().await {
+            Ok(mut conn) => {
+                let hook = webhooks::by_id(&mut conn, &row.webhook_id).await;
+                let notification = outbox::read_after(&mut conn, row.user_id, row.seq - 1, 1).await;
+                hook.and_then(|hook| notification.map(|n| (hook, n.into_iter().find(|n| n.seq == row.seq))))
+            }
+            Err(e) => Err(e),
+        };
+        let (hook, notification) = match found {
+            Ok((Some(hook), Some(notification))) => (hook, notification),
+            Ok((None, _)) => return, // the webhook was deleted (its owed rows went with it)
+            Ok((Some(_), None)) => {
+                tracing::info!(webhook_id = %row.webhook_id, seq = row.seq, "owed notification no longer retained; dropping the delivery");
+                if let Ok(mut conn) = self.db.write.acquire().await {
+                    let _ = webhooks::drop_pending(&mut conn, &row.webhook_id, row.seq).await;
+                }
+                return;
+            }
+            Err(e) => return tracing::error!(webhook_id = %row.webhook_id, "reading an owed delivery failed: {e}"),
+        };
+        let wait = u64::try_from(row.due_at - self.clock.now_ms()).unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        let next = u32::try_from(row.attempts).unwrap_or(u32::MAX).saturating_add(1);
+        self.deliver(&hook, &notification, next).await;
+    }
+
+    /// The wait after failed attempt `attempt` (1-based): the base, doubled per attempt, capped.
+    fn backoff_after(&self, attempt: u32) -> Duration {
+        let doublings = attempt.saturating_sub(1).min(31);
+        self.retry_base.saturating_mul(1 << doublings).min(MAX_BACKOFF)
+    }
+
+    /// Delivers from attempt `first` on (1 for a new notification).
+    async fn deliver(&self, hook: &WebhookRow, notification: &Notification, first: u32) {
         let body = WebhookBody { event: WEBHOOK_EVENT_NOTIFICATION_CREATED.into(), notification: notification.clone() };
         let body = match serde_json::to_vec(&body) {
             Ok(body) => body,
             Err(e) => return tracing::error!(webhook_id = %hook.id, "serializing webhook body: {e}"),
         };
-        let mut backoff = self.retry_base;
-        for attempt in 1..=self.max_attempts {
+        for attempt in first.max(1)..=self.max_attempts.max(first) {
             let t = self.clock.now_ms().div_euclid(1000);
             let result = self
                 .http
@@ -124,7 +214,7 @@ impl Worker {
                 Ok(resp) => (Some(resp.status().as_u16()), Some(format!("HTTP {}", resp.status()))),
                 Err(e) => (None, Some(describe(&e))),
             };
-            let outcome = match (&error, attempt == self.max_attempts) {
+            let outcome = match (&error, attempt >= self.max_attempts) {
                 (None, _) => "delivered",
                 (Some(_), false) => "retrying",
                 (Some(_), true) => "failed",
@@ -138,14 +228,21 @@ impl Worker {
                 outcome,
                 error: error.as_deref(),
             };
-            if let Err(e) = self.record(record).await {
+            inc(match outcome {
+                "delivered" => &self.metrics.webhook_delivered,
+                "retrying" => &self.metrics.webhook_retried,
+                _ => &self.metrics.webhook_failed,
+            });
+            let backoff = self.backoff_after(attempt);
+            let next_due = (outcome == "retrying")
+                .then(|| self.clock.now_ms().saturating_add(i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX)));
+            if let Err(e) = self.record(record, next_due).await {
                 tracing::error!(webhook_id = %hook.id, "recording a webhook delivery failed: {e}");
             }
             match (outcome, error) {
                 ("retrying", Some(error)) => {
                     tracing::info!(webhook_id = %hook.id, seq = notification.seq, attempt, "webhook delivery failed ({error}); retrying in {backoff:?}");
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
                 ("failed", Some(error)) => {
                     tracing::warn!(webhook_id = %hook.id, seq = notification.seq, attempt, "webhook delivery gave up: {error}");
@@ -156,9 +253,9 @@ impl Worker {
         }
     }
 
-    async fn record(&self, attempt: Attempt<'_>) -> sqlx::Result<()> {
+    async fn record(&self, attempt: Attempt<'_>, next_due: Option<i64>) -> sqlx::Result<()> {
         let mut conn = self.db.write.acquire().await?;
-        webhooks::record_attempt(&mut conn, attempt).await
+        webhooks::settle_attempt(&mut conn, attempt, next_due).await
     }
 }
 
@@ -214,7 +311,9 @@ pub fn check_url(raw: &str, allowed_http_hosts: &[String]) -> Result<url::Url, S
     match url.scheme() {
         "https" => Ok(url),
         "http" if allowed_http_hosts.iter().any(|h| h == host_bare || *h == host) => Ok(url),
-        "http" => Err(format!("url must use https (http is allowed only for hosts in webhook_allowed_http_hosts; {host} is not)")),
+        "http" => Err(format!(
+            "url must use https (http is allowed only for hosts in webhook_allowed_http_hosts; {host} is not)"
+        )),
         other => Err(format!("url scheme {other:?} is not supported; use https")),
     }
 }

@@ -12,12 +12,14 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use tessera_protocol::{
-    Notification, WS_CLOSE_SERVER_RESTART, WS_CLOSE_SESSION_ENDED, WS_CLOSE_TOKEN_EXPIRED, WsClientMessage, WsServerMessage,
+    Notification, WS_CLOSE_SERVER_RESTART, WS_CLOSE_SESSION_ENDED, WS_CLOSE_TOKEN_EXPIRED, WsClientMessage,
+    WsServerMessage,
 };
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::auth::{EndReason, check_open, end_session};
 use crate::extract::Authenticated;
+use crate::metrics::inc;
 use crate::notify::outbox;
 use crate::notify::{ShutdownMode, StreamEnd};
 use crate::state::SharedState;
@@ -50,9 +52,21 @@ pub async fn upgrade(State(state): State<SharedState>, auth: Authenticated, ws: 
         .on_failed_upgrade(|e| tracing::debug!("websocket upgrade failed: {e}"))
         .on_upgrade(move |socket| async move {
             let session_id = auth.session.id.clone();
+            let metrics = Arc::clone(&state.metrics);
+            inc(&metrics.ws_opened);
             let end = Connection::new(state, auth, socket).run().await;
+            inc(&metrics.ws_closed);
             tracing::debug!(session_id = %session_id, ?end, "websocket closed");
         })
+}
+
+/// When `row` ends unless there is activity: the earlier of its idle and absolute deadlines (ms).
+fn session_deadline(row: &sessions::SessionRow, idle_ms: i64) -> i64 {
+    row.expires_at.min(row.last_activity_at.saturating_add(idle_ms))
+}
+
+fn period_ms(period: Duration) -> i64 {
+    i64::try_from(period.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Why the send failed: the connection is gone.
@@ -67,6 +81,8 @@ struct Caller {
     ip: String,
     /// Access token `exp` (seconds).
     exp: i64,
+    /// When the session ends unless there is activity: its idle or absolute deadline (ms).
+    deadline_ms: i64,
 }
 
 struct Connection {
@@ -80,7 +96,14 @@ struct Connection {
 
 impl Connection {
     fn new(state: SharedState, auth: Authenticated, socket: WebSocket) -> Self {
-        let who = Caller { user_id: auth.user_id(), session_id: auth.session.id, ip: auth.ip, exp: auth.claims.exp };
+        let deadline_ms = session_deadline(&auth.session, state.idle_ms());
+        let who = Caller {
+            user_id: auth.user_id(),
+            session_id: auth.session.id,
+            ip: auth.ip,
+            exp: auth.claims.exp,
+            deadline_ms,
+        };
         Self { state, who, socket, last: None, malformed: 0 }
     }
 
@@ -98,6 +121,9 @@ impl Connection {
         }
         let expiry = tokio::time::sleep(self.until_ms(self.who.exp.saturating_mul(1000)));
         tokio::pin!(expiry);
+        // The idle or absolute end reaches an open stream when it happens, not at the next ping.
+        let deadline = tokio::time::sleep(self.until_ms(self.who.deadline_ms));
+        tokio::pin!(deadline);
         let period = Duration::from_secs(self.state.config.ws_ping_interval_secs);
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
@@ -123,8 +149,18 @@ impl Connection {
                     self.close(WS_CLOSE_TOKEN_EXPIRED, "access token expired").await;
                     return StreamEnd::TokenExpired;
                 }
+                () = &mut deadline => {
+                    match Box::pin(self.check_deadline()).await {
+                        Err(reason) => return Box::pin(self.revoked(reason)).await,
+                        // Activity moved the deadline (or the database was busy: look again at the next ping).
+                        Ok(next) => {
+                            let next = next.unwrap_or_else(|| self.state.clock.now_ms().saturating_add(period_ms(period)));
+                            deadline.as_mut().reset(tokio::time::Instant::now() + self.until_ms(next));
+                        }
+                    }
+                }
                 _ = ping.tick() => {
-                    if let Some(reason) = Box::pin(self.session_past_deadline()).await {
+                    if let Err(reason) = Box::pin(self.check_deadline()).await {
                         return Box::pin(self.revoked(reason)).await;
                     }
                     if self.socket.send(Message::Ping(Default::default())).await.is_err() {
@@ -171,7 +207,9 @@ impl Connection {
             Some(Ok(Message::Text(text))) => text,
         };
         match serde_json::from_str::<WsClientMessage>(text.as_str()) {
-            Ok(WsClientMessage::Resume { after, epoch }) => self.resume(after, epoch.as_deref()).await.map_err(|Gone| StreamEnd::ClientGone),
+            Ok(WsClientMessage::Resume { after, epoch }) => {
+                self.resume(after, epoch.as_deref()).await.map_err(|Gone| StreamEnd::ClientGone)
+            }
             Err(e) => self.malformed(&format!("not a client message: {e}")).await,
         }
     }
@@ -204,12 +242,15 @@ impl Connection {
         loop {
             let page = {
                 let mut conn = self.state.db.read.acquire().await.map_err(|e| self.internal(e))?;
-                outbox::read_after(&mut conn, self.who.user_id, last, REPLAY_PAGE).await.map_err(|e| self.internal(e))?
+                outbox::read_after(&mut conn, self.who.user_id, last, REPLAY_PAGE)
+                    .await
+                    .map_err(|e| self.internal(e))?
             };
             let full = page.len() as i64 == REPLAY_PAGE;
             for notification in page {
                 last = notification.seq;
                 self.send(&WsServerMessage::Notification { notification }).await?;
+                inc(&self.state.metrics.ws_notifications_sent);
                 self.last = Some(last);
             }
             if !full {
@@ -227,6 +268,7 @@ impl Connection {
             return self.replay().await; // a gap: the outbox has everything up to this one
         }
         self.send(&WsServerMessage::Notification { notification: Notification::clone(notification) }).await?;
+        inc(&self.state.metrics.ws_notifications_sent);
         self.last = Some(notification.seq);
         Ok(())
     }
@@ -240,17 +282,27 @@ impl Connection {
     }
 
     /// A session past its idle or absolute deadline ends now (with audit), as on any request.
-    async fn session_past_deadline(&mut self) -> Option<EndReason> {
+    /// Otherwise says when it would end next (`None` when the database could not tell).
+    async fn check_deadline(&mut self) -> Result<Option<i64>, EndReason> {
         let row = {
-            let mut conn = self.state.db.read.acquire().await.ok()?;
-            sessions::by_id(&mut conn, &self.who.session_id).await.ok()??
+            let Ok(mut conn) = self.state.db.read.acquire().await else { return Ok(None) };
+            match sessions::by_id(&mut conn, &self.who.session_id).await {
+                Ok(Some(row)) => row,
+                _ => return Ok(None),
+            }
         };
-        let reason = check_open(&row, self.state.clock.now_ms(), self.state.idle_ms()).err()?;
-        if row.ended_at.is_none() {
-            let mut conn = self.state.db.write.acquire().await.ok()?;
-            end_session(&self.state, &mut conn, &row, reason, Some(&self.who.ip), None).await.ok()?;
+        let idle_ms = self.state.idle_ms();
+        if let Err(reason) = check_open(&row, self.state.clock.now_ms(), idle_ms) {
+            if row.ended_at.is_none() {
+                if let Ok(mut conn) = self.state.db.write.acquire().await {
+                    if let Err(e) = end_session(&self.state, &mut conn, &row, reason, Some(&self.who.ip), None).await {
+                        tracing::warn!(session_id = %self.who.session_id, "could not record the session's end: {e}");
+                    }
+                }
+            }
+            return Err(reason);
         }
-        Some(reason)
+        Ok(Some(session_deadline(&row, idle_ms)))
     }
 
     async fn revoked(&mut self, reason: EndReason) -> StreamEnd {

@@ -1,8 +1,8 @@
 //! `/api/*`: the signed-in user, the current session, the user's sessions (devices), audit.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use serde::Deserialize;
 use tessera_protocol::{AuditEntry, AuditList, DeviceInfo, Me, RevokeOthersResponse, SessionInfo, SessionList};
 
@@ -133,7 +133,14 @@ pub async fn audit_list(
     let events = audit::for_user(&mut conn, auth.user_id(), limit)
         .await?
         .into_iter()
-        .map(|r| AuditEntry { id: r.id, at: to_datetime(r.at), kind: r.kind, session_id: r.session_id, ip: r.ip, detail: r.detail })
+        .map(|r| AuditEntry {
+            id: r.id,
+            at: to_datetime(r.at),
+            kind: r.kind,
+            session_id: r.session_id,
+            ip: r.ip,
+            detail: r.detail,
+        })
         .collect();
     Ok(Json(AuditList { events }))
 }

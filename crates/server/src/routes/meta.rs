@@ -1,9 +1,9 @@
 //! Discovery, JWKS, health and metrics.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::Json;
 use tessera_protocol::{Discovery, TesseraEndpoints, paths};
 
 use crate::error::AppResult;
@@ -42,7 +42,10 @@ pub async fn discovery(State(state): State<SharedState>) -> Json<Discovery> {
 
 /// The WebSocket URL on the issuer's origin (`https` → `wss`, `http` → `ws`).
 fn ws_url(issuer: &str) -> String {
-    let rest = issuer.strip_prefix("https://").map(|r| ("wss://", r)).or_else(|| issuer.strip_prefix("http://").map(|r| ("ws://", r)));
+    let rest = issuer
+        .strip_prefix("https://")
+        .map(|r| ("wss://", r))
+        .or_else(|| issuer.strip_prefix("http://").map(|r| ("ws://", r)));
     match rest {
         Some((scheme, rest)) => format!("{scheme}{rest}{}", paths::WS),
         None => format!("{issuer}{}", paths::WS),

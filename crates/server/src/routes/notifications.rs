@@ -1,9 +1,9 @@
 //! `/api/notifications*` (polling with the WebSocket's cursor, mark read, unread count) and
 //! `POST /api/admin/notify`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use serde::Deserialize;
 use tessera_protocol::{AdminNotify, Notification, NotificationPage, ReadAllResponse, Role, UnreadCount};
 
@@ -54,7 +54,11 @@ pub async fn list(
 }
 
 /// `POST /api/notifications/{seq}/read`.
-pub async fn mark_read(State(state): State<SharedState>, auth: Authenticated, Path(seq): Path<i64>) -> AppResult<StatusCode> {
+pub async fn mark_read(
+    State(state): State<SharedState>,
+    auth: Authenticated,
+    Path(seq): Path<i64>,
+) -> AppResult<StatusCode> {
     let mut conn = state.db.write.acquire().await?;
     if notifications::mark_read(&mut conn, auth.user_id(), seq, state.clock.now_ms()).await? {
         Ok(StatusCode::NO_CONTENT)
@@ -87,7 +91,9 @@ pub async fn admin_notify(
         let mut conn = state.db.read.acquire().await?;
         (users::by_id(&mut conn, auth.user_id()).await?, users::by_name(&mut conn, &req.user).await?)
     };
-    let admin = admin.filter(|u| u.role() == Role::Admin).ok_or_else(|| AppError::forbidden("only admins may post notifications"))?;
+    let admin = admin
+        .filter(|u| u.role() == Role::Admin)
+        .ok_or_else(|| AppError::forbidden("only admins may post notifications"))?;
     let recipient = recipient.ok_or_else(|| AppError::not_found("no such user"))?;
     let message = check_message(&req.message)?;
     let payload = serde_json::json!({ "message": message, "from": admin.username });

@@ -1,10 +1,10 @@
 //! `POST /oauth/token` (RFC 6749 §4.3 password grant, §6 refresh grant) and
 //! `POST /oauth/revoke` (RFC 7009).
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use tessera_protocol::{ErrorCode, RevokeRequest, TokenRequest, TokenResponse};
 
 use crate::auth::{self, EndReason, end_session, hash_token, new_refresh_token};
@@ -27,7 +27,11 @@ const MAX_DEVICE_FIELD: usize = 100;
 const MAX_REFRESH_TOKEN: usize = 256;
 
 /// `POST /oauth/token`.
-pub async fn token(State(state): State<SharedState>, ClientIp(ip): ClientIp, Form(req): Form<TokenRequest>) -> AppResult<Response> {
+pub async fn token(
+    State(state): State<SharedState>,
+    ClientIp(ip): ClientIp,
+    Form(req): Form<TokenRequest>,
+) -> AppResult<Response> {
     let client_id = match req.client_id.as_deref() {
         None | Some("") => return Err(AppError::invalid_request("client_id is required")),
         Some(id) if KNOWN_CLIENTS.contains(&id) => id.to_owned(),
@@ -148,8 +152,12 @@ async fn refresh_grant(state: &AppState, ip: &str, client_id: &str, req: TokenRe
     }
     let job = RefreshJob { presented, client_id: client_id.to_owned(), ip: ip.to_owned() };
     let done = state.rotator.refresh(job).await?;
-    let session =
-        SessionTimes { id: done.session_id, user_id: done.user_id, last_activity_at: done.now_ms, expires_at: done.expires_at };
+    let session = SessionTimes {
+        id: done.session_id,
+        user_id: done.user_id,
+        last_activity_at: done.now_ms,
+        expires_at: done.expires_at,
+    };
     token_response(state, &session, done.refresh_token, done.now_ms)
 }
 
@@ -189,7 +197,11 @@ fn token_response(state: &AppState, s: &SessionTimes, refresh_token: String, now
 
 /// `POST /oauth/revoke`: RFC 7009. Always 200 for a well-formed request, known token or not.
 /// Tessera's access tokens are bound to a session, so revoking either kind ends the session.
-pub async fn revoke(State(state): State<SharedState>, ClientIp(ip): ClientIp, Form(req): Form<RevokeRequest>) -> AppResult<Response> {
+pub async fn revoke(
+    State(state): State<SharedState>,
+    ClientIp(ip): ClientIp,
+    Form(req): Form<RevokeRequest>,
+) -> AppResult<Response> {
     if req.token.is_empty() {
         return Err(AppError::invalid_request("token is required"));
     }

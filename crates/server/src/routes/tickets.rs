@@ -2,9 +2,9 @@
 //! (`ticket.created`, `comment.created`, `ticket.assigned`) for the hooks registry; every
 //! signed-in user may open, comment on and assign tickets.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use tessera_protocol::{AssignTicket, Comment, NewComment, NewTicket, Ticket};
 
 use crate::error::{AppError, AppResult};
@@ -18,7 +18,12 @@ const MAX_SUBJECT: usize = 200;
 const MAX_COMMENT: usize = 4000;
 
 fn ticket(row: &TicketRow) -> Ticket {
-    Ticket { id: row.id, subject: row.subject.clone(), requester: row.requester.clone(), assignee: row.assignee.clone() }
+    Ticket {
+        id: row.id,
+        subject: row.subject.clone(),
+        requester: row.requester.clone(),
+        assignee: row.assignee.clone(),
+    }
 }
 
 fn text(value: &str, max: usize, what: &str) -> AppResult<String> {
@@ -79,7 +84,8 @@ pub async fn comment(
         tickets::add_comment(&mut conn, id, author.id, &body, state.clock.now_ms()).await?
     };
     let comment = Comment { id: comment_id, ticket_id: id, author: author.username.clone(), body: body.clone() };
-    let event = DomainEvent::CommentCreated { ticket: row, comment_id, author_id: author.id, author: author.username, body };
+    let event =
+        DomainEvent::CommentCreated { ticket: row, comment_id, author_id: author.id, author: author.username, body };
     state.notify.hooks.dispatch(&state, event).await;
     Ok((StatusCode::CREATED, Json(comment)))
 }
@@ -101,6 +107,10 @@ pub async fn assign(
         return Err(AppError::not_found("no such ticket"));
     }
     let row = ticket_row(&state, id).await?;
-    state.notify.hooks.dispatch(&state, DomainEvent::TicketAssigned { ticket: row.clone(), by_id: by.id, by: by.username }).await;
+    state
+        .notify
+        .hooks
+        .dispatch(&state, DomainEvent::TicketAssigned { ticket: row.clone(), by_id: by.id, by: by.username })
+        .await;
     Ok(Json(ticket(&row)))
 }

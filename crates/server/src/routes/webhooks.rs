@@ -1,8 +1,8 @@
 //! `/api/webhooks`: register, list and delete the user's webhooks; read a delivery log.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use tessera_protocol::{NewWebhook, WebhookCreated, WebhookDelivery, WebhookDeliveryList, WebhookInfo, WebhookList};
 
 use crate::clock::to_datetime;
@@ -53,7 +53,11 @@ pub async fn list(State(state): State<SharedState>, auth: Authenticated) -> AppR
 }
 
 /// `DELETE /api/webhooks/{id}`.
-pub async fn delete(State(state): State<SharedState>, auth: Authenticated, Path(id): Path<String>) -> AppResult<StatusCode> {
+pub async fn delete(
+    State(state): State<SharedState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
     let mut conn = state.db.write.acquire().await?;
     if webhooks::delete(&mut conn, auth.user_id(), &id).await? {
         Ok(StatusCode::NO_CONTENT)

@@ -23,18 +23,16 @@ pub struct AuditRecord<'a> {
 
 /// Appends an event.
 pub async fn record(conn: &mut SqliteConnection, r: AuditRecord<'_>) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO audit (at, kind, user_id, username, session_id, ip, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(r.at)
-    .bind(r.kind)
-    .bind(r.user_id)
-    .bind(r.username)
-    .bind(r.session_id)
-    .bind(r.ip)
-    .bind(r.detail)
-    .execute(conn)
-    .await?;
+    sqlx::query("INSERT INTO audit (at, kind, user_id, username, session_id, ip, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        .bind(r.at)
+        .bind(r.kind)
+        .bind(r.user_id)
+        .bind(r.username)
+        .bind(r.session_id)
+        .bind(r.ip)
+        .bind(r.detail)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -57,11 +55,9 @@ pub struct AuditRow {
 
 /// A user's most recent events, newest first.
 pub async fn for_user(conn: &mut SqliteConnection, user_id: i64, limit: i64) -> sqlx::Result<Vec<AuditRow>> {
-    sqlx::query_as(
-        "SELECT id, at, kind, session_id, ip, detail FROM audit WHERE user_id = ? ORDER BY id DESC LIMIT ?",
-    )
-    .bind(user_id)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
+    sqlx::query_as("SELECT id, at, kind, session_id, ip, detail FROM audit WHERE user_id = ? ORDER BY id DESC LIMIT ?")
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
 }

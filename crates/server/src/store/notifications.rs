@@ -86,12 +86,18 @@ pub async fn append(
         .await?;
     stream.last_seq = seq;
     stream.pruned_through = prune_through;
-    let row = NotificationRow { seq, kind: kind.to_owned(), payload: payload.to_owned(), created_at: now_ms, read_at: None };
+    let row =
+        NotificationRow { seq, kind: kind.to_owned(), payload: payload.to_owned(), created_at: now_ms, read_at: None };
     Ok((stream, row))
 }
 
 /// Notifications with `seq > after`, ascending, at most `limit`.
-pub async fn after(conn: &mut SqliteConnection, user_id: i64, after: i64, limit: i64) -> sqlx::Result<Vec<NotificationRow>> {
+pub async fn after(
+    conn: &mut SqliteConnection,
+    user_id: i64,
+    after: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<NotificationRow>> {
     sqlx::query_as(
         "SELECT seq, type, payload, created_at, read_at FROM notifications
          WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?",

@@ -81,10 +81,7 @@ pub async fn insert_token(conn: &mut SqliteConnection, hash: &[u8], session_id: 
 
 /// A session by id.
 pub async fn by_id(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Option<SessionRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM sessions s WHERE s.id = ?"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM sessions s WHERE s.id = ?")).bind(id).fetch_optional(conn).await
 }
 
 /// The session a refresh token (by hash) was issued to, whether current or not.

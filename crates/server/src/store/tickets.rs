@@ -22,13 +22,15 @@ pub async fn insert(
     assignee_id: Option<i64>,
     now_ms: i64,
 ) -> sqlx::Result<i64> {
-    sqlx::query_scalar("INSERT INTO tickets (subject, requester_id, assignee_id, created_at) VALUES (?, ?, ?, ?) RETURNING id")
-        .bind(subject)
-        .bind(requester_id)
-        .bind(assignee_id)
-        .bind(now_ms)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar(
+        "INSERT INTO tickets (subject, requester_id, assignee_id, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+    )
+    .bind(subject)
+    .bind(requester_id)
+    .bind(assignee_id)
+    .bind(now_ms)
+    .fetch_one(conn)
+    .await
 }
 
 /// A ticket by id.
@@ -54,12 +56,20 @@ pub async fn assign(conn: &mut SqliteConnection, id: i64, assignee_id: i64) -> s
 }
 
 /// Adds a comment; returns its id.
-pub async fn add_comment(conn: &mut SqliteConnection, ticket_id: i64, author_id: i64, body: &str, now_ms: i64) -> sqlx::Result<i64> {
-    sqlx::query_scalar("INSERT INTO ticket_comments (ticket_id, author_id, body, created_at) VALUES (?, ?, ?, ?) RETURNING id")
-        .bind(ticket_id)
-        .bind(author_id)
-        .bind(body)
-        .bind(now_ms)
-        .fetch_one(conn)
-        .await
+pub async fn add_comment(
+    conn: &mut SqliteConnection,
+    ticket_id: i64,
+    author_id: i64,
+    body: &str,
+    now_ms: i64,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO ticket_comments (ticket_id, author_id, body, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+    )
+    .bind(ticket_id)
+    .bind(author_id)
+    .bind(body)
+    .bind(now_ms)
+    .fetch_one(conn)
+    .await
 }

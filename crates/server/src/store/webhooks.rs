@@ -43,10 +43,12 @@ pub async fn insert(conn: &mut SqliteConnection, row: &WebhookRow) -> sqlx::Resu
 
 /// The user's webhooks, oldest first.
 pub async fn for_user(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<Vec<WebhookRow>> {
-    sqlx::query_as("SELECT id, user_id, url, secret, created_at FROM webhooks WHERE user_id = ? ORDER BY created_at, id")
-        .bind(user_id)
-        .fetch_all(conn)
-        .await
+    sqlx::query_as(
+        "SELECT id, user_id, url, secret, created_at FROM webhooks WHERE user_id = ? ORDER BY created_at, id",
+    )
+    .bind(user_id)
+    .fetch_all(conn)
+    .await
 }
 
 /// Whether `id` is one of the user's webhooks.
@@ -124,4 +126,92 @@ pub async fn deliveries(conn: &mut SqliteConnection, webhook_id: &str, limit: i6
     .bind(limit)
     .fetch_all(conn)
     .await
+}
+
+/// A webhook by id.
+pub async fn by_id(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Option<WebhookRow>> {
+    sqlx::query_as("SELECT id, user_id, url, secret, created_at FROM webhooks WHERE id = ?")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// A delivery still owed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+#[allow(missing_docs)]
+pub struct PendingRow {
+    pub webhook_id: String,
+    pub user_id: i64,
+    pub seq: i64,
+    pub attempts: i64,
+    pub due_at: i64,
+}
+
+/// Records that notification `seq` of `user_id` is owed to each of the user's webhooks (inside
+/// the transaction that appends it).
+pub async fn add_pending(conn: &mut SqliteConnection, user_id: i64, seq: i64, now: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT OR IGNORE INTO webhook_pending (webhook_id, user_id, seq, attempts, due_at)
+         SELECT id, user_id, ?, 0, ? FROM webhooks WHERE user_id = ?",
+    )
+    .bind(seq)
+    .bind(now)
+    .bind(user_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Every delivery still owed, the earliest due first.
+pub async fn pending(conn: &mut SqliteConnection) -> sqlx::Result<Vec<PendingRow>> {
+    sqlx::query_as("SELECT webhook_id, user_id, seq, attempts, due_at FROM webhook_pending ORDER BY due_at, seq")
+        .fetch_all(conn)
+        .await
+}
+
+/// What is owed for one notification.
+pub async fn pending_for(conn: &mut SqliteConnection, user_id: i64, seq: i64) -> sqlx::Result<Vec<PendingRow>> {
+    sqlx::query_as(
+        "SELECT webhook_id, user_id, seq, attempts, due_at FROM webhook_pending WHERE user_id = ? AND seq = ?",
+    )
+    .bind(user_id)
+    .bind(seq)
+    .fetch_all(conn)
+    .await
+}
+
+/// Logs an attempt and moves the owed delivery on in one transaction: the next attempt is due at
+/// `next_due`, or (`None`) the delivery is settled (delivered or given up) and no longer owed.
+pub async fn settle_attempt(conn: &mut SqliteConnection, a: Attempt<'_>, next_due: Option<i64>) -> sqlx::Result<()> {
+    let mut tx = sqlx::Connection::begin(conn).await?;
+    record_attempt(&mut tx, a.clone()).await?;
+    match next_due {
+        Some(due_at) => {
+            sqlx::query("UPDATE webhook_pending SET attempts = ?, due_at = ? WHERE webhook_id = ? AND seq = ?")
+                .bind(a.attempt)
+                .bind(due_at)
+                .bind(a.webhook_id)
+                .bind(a.seq)
+                .execute(&mut *tx)
+                .await?
+        }
+        None => {
+            sqlx::query("DELETE FROM webhook_pending WHERE webhook_id = ? AND seq = ?")
+                .bind(a.webhook_id)
+                .bind(a.seq)
+                .execute(&mut *tx)
+                .await?
+        }
+    };
+    tx.commit().await
+}
+
+/// Forgets an owed delivery that can no longer be made (its notification was pruned).
+pub async fn drop_pending(conn: &mut SqliteConnection, webhook_id: &str, seq: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM webhook_pending WHERE webhook_id = ? AND seq = ?")
+        .bind(webhook_id)
+        .bind(seq)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -1,25 +1,23 @@
 //! Shared helpers for the server's integration tests: a real server on loopback and a small
 //! protocol client over reqwest.
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code, missing_docs)]
 
 use std::sync::Arc;
 
 use reqwest::StatusCode;
 use tessera_protocol::{DeviceInfo, ErrorBody, ErrorCode, Role, TokenRequest, TokenResponse, paths};
+use tessera_server::Config;
 use tessera_server::clock::{Clock, ManualClock};
 use tessera_server::testing::TestServer;
-use tessera_server::Config;
 
 pub const PASSWORD: &str = "correct horse battery";
 pub const CLIENT: &str = "tessera-cli";
 
 /// Config with rate limits off, so tests that are not about rate limits never trip them.
 pub fn config() -> Config {
-    let mut c = Config::default();
-    c.login_per_ip_per_min = 0;
-    c.login_per_user_per_min = 0;
-    c.refresh_per_ip_per_min = 0;
-    c
+    Config { login_per_ip_per_min: 0, login_per_user_per_min: 0, refresh_per_ip_per_min: 0, ..Config::default() }
 }
 
 pub struct Harness {
@@ -83,7 +81,8 @@ pub async fn expect_error(resp: reqwest::Response, status: StatusCode, code: Err
     let got = resp.status();
     let text = resp.text().await.unwrap();
     assert_eq!(got, status, "unexpected status; body: {text}");
-    let body: ErrorBody = serde_json::from_str(&text).unwrap_or_else(|e| panic!("error body must be JSON ({e}): {text}"));
+    let body: ErrorBody =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("error body must be JSON ({e}): {text}"));
     assert_eq!(body.code, code, "unexpected error code; body: {text}");
     body
 }

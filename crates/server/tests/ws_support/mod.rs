@@ -1,4 +1,6 @@
 //! A WebSocket client for the notification stream, over real sockets (tokio-tungstenite).
+// Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code, missing_docs)]
 
 use std::time::Duration;
@@ -61,7 +63,8 @@ pub async fn next_event(ws: &mut Ws) -> Event {
             None | Some(Err(_)) => return Event::Closed(None),
             Some(Ok(Message::Close(frame))) => return Event::Closed(frame.map(|f| u16::from(f.code))),
             Some(Ok(Message::Text(text))) => {
-                let message = serde_json::from_str(text.as_str()).unwrap_or_else(|e| panic!("server sent an unknown message ({e}): {text}"));
+                let message = serde_json::from_str(text.as_str())
+                    .unwrap_or_else(|e| panic!("server sent an unknown message ({e}): {text}"));
                 return Event::Message(message);
             }
             Some(Ok(_)) => continue,

@@ -95,9 +95,17 @@ impl SessionEngine {
         self.with_client(|c, t| async move { c.session_info(&t).await }).await
     }
 
-    /// Tells the server the user is active (extends the idle deadline).
+    /// Tells the server the user is active (extends the idle deadline, and so the refresh
+    /// token's end, which the engine notes).
     pub async fn report_activity(&self) -> Result<SessionInfo, EngineError> {
-        self.with_client(|c, t| async move { c.report_activity(&t).await }).await
+        let info = self.with_client(|c, t| async move { c.report_activity(&t).await }).await?;
+        // Server clock to local clock.
+        let skew = self.inner.client.clock_skew().unwrap_or_else(chrono::Duration::zero);
+        let idle_end = info.idle_expires_at - skew;
+        if let Some(held) = self.cur().session.as_mut().filter(|h| h.record.session_id == info.id) {
+            held.record.refresh_expires_at = held.record.refresh_expires_at.max(idle_end);
+        }
+        Ok(info)
     }
 
     /// The user's sessions (devices).

@@ -279,7 +279,10 @@ impl SessionEngine {
 
     async fn delete_record(&self, key: &VaultKey) {
         if let Err(e) = self.inner.vault.delete(key).await {
-            self.warn(WarningCode::VaultWriteFailed, format!("could not delete the session from the keychain ({})", e.code()));
+            self.warn(
+                WarningCode::VaultWriteFailed,
+                format!("could not delete the session from the keychain ({})", e.code()),
+            );
         }
     }
 

@@ -24,7 +24,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::EngineConfig;
 use crate::error::EngineError;
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::schedule::{RefreshScheduler, SchedulePolicy, ScheduleInput, TokenTimes};
+use crate::schedule::{RefreshScheduler, ScheduleInput, SchedulePolicy, TokenTimes};
 use crate::secret::AccessToken;
 use crate::state::{SessionEvent, SessionState, SignOutReason, WarningCode};
 use crate::vault::{StorageTier, Vault, VaultKey, VaultRecord};
@@ -213,6 +213,14 @@ impl SessionEngine {
         RefreshScheduler::spawn(self.clone(), self.inner.schedule.subscribe(), policy, self.inner.clock.clone())
     }
 
+    /// Makes every [`RefreshScheduler`] of this engine wake and recompute its deadlines from the
+    /// wall clock (as [`RefreshScheduler::recheck`] does). The idle watch calls it after a
+    /// resume from suspend, once it has decided whether the session survives the sleep.
+    pub fn recheck_schedule(&self) {
+        // The scheduler wakes on any send, and only re-arms when the generation changed.
+        self.inner.schedule.send_modify(|_| {});
+    }
+
     fn cur(&self) -> MutexGuard<'_, Current> {
         // Every update of `Current` is a few assignments; a panic cannot leave it half-done in a
         // way later code depends on, so a poisoned lock is still usable.
@@ -251,7 +259,9 @@ impl SessionEngine {
             if let (true, SessionState::Expiring { session_ends_at }) = (entering_expiring, state) {
                 self.emit(SessionEvent::Warning {
                     code: WarningCode::SessionExpiring,
-                    message: format!("the session ends at {session_ends_at} and cannot be extended; sign in again then"),
+                    message: format!(
+                        "the session ends at {session_ends_at} and cannot be extended; sign in again then"
+                    ),
                 });
             }
         }

@@ -137,7 +137,10 @@ impl SessionEngine {
                 }
                 Err(e) => self.warn(
                     WarningCode::VaultReadFailed,
-                    format!("could not re-read the keychain before refreshing ({}); using the token in memory", e.code()),
+                    format!(
+                        "could not re-read the keychain before refreshing ({}); using the token in memory",
+                        e.code()
+                    ),
                 ),
             }
         }
@@ -164,7 +167,8 @@ impl SessionEngine {
             }
             Err(e) => {
                 self.inner.metrics.refresh_failed(e.code());
-                self.audit(Self::audit_event(AuditKind::RefreshFailed, Some(&record.session_id)).detail(e.code())).await;
+                self.audit(Self::audit_event(AuditKind::RefreshFailed, Some(&record.session_id)).detail(e.code()))
+                    .await;
                 match (e.class(), &e) {
                     (ErrorClass::SessionEnded(reason), _) => {
                         self.end_locked(reason, lock).await;
@@ -173,6 +177,18 @@ impl SessionEngine {
                     (ErrorClass::InvalidToken | ErrorClass::Rejected, ClientError::Server { .. }) => {
                         self.end_locked(SignOutReason::ServerRejected, lock).await;
                         Err(EngineError::SignedOut(SignOutReason::ServerRejected))
+                    }
+                    // Offline past the refresh token's end: no refresh or reported activity reached
+                    // the server in time, so the server has ended the session (idle or absolute).
+                    _ if self.refresh_deadline_passed(&record) => {
+                        let reason = if record.refresh_expires_at >= record.session_expires_at {
+                            SignOutReason::SessionExpired
+                        } else {
+                            SignOutReason::IdleTimeout
+                        };
+                        tracing::info!(code = e.code(), ?reason, "offline past the refresh token's end");
+                        self.end_locked(reason, lock).await;
+                        Err(EngineError::SignedOut(reason))
                     }
                     // Network, 5xx, 429, unreadable bodies, a bad discovered URL: keep the session.
                     _ => self.refresh_failed(e.into()),
@@ -188,10 +204,14 @@ impl SessionEngine {
             Err(e) => {
                 self.warn(
                     WarningCode::VaultWriteFailed,
-                    format!("the new session could not be saved to the keychain ({}): it lasts until Tessera quits", e.code()),
+                    format!(
+                        "the new session could not be saved to the keychain ({}): it lasts until Tessera quits",
+                        e.code()
+                    ),
                 );
                 self.inner.metrics.error(e.code());
-                self.audit(Self::audit_event(AuditKind::KeychainError, Some(&record.session_id)).detail(e.code())).await;
+                self.audit(Self::audit_event(AuditKind::KeychainError, Some(&record.session_id)).detail(e.code()))
+                    .await;
                 // A stale record would be replayed by the next start (or another process) and
                 // could trip reuse detection; without it, the next start simply asks to sign in.
                 if let Err(e) = self.inner.vault.delete(&record.key()).await {
@@ -205,7 +225,12 @@ impl SessionEngine {
     /// Installs fresh tokens and reports the settled state.
     pub(crate) fn install(&self, record: VaultRecord, grant: TokenGrant, persisted: bool) -> Issued {
         let mut cur = self.cur();
-        let held = Held { record, access: Some(grant.access_token.clone()), issued_at: grant.issued_at, expires_at: grant.expires_at };
+        let held = Held {
+            record,
+            access: Some(grant.access_token.clone()),
+            issued_at: grant.issued_at,
+            expires_at: grant.expires_at,
+        };
         let state = self.settled_state(&held, self.now());
         let session_id = held.record.session_id.clone();
         cur.session = Some(held);
@@ -217,6 +242,14 @@ impl SessionEngine {
         self.set_state_locked(&mut cur, state);
         self.publish_schedule(&cur);
         Issued { token: grant.access_token, epoch: cur.epoch, session_id }
+    }
+
+    /// The refresh token's end (the later of the vault's and memory's, which reported activity
+    /// moves) has passed by the local clock.
+    fn refresh_deadline_passed(&self, record: &VaultRecord) -> bool {
+        let in_memory = self.cur().session.as_ref().map(|h| h.record.refresh_expires_at);
+        let deadline = in_memory.map_or(record.refresh_expires_at, |m| m.max(record.refresh_expires_at));
+        deadline <= self.now()
     }
 
     /// A transient failure: offline, still signed in; waiting callers share this error.
@@ -292,7 +325,9 @@ impl SessionEngine {
                 None => return,
                 Some(held) if held.record.session_expires_at <= now => Some(held.record.session_id.clone()),
                 Some(held) => {
-                    if matches!(cur.state, SessionState::Active { .. } | SessionState::Expiring { .. }) && held.access.is_some() {
+                    if matches!(cur.state, SessionState::Active { .. } | SessionState::Expiring { .. })
+                        && held.access.is_some()
+                    {
                         let state = self.settled_state(held, now);
                         self.set_state_locked(&mut cur, state);
                     }
@@ -316,7 +351,9 @@ impl ScheduleTarget for SessionEngine {
         let epoch = self.cur().epoch;
         match self.refresh_shared(epoch, Cause::Scheduled).await {
             Ok(_) => RefreshOutcome::Refreshed,
-            Err(EngineError::Client(ClientError::RateLimited { retry_after, .. })) => RefreshOutcome::Retry { retry_after },
+            Err(EngineError::Client(ClientError::RateLimited { retry_after, .. })) => {
+                RefreshOutcome::Retry { retry_after }
+            }
             Err(EngineError::SignedOut(_) | EngineError::NotSignedIn) => RefreshOutcome::Ended,
             Err(_) => RefreshOutcome::Retry { retry_after: None },
         }

@@ -222,7 +222,8 @@ mod tests {
     fn corrupt_payload_is_a_clear_error() {
         let err = VaultRecord::from_payload("not json").unwrap_err();
         assert_eq!(err.code(), "keychain_corrupt", "garbage must map to keychain_corrupt: {err}");
-        let err = VaultRecord::from_payload(r#"{"v":9,"rt":"","sid":"","user":"","url":"","rexp":0,"sexp":0}"#).unwrap_err();
+        let err =
+            VaultRecord::from_payload(r#"{"v":9,"rt":"","sid":"","user":"","url":"","rexp":0,"sexp":0}"#).unwrap_err();
         assert_eq!(err.code(), "keychain_corrupt", "future versions must be refused, not misread");
     }
 

@@ -6,7 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod child;
+#[cfg(target_os = "linux")]
+pub mod fake_bus;
+pub mod fake_idle;
 pub mod file_vault;
+pub mod proxy;
 
 use tessera_protocol::{DeviceInfo, Role};
 use tessera_server::Config;
@@ -69,7 +74,10 @@ pub fn temp_dir() -> tempfile::TempDir {
 }
 
 /// Waits for the first event matching `pick` (a failsafe limit only; tests never assert times).
-pub async fn wait_for<T>(events: &mut broadcast::Receiver<SessionEvent>, mut pick: impl FnMut(&SessionEvent) -> Option<T>) -> T {
+pub async fn wait_for<T>(
+    events: &mut broadcast::Receiver<SessionEvent>,
+    mut pick: impl FnMut(&SessionEvent) -> Option<T>,
+) -> T {
     let found = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
             match events.recv().await {
