@@ -107,7 +107,7 @@ fn every_platform_config_validates_against_the_pinned_cli_schema() {
 fn release_workflow_builds_the_three_platforms_with_the_documented_secrets() {
     let workflow = src_tauri().join("../.github/workflows/release.yml");
     let script = "import json, sys, yaml\nprint(json.dumps(yaml.safe_load(open(sys.argv[1]))))";
-    let json = python(script, &[&workflow]).expect("python3 with yaml (tools/setup installs python3-yaml)");
+    let json = python(script, &[workflow.as_path()]).expect("python3 with yaml (tools/setup installs python3-yaml)");
     let wf: Value = serde_json::from_str(&json).expect("workflow YAML parses");
     // PyYAML reads the key `on` as the boolean true.
     let on = wf.get("on").or_else(|| wf.get("true")).expect("a trigger");

@@ -21,7 +21,7 @@ impl Key {
 
     /// The public key as `plugins.updater.pubkey` holds it: base64 of the minisign `.pub` file.
     fn pubkey(&self) -> String {
-        STANDARD.encode(self.0.pk.to_box().expect("pk box").to_string())
+        STANDARD.encode(self.0.pk.to_box().expect("pk box").into_string())
     }
 
     /// An updater signature as the Tauri CLI writes it: base64 of the minisign signature file,
@@ -29,7 +29,7 @@ impl Key {
     fn sign(&self, data: &[u8], file: &str, version: &str) -> String {
         let comment = format!("timestamp:1763812800\tfile:{file}\tversion:{version}");
         let sig = minisign::sign(Some(&self.0.pk), &self.0.sk, data, Some(&comment), None).expect("sign");
-        STANDARD.encode(sig.to_string())
+        STANDARD.encode(sig.into_string())
     }
 }
 
