@@ -61,16 +61,16 @@ pub fn run() {
         .build(tauri::generate_context!());
     match app {
         Ok(app) => app.run(|handle, event| {
-            if let tauri::RunEvent::Exit = event {
-                if let Some(shell) = handle.try_state::<Arc<Shell>>() {
-                    let shell = shell.inner().clone();
-                    // A memory-only session cannot outlive the app: revoke it rather than leave
-                    // an unreachable session in the devices list (bounded: the server may be gone).
-                    tauri::async_runtime::block_on(async move {
-                        let limit = std::time::Duration::from_secs(3);
-                        let _ = tokio::time::timeout(limit, shell.end_memory_session()).await;
-                    });
-                }
+            if let tauri::RunEvent::Exit = event
+                && let Some(shell) = handle.try_state::<Arc<Shell>>()
+            {
+                let shell = shell.inner().clone();
+                // A memory-only session cannot outlive the app: revoke it rather than leave
+                // an unreachable session in the devices list (bounded: the server may be gone).
+                tauri::async_runtime::block_on(async move {
+                    let limit = std::time::Duration::from_secs(3);
+                    let _ = tokio::time::timeout(limit, shell.end_memory_session()).await;
+                });
             }
         }),
         Err(e) => {

@@ -428,11 +428,11 @@ impl Shell {
                 ));
             }
         }
-        if let Some(secs) = patch.idle_timeout_secs {
-            if let Some(live) = self.live.lock().await.as_ref() {
-                let effective = live.idle.set_timeout(std::time::Duration::from_secs(secs));
-                tracing::info!(requested = secs, effective = ?effective, "idle timeout set");
-            }
+        if let Some(secs) = patch.idle_timeout_secs
+            && let Some(live) = self.live.lock().await.as_ref()
+        {
+            let effective = live.idle.set_timeout(std::time::Duration::from_secs(secs));
+            tracing::info!(requested = secs, effective = ?effective, "idle timeout set");
         }
         self.update_settings(|s| {
             if let Some(url) = server_url {

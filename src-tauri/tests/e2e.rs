@@ -193,24 +193,6 @@ async fn restarted_app_is_signed_in_again_without_a_password() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs gnome-keyring and dbus-run-session; run tools/test"]
-async fn locked_keychain_means_a_memory_only_session_and_says_so() {
-    let _one = ONE_APP_AT_A_TIME.lock().await;
-    let server = server().await;
-    let desk = desk(&server, Bus::LockedKeyring).await;
-    let app = desk.driver.launch(&[]).await;
-    let banner = app.visible_text("storage-banner", "the keychain banner").await;
-    assert!(banner.contains("keychain_locked"), "the banner must name the cause: {banner}");
-    assert!(banner.contains("memory only"), "the banner must say where the session lives: {banner}");
-    app.sign_in(USER, PASSWORD).await;
-    assert_eq!(app.visible_text("user-name", "the signed-in header").await, USER, "sign-in still works");
-    let storage = app.visible_text("home-storage", "the storage line").await;
-    assert!(storage.starts_with("memory only"), "home must say memory only: {storage}");
-    app.screenshot("memory-only").await;
-    app.close().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notification_from_the_server_appears_and_the_badge_counts_it() {
     let _one = ONE_APP_AT_A_TIME.lock().await;
     let server = server().await;

@@ -8,7 +8,8 @@ const ACTIVITY_EVERY_MS = 10_000;
 
 const ui = {
   status: null, // last app_status
-  feedMode: null, // "live" | "polling" | "offline" once the feed says so
+  feedMode: null, // "connecting" | "live" | "polling" | "offline" once the feed says so
+  feedEvents: 0, // feed_mode events seen: a status read while one arrived is older than it
   view: "home",
 };
 
@@ -59,8 +60,15 @@ function renderHeader() {
   // The feed's mode when there is a feed; otherwise whether the session reaches the server.
   const mode = ui.feedMode || (s.state.state === "offline" ? "offline" : "online");
   chip.dataset.mode = mode;
-  chip.textContent = { live: "Live", polling: "Polling", offline: "Offline", online: "Online" }[mode];
+  chip.textContent = {
+    connecting: "Connecting",
+    live: "Live",
+    polling: "Polling",
+    offline: "Offline",
+    online: "Online",
+  }[mode];
   chip.title = {
+    connecting: "Connecting to the server for live notifications",
     live: "Notifications arrive as they happen",
     polling: "Live connection failing: checking for notifications periodically",
     offline: "The server cannot be reached: showing what is cached",
@@ -107,8 +115,11 @@ export function toast(text) {
 }
 
 async function refresh() {
+  // Events and command replies travel separately: a feed_mode event that arrives while
+  // app_status is answered may be newer than the reply, which must not overwrite it.
+  const feedEventsBefore = ui.feedEvents;
   ui.status = await call("app_status");
-  if (ui.status.feed_mode) ui.feedMode = ui.status.feed_mode;
+  if (ui.status.feed_mode && ui.feedEvents === feedEventsBefore) ui.feedMode = ui.status.feed_mode;
   renderStorageBanner();
   const s = ui.status.session;
   const signedIn = !["signed_out", "signing_in"].includes(s.state.state);
@@ -137,6 +148,7 @@ function onEvent(event) {
       else toast(event.message);
       break;
     case "feed_mode":
+      ui.feedEvents += 1;
       ui.feedMode = event.mode;
       renderHeader();
       break;

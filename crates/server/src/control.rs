@@ -92,11 +92,11 @@ mod unix {
     /// Fans out a notification another process committed, and delivers its owed webhooks.
     async fn announce(state: &SharedState, Published { user_id, seq }: Published) {
         let found = match state.db.read.acquire().await {
-            Ok(mut conn) => outbox::read_after(&mut conn, user_id, seq - 1, 1).await,
+            Ok(mut conn) => outbox::read_one(&mut conn, user_id, seq).await,
             Err(e) => Err(e),
         };
         match found {
-            Ok(page) => match page.into_iter().find(|n| n.seq == seq) {
+            Ok(found) => match found {
                 Some(notification) => {
                     state.notify.fanout.send(&user_id, std::sync::Arc::new(notification));
                     state.notify.webhooks.deliver_owed(user_id, seq);

@@ -143,10 +143,8 @@ async fn refresh_token_reuse_revokes_the_session_and_its_stream_hears_it() {
     );
 }
 
-#[tokio::test]
-async fn an_expired_access_token_closes_the_stream_with_4001() {
-    let mut c = config();
-    c.access_token_ttl_secs = 1;
+/// A server on the system clock (deadlines fire in real time) and alice's tokens.
+async fn alice_on_a_real_clock(c: tessera_server::Config) -> (TestServer, tessera_protocol::TokenResponse) {
     let server = TestServer::start(c).await.unwrap();
     server.add_user("alice", common::PASSWORD, tessera_protocol::Role::Agent).await.unwrap();
     let http = reqwest::Client::new();
@@ -154,6 +152,14 @@ async fn an_expired_access_token_closes_the_stream_with_4001() {
     let req = tessera_protocol::TokenRequest::password("alice", common::PASSWORD, common::CLIENT, &device);
     let t: tessera_protocol::TokenResponse =
         http.post(format!("{}{}", server.url, paths::TOKEN)).form(&req).send().await.unwrap().json().await.unwrap();
+    (server, t)
+}
+
+#[tokio::test]
+async fn an_expired_access_token_closes_the_stream_with_4001() {
+    let mut c = config();
+    c.access_token_ttl_secs = 1;
+    let (server, t) = alice_on_a_real_clock(c).await;
     let mut ws = connect(&server.url, &t.access_token).await;
     ws_support::send_resume(&mut ws, 0, None).await;
     loop {
@@ -173,13 +179,7 @@ async fn an_idle_session_ends_its_open_stream_at_the_idle_deadline_not_at_the_ne
     let mut c = config();
     c.session_idle_timeout_secs = 2;
     c.ws_ping_interval_secs = 3600; // a ping check would come far too late for the deadline below
-    let server = TestServer::start(c).await.unwrap();
-    server.add_user("alice", common::PASSWORD, tessera_protocol::Role::Agent).await.unwrap();
-    let http = reqwest::Client::new();
-    let device = tessera_protocol::DeviceInfo { name: "d".into(), platform: "linux".into(), app_version: "0".into() };
-    let req = tessera_protocol::TokenRequest::password("alice", common::PASSWORD, common::CLIENT, &device);
-    let t: tessera_protocol::TokenResponse =
-        http.post(format!("{}{}", server.url, paths::TOKEN)).form(&req).send().await.unwrap().json().await.unwrap();
+    let (server, t) = alice_on_a_real_clock(c).await;
     let mut ws = connect(&server.url, &t.access_token).await;
     resume(&mut ws, 0, None).await;
     // ws_support's DEADLINE (20 s) bounds this wait; the ping would come after an hour.

@@ -137,6 +137,8 @@ pub enum WarningCode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FeedMode {
+    /// Signed in; opening the first connection, or reconnecting after the live one was lost.
+    Connecting,
     /// Connected over WebSocket: notifications arrive as they are created.
     Live,
     /// WebSocket keeps failing; polling over HTTP (and still retrying WebSocket).
@@ -149,6 +151,7 @@ impl FeedMode {
     /// The snake_case wire form.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Connecting => "connecting",
             Self::Live => "live",
             Self::Polling => "polling",
             Self::Offline => "offline",

@@ -361,12 +361,13 @@ async fn the_feed_goes_offline_while_the_server_is_gone_and_live_when_it_returns
     let engine = signed_in_feed_engine(&server.url, dir.path(), &vault).await;
     let mut events = engine.subscribe();
     let feed = spawn_feed(&engine);
-    wait_mode(&mut events, FeedMode::Live).await;
+    assert_eq!(modes_until(&mut events, FeedMode::Live).await, [FeedMode::Connecting, FeedMode::Live]);
 
     let addr = server.addr.to_string();
     server.stop().await;
-    // Three failed connections, then a poll that fails too.
-    wait_mode(&mut events, FeedMode::Offline).await;
+    // Not live from the moment the stream is lost; offline after three failed connections and
+    // a poll that fails too.
+    assert_eq!(modes_until(&mut events, FeedMode::Offline).await, [FeedMode::Connecting, FeedMode::Offline]);
     assert!(engine.state().is_signed_in(), "an unreachable server never signs the user out");
     let server = TestServer::start_on(&addr, data.path(), feed_server_config(), clock)
         .await

@@ -130,6 +130,8 @@ pub struct Driver {
     _group: Group,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
+    /// The app's log directory (shown when a wait times out).
+    logs: PathBuf,
 }
 
 /// How to wrap the driver.
@@ -176,15 +178,15 @@ impl Driver {
         let http = client();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(r) = http.get(format!("{url}/status")).send().await {
-                if r.status().is_success() {
-                    break;
-                }
+            if let Ok(r) = http.get(format!("{url}/status")).send().await
+                && r.status().is_success()
+            {
+                break;
             }
             assert!(Instant::now() < deadline, "WebKitWebDriver did not answer on {url} (package webkit2gtk-driver)");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Self { _group: group, url }
+        Self { _group: group, url, logs: home.app_data().join("logs") }
     }
 
     /// Launches the app (a WebDriver session) with `args`.
@@ -195,7 +197,7 @@ impl Driver {
         let http = client();
         let value = send(http.post(format!("{}/session", self.url)).json(&caps)).await;
         let id = value["sessionId"].as_str().unwrap_or_else(|| panic!("no session id in {value}")).to_owned();
-        App { http, base: format!("{}/session/{id}", self.url), closed: false }
+        App { http, base: format!("{}/session/{id}", self.url), closed: false, logs: self.logs.clone() }
     }
 }
 
@@ -217,6 +219,7 @@ pub struct App {
     http: reqwest::Client,
     base: String,
     closed: bool,
+    logs: PathBuf,
 }
 
 impl App {
@@ -241,10 +244,20 @@ impl App {
             }
             if Instant::now() > deadline {
                 let page = self.js("return document.body.innerText", json!([])).await;
-                panic!("timed out waiting for {what} ({expr}); page text:\n{page}");
+                panic!("timed out waiting for {what} ({expr}); page text:\n{page}\napp log:\n{}", self.log_tail());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The last lines of the app's log files (for a failure message).
+    fn log_tail(&self) -> String {
+        let mut files: Vec<PathBuf> =
+            std::fs::read_dir(&self.logs).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        files.sort();
+        let text: String = files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
     }
 
     /// Waits until the element `#id` is visible (not inside anything hidden) and returns its text.
@@ -287,6 +300,11 @@ impl App {
 
     /// Saves a screenshot of the window to `docs/screenshots/<name>.png`.
     pub async fn screenshot(&self, name: &str) {
+        // Under load WebKitGTK can hand back the last painted frame, from before the DOM change
+        // the test just waited for: let two frames be painted first.
+        let frames = "return new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))";
+        self.js(frames, json!([])).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let v = send(self.http.get(format!("{}/screenshot", self.base))).await;
         let png = base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or_default()).expect("base64 PNG");
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");

@@ -95,6 +95,11 @@ pub async fn read_after(
     Ok(notifications::after(conn, user_id, after, limit).await?.into_iter().map(to_notification).collect())
 }
 
+/// Notification `seq` of `user_id`, if it is still retained.
+pub async fn read_one(conn: &mut SqliteConnection, user_id: i64, seq: i64) -> sqlx::Result<Option<Notification>> {
+    Ok(read_after(conn, user_id, seq - 1, 1).await?.into_iter().find(|n| n.seq == seq))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

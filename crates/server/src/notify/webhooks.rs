@@ -162,8 +162,8 @@ impl Worker {
         let found = match self.db.read.acquire().await {
             Ok(mut conn) => {
                 let hook = webhooks::by_id(&mut conn, &row.webhook_id).await;
-                let notification = outbox::read_after(&mut conn, row.user_id, row.seq - 1, 1).await;
-                hook.and_then(|hook| notification.map(|n| (hook, n.into_iter().find(|n| n.seq == row.seq))))
+                let notification = outbox::read_one(&mut conn, row.user_id, row.seq).await;
+                hook.and_then(|hook| notification.map(|n| (hook, n)))
             }
             Err(e) => Err(e),
         };

@@ -100,7 +100,8 @@ impl NotificationFeed {
         Ok(NotificationFeed { handle: Arc::new(Handle { shared, stop }) })
     }
 
-    /// How notifications arrive right now (`offline` until the first connection).
+    /// How notifications arrive right now (`offline` while signed out, `connecting` until the
+    /// first connection of a session).
     pub fn mode(&self) -> FeedMode {
         self.handle.shared.mode()
     }
@@ -164,11 +165,18 @@ impl Shared {
 
     /// Changes the mode, announcing it only when it changed.
     pub(crate) fn set_mode(&self, mode: FeedMode) {
-        let changed = {
-            let mut current = self.mode.lock().unwrap_or_else(PoisonError::into_inner);
-            std::mem::replace(&mut *current, mode) != mode
-        };
-        if changed {
+        self.change_mode(|_| true, mode);
+    }
+
+    /// Changes the mode to `to` if it is `from` (announced like [`set_mode`](Self::set_mode)).
+    pub(crate) fn replace_mode(&self, from: FeedMode, to: FeedMode) {
+        self.change_mode(|current| current == from, to);
+    }
+
+    fn change_mode(&self, applies: impl FnOnce(FeedMode) -> bool, mode: FeedMode) {
+        // Announced under the lock, so subscribers see changes in the order they were made.
+        let mut current = self.mode.lock().unwrap_or_else(PoisonError::into_inner);
+        if applies(*current) && std::mem::replace(&mut *current, mode) != mode {
             tracing::info!(mode = mode.as_str(), "notification feed mode");
             self.engine.emit(SessionEvent::FeedMode { mode });
         }
@@ -262,6 +270,7 @@ async fn follow(shared: &Arc<Shared>, running: &mut Option<Running>) {
     }
     if let Some((user, session_id)) = now {
         shared.cache.set_active(Some(user.clone())).await;
+        shared.set_mode(FeedMode::Connecting);
         let task = tokio::spawn(run::run(shared.clone(), user.clone(), session_id.clone()));
         *running = Some(Running { user, session_id, task });
     }

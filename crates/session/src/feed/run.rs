@@ -8,7 +8,8 @@
 //! - after 3 failed connections in a row, or an upgrade the server (or a proxy) refuses with a
 //!   status other than 101/401, poll every `poll_interval` (all pages) while retrying the
 //!   WebSocket with the backoff; mode `polling` while polls work, `offline` when they fail;
-//! - a connection that reaches `resumed` is mode `live`.
+//! - mode `connecting` from sign-in until the first connection reaches `resumed` (mode `live`),
+//!   and again from the loss of a live connection until the next one (or a poll) works.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,6 +118,8 @@ impl Run {
             if failures >= FAILURES_BEFORE_POLLING {
                 polling = true;
             }
+            // Waiting to reconnect: not live any more until the next connection (or a poll) works.
+            self.shared.replace_mode(FeedMode::Live, FeedMode::Connecting);
             let retry_at = Instant::now() + backoff.next_delay(&mut rng);
             if !polling {
                 tokio::time::sleep_until(retry_at).await;

@@ -68,6 +68,23 @@ pub async fn wait_mode(events: &mut broadcast::Receiver<SessionEvent>, mode: tes
     wait_for(events, |e| matches!(e, SessionEvent::FeedMode { mode: m } if *m == mode).then_some(())).await;
 }
 
+/// The modes the feed announces up to and including `last`.
+pub async fn modes_until(
+    events: &mut broadcast::Receiver<SessionEvent>,
+    last: tessera_session::FeedMode,
+) -> Vec<tessera_session::FeedMode> {
+    let mut modes = Vec::new();
+    wait_for(events, |e| match e {
+        SessionEvent::FeedMode { mode } => {
+            modes.push(*mode);
+            (*mode == last).then_some(())
+        }
+        _ => None,
+    })
+    .await;
+    modes
+}
+
 /// Rows the cache file holds for `username` (0 when the file or table is missing).
 pub fn cached_rows(dir: &Path, username: &str) -> i64 {
     let Ok(conn) = rusqlite::Connection::open(dir.join("notifications.sqlite3")) else { return 0 };
