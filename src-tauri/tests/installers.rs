@@ -1,13 +1,16 @@
-//! The Linux installers as a user gets them: `tools/package` builds the release `.deb` and `.rpm`
-//! (signed with a throwaway key), and this test checks the signed checksum list, the packages'
+//! The Linux installers as a user gets them: `tools/package` builds the `.deb` and `.rpm` (signed
+//! with a throwaway key), and this test checks the signed checksum list, the packages'
 //! metadata and declared dependencies, unpacks the `.deb`, starts the installed binary on an X
 //! server of its own and sees the sign-in window through WebKitWebDriver, and feeds the real
 //! `.deb` and its Tauri-CLI signature to the app's updater.
 //!
-//! A release build takes minutes, so the test is `#[ignore]`d; `tools/test` (the README's test
-//! command) runs it with `--include-ignored` after building the packages with
-//! `tools/package --test-key` and passing their directory in `TESSERA_PACKAGE_DIR`. Without that
-//! variable the test runs `tools/package --test-key` itself.
+//! Building the packages takes minutes, so the tests are `#[ignore]`d; `tools/test` (the README's
+//! test command) builds them with `tools/package --test-key --profile package-test` *before* it
+//! starts `cargo test`, passes their directory in `TESSERA_PACKAGE_DIR` and runs these tests with
+//! `--include-ignored`. A test never builds them itself: a `tauri build` inside a test is a nested
+//! cargo on the same target directory (older cargo held that directory's lock while tests ran, so
+//! it waited for ever; cargo 1.95 releases it), and it would compete for the two cores with the
+//! webview tests running beside it, its output hidden until it fails.
 #![cfg(target_os = "linux")]
 
 mod release;
@@ -20,25 +23,16 @@ use serde_json::{Value, json};
 use support::{Bus, Driver, Home, ONE_APP_AT_A_TIME, Xvfb};
 use tessera_app::updates::fetch_verified;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The directory `tools/package` wrote (built now unless `TESSERA_PACKAGE_DIR` names one).
+/// The directory `tools/package --test-key` wrote, named by `TESSERA_PACKAGE_DIR`.
 fn packages() -> PathBuf {
-    if let Some(dir) = std::env::var_os("TESSERA_PACKAGE_DIR") {
-        return PathBuf::from(dir);
-    }
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("package");
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").to_owned();
-    let status = Command::new(repo().join("tools/package"))
-        .args(["--test-key", "--out"])
-        .arg(&out)
-        .env("CARGO_TARGET_DIR", target)
-        .status()
-        .expect("run tools/package");
-    assert!(status.success(), "tools/package --test-key failed");
-    out
+    let dir = std::env::var_os("TESSERA_PACKAGE_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        panic!(
+            "TESSERA_PACKAGE_DIR is not set: run tools/test, or `tools/package --test-key --out DIR` \
+             first and set TESSERA_PACKAGE_DIR=DIR (tests do not build packages themselves)"
+        )
+    });
+    assert!(dir.join("SHA256SUMS").is_file(), "{} has no SHA256SUMS: not a tools/package output", dir.display());
+    dir
 }
 
 fn one(dir: &Path, ext: &str) -> PathBuf {

@@ -141,4 +141,53 @@ fn release_workflow_builds_the_three_platforms_with_the_documented_secrets() {
         assert!(docs.contains(secret), "docs/release.md must explain secret {secret}");
     }
     assert!(!text.contains("-----BEGIN") && !text.contains("untrusted comment"), "no key material in the workflow");
+
+    // The apps embed the release key from the repository variable, never tauri.conf.json's
+    // development key (tools/package does the same for local releases).
+    assert!(text.contains("vars.TESSERA_RELEASE_PUBKEY }}"), "the workflow must read the TESSERA_RELEASE_PUBKEY variable");
+    assert!(docs.contains("TESSERA_RELEASE_PUBKEY"), "docs/release.md must explain TESSERA_RELEASE_PUBKEY");
+    assert!(
+        text.contains(r#"{"plugins":{"updater":{"pubkey":"%s"}}}"#) && text.contains("is the development key"),
+        "the build step must overlay the release key and refuse the development key"
+    );
+}
+
+/// Runs `tools/package` with `env` and returns its exit code and stderr; it must stop by itself
+/// within a minute (it refuses before building anything), else it is killed and the test fails.
+fn package_refusal(env: &[(&str, &Path)]) -> (Option<i32>, String) {
+    let out = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(src_tauri().join("../tools/package"))
+        .arg("--out")
+        .arg(out.path())
+        .env_remove("TAURI_SIGNING_PRIVATE_KEY")
+        .env_remove("TESSERA_RELEASE_PUBKEY")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tools/package");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("tools/package must refuse at once, not start a build");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().expect("output");
+    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn a_release_package_never_embeds_the_development_key() {
+    let dev_key = src_tauri().join("updater-dev.key");
+    let dev_pub = src_tauri().join("updater-dev.key.pub");
+    let (code, err) =
+        package_refusal(&[("TAURI_SIGNING_PRIVATE_KEY", &dev_key), ("TESSERA_RELEASE_PUBKEY", &dev_pub)]);
+    assert_eq!(code, Some(1), "tools/package must refuse the development key: {err}");
+    assert!(err.contains("is the development key"), "and say why: {err}");
+
+    let (code, err) = package_refusal(&[("TAURI_SIGNING_PRIVATE_KEY", &dev_key)]);
+    assert_eq!(code, Some(1), "a release without TESSERA_RELEASE_PUBKEY must not fall back to tauri.conf.json: {err}");
+    assert!(err.contains("TESSERA_RELEASE_PUBKEY"), "and name the variable: {err}");
 }

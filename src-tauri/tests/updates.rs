@@ -19,6 +19,19 @@ impl Key {
         Self(minisign::KeyPair::generate_unencrypted_keypair().expect("key pair"))
     }
 
+    /// The development key pair committed in `src-tauri/` (`tauri signer generate`, empty
+    /// password): its public half is the one `tauri.conf.json` holds.
+    fn development() -> Self {
+        let text = |b64: &str| String::from_utf8(STANDARD.decode(b64.trim()).expect("base64")).expect("utf-8");
+        let sk = minisign::SecretKeyBox::from_string(&text(include_str!("../updater-dev.key")))
+            .and_then(|b| b.into_secret_key(Some(String::new())))
+            .expect("updater-dev.key is a minisign secret key with an empty password");
+        let pk = minisign::PublicKeyBox::from_string(&text(include_str!("../updater-dev.key.pub")))
+            .and_then(|b| b.into_public_key())
+            .expect("updater-dev.key.pub is a minisign public key");
+        Self(minisign::KeyPair { pk, sk })
+    }
+
     /// The public key as `plugins.updater.pubkey` holds it: base64 of the minisign `.pub` file.
     fn pubkey(&self) -> String {
         STANDARD.encode(self.0.pk.to_box().expect("pk box").into_string())
@@ -103,7 +116,7 @@ async fn an_old_release_announced_as_new_is_rejected() {
 }
 
 #[test]
-fn shipped_updater_config_is_https_with_a_valid_minisign_key() {
+fn in_repo_updater_config_is_https_with_the_development_key() {
     let conf: serde_json::Value =
         serde_json::from_str(include_str!("../tauri.conf.json")).expect("tauri.conf.json is JSON");
     let updater = conf["plugins"]["updater"].clone();
@@ -117,4 +130,24 @@ fn shipped_updater_config_is_https_with_a_valid_minisign_key() {
     minisign::PublicKeyBox::from_string(&text)
         .and_then(|b| b.into_public_key())
         .expect("pubkey is a minisign public key");
+    // Releases replace it with the team's key (tools/package, release.yml: TESSERA_RELEASE_PUBKEY)
+    // and refuse this one; a build from the repository alone trusts only the development key.
+    assert_eq!(
+        parsed.pubkey,
+        include_str!("../updater-dev.key.pub").trim(),
+        "the key in tauri.conf.json must be the development key, never a release key"
+    );
+}
+
+#[tokio::test]
+async fn a_build_from_the_repository_accepts_updates_signed_with_the_development_key() {
+    // The development pair really is a pair: a local `tauri build` signed with
+    // src-tauri/updater-dev.key verifies against the key tauri.conf.json embeds.
+    let conf: serde_json::Value = serde_json::from_str(include_str!("../tauri.conf.json")).expect("tauri.conf.json");
+    let embedded = conf["plugins"]["updater"]["pubkey"].as_str().expect("pubkey");
+    let key = Key::development();
+    let base = release_server("0.2.0", ARTIFACT, &key.sign(ARTIFACT, "tessera.deb", "0.2.0")).await;
+    let app = release::app(embedded, "0.1.0");
+    let update = fetch_verified(app.handle(), Some(release::endpoint(&base))).await;
+    assert!(matches!(update, Ok(Some(_))), "the development key pair must sign what the embedded key verifies: {update:?}");
 }
