@@ -5,9 +5,8 @@
 //! `.deb` and its Tauri-CLI signature to the app's updater.
 //!
 //! Building the packages takes minutes, so the tests are `#[ignore]`d; `tools/test` (the README's
-//! test command) builds them with `tools/package --test-key --profile package-test` *before* it
-//! starts `cargo test`, passes their directory in `TESSERA_PACKAGE_DIR` and runs these tests with
-//! `--include-ignored`. A test never builds them itself: a `tauri build` inside a test is a nested
+//! test command) builds them with `tools/package --test-key` *before* it starts `cargo test`,
+//! passes their directory in `TESSERA_PACKAGE_DIR` and runs these tests with `--include-ignored`. A test never builds them itself: a `tauri build` inside a test is a nested
 //! cargo on the same target directory (older cargo held that directory's lock while tests ran, so
 //! it waited for ever; cargo 1.95 releases it), and it would compete for the two cores with the
 //! webview tests running beside it, its output hidden until it fails.
@@ -19,7 +18,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use support::{Bus, Driver, Home, ONE_APP_AT_A_TIME, Xvfb};
 use tessera_app::updates::fetch_verified;
 
@@ -158,25 +157,12 @@ async fn installed_app_opens_its_sign_in_window() {
     let x = Xvfb::start();
     let home = Home::new();
     let driver = Driver::start(&x, &home, Bus::Inherit, &[("TESSERA_SERVER_URL", "http://127.0.0.1:9")]).await;
-    let http = reqwest::Client::new();
-    let caps = json!({"capabilities": {"alwaysMatch": {"webkitgtk:browserOptions": {"binary": binary, "args": []}}}});
-    let session: Value = http.post(format!("{}/session", driver.url)).json(&caps).send().await.expect("new session").json().await.expect("json");
-    let id = session["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("the installed app must start: {session}")).to_owned();
-    let base = format!("{}/session/{id}", driver.url);
-    let script = json!({"script": "const e = document.getElementById('signin-title'); return e && e.offsetParent !== null ? e.textContent.trim() : null", "args": []});
-    let deadline = std::time::Instant::now() + support::UI_TIMEOUT;
-    let title = loop {
-        let v: Value = http.post(format!("{base}/execute/sync")).json(&script).send().await.expect("execute").json().await.expect("json");
-        if let Some(t) = v["value"].as_str() {
-            break t.to_owned();
-        }
-        assert!(std::time::Instant::now() < deadline, "the installed app must show the sign-in screen; last answer {v}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let app = driver.launch_binary(&binary, &[]).await;
+    let title = app.visible_text("signin-title", "the installed app's sign-in screen").await;
     assert!(!title.is_empty(), "the sign-in screen has a title");
-    let window: Value = http.get(format!("{base}/title")).send().await.expect("title").json().await.expect("json");
-    assert_eq!(window["value"], "Tessera", "the window is the app's");
-    let _ = http.delete(&base).send().await;
+    let page = app.js("return document.title", json!([])).await;
+    assert_eq!(page, "Tessera", "the window shows the app's own page");
+    app.close().await;
 }
 
 #[tokio::test]

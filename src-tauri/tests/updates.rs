@@ -19,13 +19,13 @@ impl Key {
         Self(minisign::KeyPair::generate_unencrypted_keypair().expect("key pair"))
     }
 
-    /// The development key pair committed in `src-tauri/` (`tauri signer generate`, empty
-    /// password): its public half is the one `tauri.conf.json` holds.
+    /// The development key pair committed in `src-tauri/` (`tauri signer generate`, password
+    /// `tessera-dev`): its public half is the one `tauri.conf.json` holds.
     fn development() -> Self {
         let text = |b64: &str| String::from_utf8(STANDARD.decode(b64.trim()).expect("base64")).expect("utf-8");
         let sk = minisign::SecretKeyBox::from_string(&text(include_str!("../updater-dev.key")))
-            .and_then(|b| b.into_secret_key(Some(String::new())))
-            .expect("updater-dev.key is a minisign secret key with an empty password");
+            .and_then(|b| b.into_secret_key(Some("tessera-dev".into())))
+            .expect("updater-dev.key is a minisign secret key with the password tessera-dev");
         let pk = minisign::PublicKeyBox::from_string(&text(include_str!("../updater-dev.key.pub")))
             .and_then(|b| b.into_public_key())
             .expect("updater-dev.key.pub is a minisign public key");

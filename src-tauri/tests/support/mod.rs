@@ -191,7 +191,11 @@ impl Driver {
 
     /// Launches the app (a WebDriver session) with `args`.
     pub async fn launch(&self, args: &[&str]) -> App {
-        let binary = env!("CARGO_BIN_EXE_tessera-app");
+        self.launch_binary(Path::new(env!("CARGO_BIN_EXE_tessera-app")), args).await
+    }
+
+    /// Launches `binary` (another build of the app, e.g. the one a package installs) with `args`.
+    pub async fn launch_binary(&self, binary: &Path, args: &[&str]) -> App {
         let caps =
             json!({"capabilities": {"alwaysMatch": {"webkitgtk:browserOptions": {"binary": binary, "args": args}}}});
         let http = client();
