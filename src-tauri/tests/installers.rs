@@ -11,6 +11,7 @@
 //! it waited for ever; cargo 1.95 releases it), and it would compete for the two cores with the
 //! webview tests running beside it, its output hidden until it fails.
 #![cfg(target_os = "linux")]
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "test code: a failed expectation is the test failing")]
 
 mod release;
 mod support;
@@ -79,7 +80,8 @@ fn checksums_are_signed_and_verify() {
     }
     let forged = tempfile::tempdir().expect("temp dir");
     let forged_sums = forged.path().join("SHA256SUMS");
-    std::fs::write(&forged_sums, sums.replacen(&sums[..1], if &sums[..1] == "0" { "1" } else { "0" }, 1)).expect("write");
+    std::fs::write(&forged_sums, sums.replacen(&sums[..1], if &sums[..1] == "0" { "1" } else { "0" }, 1))
+        .expect("write");
     let bad = verify(&forged_sums);
     assert!(!bad.status.success(), "a changed checksum list must not verify");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("Signature verification failed"), "minisign says why");
@@ -93,7 +95,10 @@ fn deb_and_rpm_declare_metadata_and_dependencies() {
     assert_eq!(deb_field(&deb, "Package"), "tessera", "package name");
     assert_eq!(deb_field(&deb, "Version"), env!("CARGO_PKG_VERSION"), "package version is the app's");
     assert_eq!(deb_field(&deb, "Section"), "utils", "section");
-    assert!(deb_field(&deb, "Description").starts_with("Keeps support staff signed in safely"), "short description first");
+    assert!(
+        deb_field(&deb, "Description").starts_with("Keeps support staff signed in safely"),
+        "short description first"
+    );
     assert!(deb_field(&deb, "Description").contains("refresh token in the OS keychain"), "long description follows");
     assert_eq!(deb_field(&deb, "Homepage"), "https://example.invalid/tessera", "homepage");
     assert_eq!(deb_field(&deb, "Architecture"), "amd64", "architecture");
@@ -114,15 +119,28 @@ fn deb_and_rpm_declare_metadata_and_dependencies() {
     run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(unpacked.path()));
     let binary = unpacked.path().join("usr/bin/tessera-app");
     let needed = run(Command::new("objdump").arg("-p").arg(&binary));
-    for (lib, package) in [("libwebkit2gtk-4.1.so.0", "libwebkit2gtk-4.1-0"), ("libgtk-3.so.0", "libgtk-3-0"), ("libdbus-1.so.3", "libdbus-1-3")] {
+    for (lib, package) in [
+        ("libwebkit2gtk-4.1.so.0", "libwebkit2gtk-4.1-0"),
+        ("libgtk-3.so.0", "libgtk-3-0"),
+        ("libdbus-1.so.3", "libdbus-1-3"),
+    ] {
         if needed.contains(lib) {
             assert!(depends.contains(package), "the binary links {lib}: Depends must name {package}");
         }
     }
-    let simulate = Command::new("apt-get").args(["install", "--simulate", "--no-install-recommends"]).arg(&deb).output().expect("apt-get");
-    assert!(simulate.status.success(), "apt must resolve the .deb's dependencies: {}", String::from_utf8_lossy(&simulate.stderr));
+    let simulate = Command::new("apt-get")
+        .args(["install", "--simulate", "--no-install-recommends"])
+        .arg(&deb)
+        .output()
+        .expect("apt-get");
+    assert!(
+        simulate.status.success(),
+        "apt must resolve the .deb's dependencies: {}",
+        String::from_utf8_lossy(&simulate.stderr)
+    );
 
-    let desktop = std::fs::read_to_string(unpacked.path().join("usr/share/applications/Tessera.desktop")).expect("desktop entry");
+    let desktop =
+        std::fs::read_to_string(unpacked.path().join("usr/share/applications/Tessera.desktop")).expect("desktop entry");
     for line in ["Name=Tessera", "Exec=tessera-app", "Icon=tessera-app", "Categories=Utility;"] {
         assert!(desktop.lines().any(|l| l == line), "desktop entry must have {line}:\n{desktop}");
     }
@@ -134,7 +152,11 @@ fn deb_and_rpm_declare_metadata_and_dependencies() {
     let rpm = one(&dir, "rpm");
     // `rpm` (tools/setup) reads the header; the package is not installed.
     let info = run(Command::new("rpm").args(["-qp", "--qf", "%{NAME} %{VERSION} %{LICENSE} %{URL}\n"]).arg(&rpm));
-    assert_eq!(info, format!("tessera {} Apache-2.0 https://example.invalid/tessera", env!("CARGO_PKG_VERSION")), "rpm header");
+    assert_eq!(
+        info,
+        format!("tessera {} Apache-2.0 https://example.invalid/tessera", env!("CARGO_PKG_VERSION")),
+        "rpm header"
+    );
     let requires = run(Command::new("rpm").args(["-qp", "--requires"]).arg(&rpm));
     // Library names (sonames) rather than one distribution's package names: they resolve on
     // Fedora, openSUSE and RHEL alike.
@@ -165,6 +187,24 @@ async fn installed_app_opens_its_sign_in_window() {
     app.close().await;
 }
 
+#[test]
+#[ignore = "builds the release packages (minutes); tools/test runs it"]
+fn installed_app_trusts_the_build_key_not_the_development_key() {
+    // tools/package embeds the key it signs with (here the throwaway test key; for a release
+    // TESSERA_RELEASE_PUBKEY) through a --config overlay; the development key in tauri.conf.json,
+    // whose private half is in the repository, must not be in a package.
+    let dir = packages();
+    let unpacked = tempfile::tempdir().expect("temp dir");
+    run(Command::new("dpkg-deb").arg("-x").arg(one(&dir, "deb")).arg(unpacked.path()));
+    let binary = std::fs::read(unpacked.path().join("usr/bin/tessera-app")).expect("installed binary");
+    let contains = |key: &str| binary.windows(key.len()).any(|w| w == key.as_bytes());
+    let build_key =
+        std::fs::read_to_string(dir.join("test-key/tessera-test.key.pub")).expect("the test key's public half");
+    assert!(contains(build_key.trim()), "the installed app must trust the key the package was signed with");
+    let dev_key = include_str!("../updater-dev.key.pub").trim();
+    assert!(!contains(dev_key), "the development key must not be embedded in a package");
+}
+
 #[tokio::test]
 #[ignore = "builds the release packages (minutes); tools/test runs it"]
 async fn updater_accepts_the_cli_signed_deb_and_rejects_it_tampered() {
@@ -172,12 +212,14 @@ async fn updater_accepts_the_cli_signed_deb_and_rejects_it_tampered() {
     let deb = one(&dir, "deb");
     let bytes = std::fs::read(&deb).expect("read .deb");
     let signature = std::fs::read_to_string(deb.with_extension("deb.sig")).expect(".deb.sig");
-    let pubkey = std::fs::read_to_string(dir.join("test-key/tessera-test.key.pub")).expect("the test key's public half");
+    let pubkey =
+        std::fs::read_to_string(dir.join("test-key/tessera-test.key.pub")).expect("the test key's public half");
 
     let mut tampered = bytes.clone();
     let middle = tampered.len() / 2;
     tampered[middle] ^= 0x55;
-    let artifacts = release::serve(release::Files::from([("good.deb".into(), bytes.clone()), ("bad.deb".into(), tampered)])).await;
+    let artifacts =
+        release::serve(release::Files::from([("good.deb".into(), bytes.clone()), ("bad.deb".into(), tampered)])).await;
     let version = env!("CARGO_PKG_VERSION");
     let good = release::serve(release::Files::from([(
         "latest.json".into(),

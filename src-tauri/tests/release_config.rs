@@ -3,6 +3,7 @@
 //! JSON Merge Patch of `tauri.<platform>.conf.json` over `tauri.conf.json`) parses as Tauri's
 //! config type and validates against the JSON schema shipped with the pinned CLI, and the
 //! workflow's YAML has the jobs, matrix and secrets that docs/release.md describes.
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "test code: a failed expectation is the test failing")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,10 +30,17 @@ fn merged(target: Target) -> (Value, Config) {
 fn linux_bundles_deb_and_rpm_with_metadata_and_updater_artifacts() {
     let (value, config) = merged(Target::Linux);
     let bundle = &value["bundle"];
-    assert_eq!(bundle["targets"], serde_json::json!(["deb", "rpm"]), "Linux builds .deb and .rpm here (AppImage in CI)");
+    assert_eq!(
+        bundle["targets"],
+        serde_json::json!(["deb", "rpm"]),
+        "Linux builds .deb and .rpm here (AppImage in CI)"
+    );
     assert_eq!(bundle["createUpdaterArtifacts"], true, "installers must be signed for the updater");
     assert_eq!(config.identifier, "dev.tessera.desktop", "identifier");
-    assert!(!config.identifier.ends_with(".app"), "an identifier ending in .app clashes with the macOS bundle extension");
+    assert!(
+        !config.identifier.ends_with(".app"),
+        "an identifier ending in .app clashes with the macOS bundle extension"
+    );
     for field in ["publisher", "license", "homepage", "shortDescription", "longDescription", "category", "copyright"] {
         assert!(bundle[field].as_str().is_some_and(|s| !s.is_empty()), "bundle.{field} must be set");
     }
@@ -55,7 +63,10 @@ fn windows_installers_are_authenticode_signed_and_timestamped() {
         "the thumbprint comes from the release workflow (--config), never from the repository"
     );
     assert_eq!(value["plugins"]["updater"]["windows"]["installMode"], "passive", "updates install with a progress bar");
-    assert!(value["plugins"]["updater"]["pubkey"].as_str().is_some_and(|k| !k.is_empty()), "the merge keeps the updater key");
+    assert!(
+        value["plugins"]["updater"]["pubkey"].as_str().is_some_and(|k| !k.is_empty()),
+        "the merge keeps the updater key"
+    );
 }
 
 #[test]
@@ -114,8 +125,12 @@ fn release_workflow_builds_the_three_platforms_with_the_documented_secrets() {
     assert!(on["push"]["tags"].as_array().is_some_and(|t| t.contains(&"v*".into())), "version tags trigger a release");
 
     let build = &wf["jobs"]["build"];
-    let oses: Vec<&str> =
-        build["strategy"]["matrix"]["include"].as_array().expect("matrix").iter().filter_map(|m| m["os"].as_str()).collect();
+    let oses: Vec<&str> = build["strategy"]["matrix"]["include"]
+        .as_array()
+        .expect("matrix")
+        .iter()
+        .filter_map(|m| m["os"].as_str())
+        .collect();
     for os in ["ubuntu", "windows", "macos"] {
         assert!(oses.iter().any(|o| o.starts_with(os)), "the matrix must build on {os}: {oses:?}");
     }
@@ -144,7 +159,10 @@ fn release_workflow_builds_the_three_platforms_with_the_documented_secrets() {
 
     // The apps embed the release key from the repository variable, never tauri.conf.json's
     // development key (tools/package does the same for local releases).
-    assert!(text.contains("vars.TESSERA_RELEASE_PUBKEY }}"), "the workflow must read the TESSERA_RELEASE_PUBKEY variable");
+    assert!(
+        text.contains("vars.TESSERA_RELEASE_PUBKEY }}"),
+        "the workflow must read the TESSERA_RELEASE_PUBKEY variable"
+    );
     assert!(docs.contains("TESSERA_RELEASE_PUBKEY"), "docs/release.md must explain TESSERA_RELEASE_PUBKEY");
     assert!(
         text.contains(r#"{"plugins":{"updater":{"pubkey":"%s"}}}"#) && text.contains("is the development key"),
@@ -182,8 +200,7 @@ fn package_refusal(env: &[(&str, &Path)]) -> (Option<i32>, String) {
 fn a_release_package_never_embeds_the_development_key() {
     let dev_key = src_tauri().join("updater-dev.key");
     let dev_pub = src_tauri().join("updater-dev.key.pub");
-    let (code, err) =
-        package_refusal(&[("TAURI_SIGNING_PRIVATE_KEY", &dev_key), ("TESSERA_RELEASE_PUBKEY", &dev_pub)]);
+    let (code, err) = package_refusal(&[("TAURI_SIGNING_PRIVATE_KEY", &dev_key), ("TESSERA_RELEASE_PUBKEY", &dev_pub)]);
     assert_eq!(code, Some(1), "tools/package must refuse the development key: {err}");
     assert!(err.contains("is the development key"), "and say why: {err}");
 

@@ -4,6 +4,7 @@
 //! signature. Tampered bytes, a foreign key and a signature made for another version are refused.
 //! The installer test (`installers.rs`) repeats the check with the real `.deb` and the `.sig`
 //! that `tools/package` signed with the Tauri CLI.
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "test code: a failed expectation is the test failing")]
 
 mod release;
 
@@ -87,7 +88,8 @@ async fn a_tampered_artifact_is_rejected() {
     tampered[0] ^= 1;
     let base = release_server("0.2.0", &tampered, &signature).await;
     let app = release::app(&key.pubkey(), "0.1.0");
-    let err = fetch_verified(app.handle(), Some(release::endpoint(&base))).await.expect_err("one flipped bit must fail");
+    let err =
+        fetch_verified(app.handle(), Some(release::endpoint(&base))).await.expect_err("one flipped bit must fail");
     assert!(matches!(err, tauri_plugin_updater::Error::Minisign(_)), "must fail in signature verification: {err:?}");
     assert_eq!(err.to_string(), "The signature verification failed", "the user-facing error names the cause");
 }
@@ -108,7 +110,8 @@ async fn an_old_release_announced_as_new_is_rejected() {
     let key = Key::new();
     let base = release_server("0.2.0", ARTIFACT, &key.sign(ARTIFACT, "tessera.deb", "0.1.0")).await;
     let app = release::app(&key.pubkey(), "0.1.0");
-    let err = fetch_verified(app.handle(), Some(release::endpoint(&base))).await.expect_err("version mismatch must fail");
+    let err =
+        fetch_verified(app.handle(), Some(release::endpoint(&base))).await.expect_err("version mismatch must fail");
     assert!(
         matches!(err, tauri_plugin_updater::Error::SignedVersionMismatch { .. }),
         "requireSignedVersion must refuse the mismatch: {err:?}"
@@ -120,8 +123,8 @@ fn in_repo_updater_config_is_https_with_the_development_key() {
     let conf: serde_json::Value =
         serde_json::from_str(include_str!("../tauri.conf.json")).expect("tauri.conf.json is JSON");
     let updater = conf["plugins"]["updater"].clone();
-    let parsed: tauri_plugin_updater::Config =
-        serde_json::from_value(updater.clone()).expect("plugins.updater parses as the plugin's config (HTTPS endpoints only)");
+    let parsed: tauri_plugin_updater::Config = serde_json::from_value(updater.clone())
+        .expect("plugins.updater parses as the plugin's config (HTTPS endpoints only)");
     assert!(!parsed.endpoints.is_empty(), "the app must know where to look for updates");
     assert!(parsed.endpoints.iter().all(|u| u.scheme() == "https"), "production endpoints must be HTTPS");
     assert!(parsed.require_signed_version, "the signed version must be checked against latest.json");
@@ -149,5 +152,8 @@ async fn a_build_from_the_repository_accepts_updates_signed_with_the_development
     let base = release_server("0.2.0", ARTIFACT, &key.sign(ARTIFACT, "tessera.deb", "0.2.0")).await;
     let app = release::app(embedded, "0.1.0");
     let update = fetch_verified(app.handle(), Some(release::endpoint(&base))).await;
-    assert!(matches!(update, Ok(Some(_))), "the development key pair must sign what the embedded key verifies: {update:?}");
+    assert!(
+        matches!(update, Ok(Some(_))),
+        "the development key pair must sign what the embedded key verifies: {update:?}"
+    );
 }

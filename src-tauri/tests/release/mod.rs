@@ -2,6 +2,7 @@
 //! `latest.json` and the artifacts, and the app's updater (its own plugin set-up from
 //! `tessera_app::updates`) under Tauri's mock runtime. Signature checks are the plugin's own.
 #![allow(dead_code)]
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "test code: a failed expectation is the test failing")]
 
 use std::collections::HashMap;
 use std::sync::Arc;
