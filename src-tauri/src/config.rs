@@ -1,17 +1,17 @@
 //! Where the app keeps things and which server it talks to.
 //!
-//! - The engine's data dir and `current.json` are the **CLI's** (`ProjectDirs("dev", "tessera",
-//!   "tessera")`, or `TESSERA_DATA_DIR` / `TESSERA_CONFIG_DIR`): the app and `tessera` share one
-//!   keychain record, one refresh lock and one audit log, so either can pick up the other's
-//!   session.
+//! - The engine's data dir and `current.json` are the **CLI's** ([`tessera_session::local`]):
+//!   the app and `tessera` share one keychain record, one refresh lock and one audit log, so
+//!   either can pick up the other's session.
 //! - The app's own settings are `settings.json` in the app config dir (`dev.tessera.desktop`).
 //! - Server URL: `--server URL`, then `TESSERA_SERVER_URL`, then `settings.json`, then the CLI's
 //!   current account, then the demo default.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use tessera_session::local::{normalize_server_url as normalize_server, write_atomically};
+use tessera_session::{CurrentAccount, LocalDirs};
 
 use crate::error::{UiCode, UiError};
 
@@ -19,71 +19,6 @@ use crate::error::{UiCode, UiError};
 pub const DEFAULT_SERVER_URL: &str = "http://127.0.0.1:8787";
 /// Environment variable naming the server.
 pub const SERVER_ENV: &str = "TESSERA_SERVER_URL";
-
-/// Directories shared with the `tessera` CLI.
-#[derive(Debug, Clone)]
-pub struct SharedDirs {
-    /// Holds `current.json`.
-    pub config: PathBuf,
-    /// The engine's lock files, account note and `audit.jsonl`.
-    pub data: PathBuf,
-}
-
-impl SharedDirs {
-    /// The CLI's directories, each overridable as the CLI's are.
-    pub fn from_env() -> Result<Self, UiError> {
-        let project = directories::ProjectDirs::from("dev", "tessera", "tessera");
-        let pick = |var: &str, default: Option<&Path>| {
-            std::env::var_os(var)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-                .or_else(|| default.map(Path::to_path_buf))
-                .ok_or_else(|| {
-                    UiError::new(UiCode::Internal, format!("no home directory for Tessera's files; set {var}"))
-                })
-        };
-        Ok(Self {
-            config: pick("TESSERA_CONFIG_DIR", project.as_ref().map(|p| p.config_dir()))?,
-            data: pick("TESSERA_DATA_DIR", project.as_ref().map(|p| p.data_dir()))?,
-        })
-    }
-}
-
-/// The account the CLI and the app work with (`current.json`, the CLI's format). No token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CurrentAccount {
-    /// Server base URL without a trailing slash.
-    pub server_url: String,
-    /// Login name.
-    pub username: String,
-}
-
-impl CurrentAccount {
-    fn path(dirs: &SharedDirs) -> PathBuf {
-        dirs.config.join("current.json")
-    }
-
-    /// Reads `current.json`; `None` when missing or unreadable (logged).
-    pub fn load(dirs: &SharedDirs) -> Option<Self> {
-        let bytes = std::fs::read(Self::path(dirs)).ok()?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| tracing::warn!(error = %e, "current.json is damaged; ignoring it"))
-            .ok()
-    }
-
-    /// Writes `current.json` atomically.
-    pub fn store(&self, dirs: &SharedDirs) -> std::io::Result<()> {
-        write_atomically(&Self::path(dirs), &serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)
-    }
-
-    /// Removes `current.json` (missing is fine).
-    pub fn remove(dirs: &SharedDirs) -> std::io::Result<()> {
-        match std::fs::remove_file(Self::path(dirs)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
-    }
-}
 
 /// The app's settings (`settings.json` in the app config dir). Every field optional on disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,9 +85,13 @@ pub fn resolve_server(
     normalize_server(&url)
 }
 
-/// The server URL as vault keys and `current.json` spell it.
-pub fn normalize_server(url: &str) -> String {
-    url.trim().trim_end_matches('/').to_owned()
+/// The CLI's current account; `None` when there is none or it cannot be read (logged: the
+/// app then starts at the sign-in screen).
+pub fn current_account(dirs: &LocalDirs) -> Option<CurrentAccount> {
+    CurrentAccount::load(dirs)
+        .map_err(|e| tracing::warn!(code = e.code(), "ignoring the current account: {e}"))
+        .ok()
+        .flatten()
 }
 
 /// Checks a server URL the user typed.
@@ -164,20 +103,6 @@ pub fn check_server_url(url: &str) -> Result<String, UiError> {
     } else {
         Err(UiError::new(UiCode::InvalidInput, "The server URL must start with http:// or https://."))
     }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

@@ -27,7 +27,9 @@ use tauri::{App, AppHandle, Manager};
 use tauri_plugin_notification::NotificationExt;
 use tessera_session::SessionEvent;
 
-use crate::config::{CurrentAccount, SERVER_ENV, Settings, SharedDirs};
+use tessera_session::LocalDirs;
+
+use crate::config::{SERVER_ENV, Settings, current_account};
 use crate::shell::{EventHook, Shell};
 
 /// Builds and runs the app; returns when it exits.
@@ -92,13 +94,13 @@ fn setup(app: &mut App) -> Result<(), String> {
         Err(e) => eprintln!("tessera: logging disabled: {e}"),
     }
     tracing::info!(version = env!("CARGO_PKG_VERSION"), log_dir = %log_dir.display(), "starting");
-    let dirs = SharedDirs::from_env().map_err(|e| e.message)?;
+    let dirs = LocalDirs::from_env().map_err(|e| e.to_string())?;
     let settings_path = config_dir.join("settings.json");
     let server_url = config::resolve_server(
         config::server_from_args(std::env::args().skip(1)),
         std::env::var(SERVER_ENV).ok(),
         &Settings::load(&settings_path),
-        CurrentAccount::load(&dirs).as_ref(),
+        current_account(&dirs).as_ref(),
     );
     let shell = Arc::new(Shell::new(dirs, settings_path, log_dir, event_hook(app.handle().clone())));
     app.manage(shell.clone());

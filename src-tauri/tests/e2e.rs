@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;
-use support::{Bus, Desk, Driver, Home, ONE_APP_AT_A_TIME, Xvfb};
+use support::{App, Bus, Desk, Driver, Home, ONE_APP_AT_A_TIME, Xvfb};
 use tessera_protocol::{DeviceInfo, Role};
 use tessera_server::Config;
 use tessera_server::testing::TestServer;
@@ -52,6 +52,28 @@ async fn desk(server: &TestServer, bus: Bus) -> Desk {
     Desk { x, home, driver }
 }
 
+/// An app launched on a fresh desk against `server`, holding the one-app-at-a-time lock.
+struct Running {
+    _one: tokio::sync::MutexGuard<'static, ()>,
+    desk: Desk,
+    app: App,
+}
+
+async fn launched(server: &TestServer, bus: Bus) -> Running {
+    let one = ONE_APP_AT_A_TIME.lock().await;
+    let desk = desk(server, bus).await;
+    let app = desk.driver.launch(&[]).await;
+    Running { _one: one, desk, app }
+}
+
+/// [`launched`], signed in through the form as the test user.
+async fn signed_in(server: &TestServer) -> Running {
+    let running = launched(server, Bus::Inherit).await;
+    running.app.sign_in(USER, PASSWORD).await;
+    running.app.visible_text("user-name", "the signed-in header").await;
+    running
+}
+
 /// Another device of the same user: an engine with its own memory vault and data dir.
 async fn other_device(server: &TestServer, dir: &Path) -> SessionEngine {
     let device = DeviceInfo { name: "front desk".into(), platform: "linux".into(), app_version: "test".into() };
@@ -63,10 +85,8 @@ async fn other_device(server: &TestServer, dir: &Path) -> SessionEngine {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_signs_in_and_sees_their_name_and_devices() {
-    let _one = ONE_APP_AT_A_TIME.lock().await;
     let server = server().await;
-    let desk = desk(&server, Bus::Inherit).await;
-    let app = desk.driver.launch(&[]).await;
+    let Running { _one, desk: _desk, app } = launched(&server, Bus::Inherit).await;
     app.visible_text("signin-title", "the sign-in screen").await;
     let url = app.js("return document.getElementById('server-url').value", json!([])).await;
     assert_eq!(url, json!(server.url), "the sign-in form must start with TESSERA_SERVER_URL");
@@ -107,10 +127,8 @@ async fn user_signs_in_and_sees_their_name_and_devices() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_is_refused_with_a_message() {
-    let _one = ONE_APP_AT_A_TIME.lock().await;
     let server = server().await;
-    let desk = desk(&server, Bus::Inherit).await;
-    let app = desk.driver.launch(&[]).await;
+    let Running { _one, desk: _desk, app } = launched(&server, Bus::Inherit).await;
     app.sign_in(USER, "not the password").await;
     let error = app.visible_text("signin-error", "the sign-in error").await;
     assert_eq!(error, "Wrong user name or password.", "a wrong password must say so, from code invalid_credentials");
@@ -121,12 +139,8 @@ async fn wrong_password_is_refused_with_a_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_out_from_another_device_is_told_why() {
-    let _one = ONE_APP_AT_A_TIME.lock().await;
     let server = server().await;
-    let desk = desk(&server, Bus::Inherit).await;
-    let app = desk.driver.launch(&[]).await;
-    app.sign_in(USER, PASSWORD).await;
-    app.visible_text("user-name", "the signed-in header").await;
+    let Running { _one, desk: _desk, app } = signed_in(&server).await;
 
     let other = tempfile::tempdir().expect("temp dir");
     let front_desk = other_device(&server, other.path()).await;
@@ -141,12 +155,8 @@ async fn signed_out_from_another_device_is_told_why() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_command_hands_the_webview_a_token() {
-    let _one = ONE_APP_AT_A_TIME.lock().await;
     let server = server().await;
-    let desk = desk(&server, Bus::Inherit).await;
-    let app = desk.driver.launch(&[]).await;
-    app.sign_in(USER, PASSWORD).await;
-    app.visible_text("user-name", "the signed-in header").await;
+    let Running { _one, desk: _desk, app } = signed_in(&server).await;
     let mut seen = String::new();
     for (command, args) in [
         ("app_status", json!({})),
@@ -170,14 +180,28 @@ async fn no_command_hands_the_webview_a_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs gnome-keyring and dbus-run-session; run tools/test"]
+async fn locked_keychain_means_a_memory_only_session_and_says_so() {
+    let server = server().await;
+    let Running { _one, desk, app } = launched(&server, Bus::LockedKeyring).await;
+    let banner = app.visible_text("storage-banner", "the keychain banner").await;
+    assert!(banner.contains("keychain_locked"), "the banner must name the cause: {banner}");
+    assert!(banner.contains("memory only"), "the banner must say where the session lives: {banner}");
+    app.sign_in(USER, PASSWORD).await;
+    assert_eq!(app.visible_text("user-name", "the signed-in header").await, USER, "sign-in still works");
+    let storage = app.visible_text("home-storage", "the storage line").await;
+    assert!(storage.starts_with("memory only"), "home must say memory only: {storage}");
+    app.screenshot("memory-only").await;
+    app.close().await;
+    let current = desk.home.shared_config().join("current.json");
+    assert!(!current.exists(), "a memory-only session is not offered to the CLI");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs an unlocked Secret Service; run tools/test"]
 async fn restarted_app_is_signed_in_again_without_a_password() {
-    let _one = ONE_APP_AT_A_TIME.lock().await;
     let server = server().await;
-    let desk = desk(&server, Bus::Inherit).await;
-    let app = desk.driver.launch(&[]).await;
-    app.sign_in(USER, PASSWORD).await;
-    app.visible_text("user-name", "the signed-in header").await;
+    let Running { _one, desk, app } = signed_in(&server).await;
     let storage = app.visible_text("home-storage", "the storage line").await;
     assert_eq!(storage, "the system keychain", "with an unlocked keyring the session must be in the keychain");
     app.close().await;
@@ -194,12 +218,8 @@ async fn restarted_app_is_signed_in_again_without_a_password() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notification_from_the_server_appears_and_the_badge_counts_it() {
-    let _one = ONE_APP_AT_A_TIME.lock().await;
     let server = server().await;
-    let desk = desk(&server, Bus::Inherit).await;
-    let app = desk.driver.launch(&[]).await;
-    app.sign_in(USER, PASSWORD).await;
-    app.visible_text("user-name", "the signed-in header").await;
+    let Running { _one, desk: _desk, app } = signed_in(&server).await;
     app.wait_for(&format!("{CHIP} === 'Live'"), "the feed to connect (chip Live)").await;
     let started = std::time::Instant::now();
     notify(&server, USER, "Ticket 42: new comment from Bob").await;

@@ -6,12 +6,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use tessera_app::config::SharedDirs;
 use tessera_app::shell::{Shell, UiEvent};
 use tessera_protocol::Role;
 use tessera_server::Config;
 use tessera_server::testing::TestServer;
-use tessera_session::{AuditLog, Password};
+use tessera_session::{AuditLog, LocalDirs, Password};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "correct horse battery staple";
@@ -21,7 +20,7 @@ async fn no_command_output_or_event_contains_a_token() {
     let server = TestServer::start(Config::default()).await.expect("server");
     server.add_user(USER, PASSWORD, Role::Agent).await.expect("user");
     let dir = tempfile::tempdir().expect("temp dir");
-    let dirs = SharedDirs { config: dir.path().join("config"), data: dir.path().join("data") };
+    let dirs = LocalDirs { config: dir.path().join("config"), data: dir.path().join("data") };
     let events = Arc::new(Mutex::new(Vec::<String>::new()));
     let shell =
         Shell::new(dirs.clone(), dir.path().join("app/settings.json"), dir.path().join("logs"), Arc::new(|_| {}));

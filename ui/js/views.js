@@ -28,6 +28,20 @@ function message(id, text) {
 // ---------- notifications ----------
 
 let unread = 0;
+let notificationEvents = 0; // notification events seen so far
+
+/**
+ * notifications_list, read again (a few times at most) when a notification event arrived
+ * meanwhile: events and command replies travel separately, so that reply may predate the event
+ * and would drop it from the badge and the list.
+ */
+async function listNotifications(unreadOnly, limit) {
+  for (let attempt = 1; ; attempt++) {
+    const before = notificationEvents;
+    const list = await call("notifications_list", { unreadOnly, limit });
+    if (notificationEvents === before || attempt === 5) return list;
+  }
+}
 
 export function renderNotificationCount(count) {
   if (typeof count === "number") unread = count;
@@ -59,7 +73,7 @@ function notificationItem(n) {
 }
 
 async function loadNotifications(unreadOnly, limit) {
-  const list = await call("notifications_list", { unreadOnly, limit });
+  const list = await listNotifications(unreadOnly, limit);
   renderNotificationCount(list.unread);
   return list.items;
 }
@@ -167,13 +181,14 @@ export const views = {
 
   /** A notification event: count it and show it where lists are open. */
   onNotification(ui, n) {
+    notificationEvents += 1;
     if (!n.read_at) renderNotificationCount(unread + 1);
     if (ui.view === "notifications") $("notification-list").prepend(notificationItem(n));
     if (ui.view === "home") $("home-notifications").prepend(notificationItem(n));
   },
 
   async preloadCount() {
-    const list = await call("notifications_list", { unreadOnly: true, limit: 1 });
+    const list = await listNotifications(true, 1);
     return list.unread;
   },
 

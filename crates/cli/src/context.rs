@@ -1,14 +1,10 @@
 //! What every command needs: the config and data directories, the current account, the vault
 //! (keychain or, when it is unusable, memory only) and an engine for a server.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use serde::{Deserialize, Serialize};
-use tessera_protocol::DeviceInfo;
+pub use tessera_session::CurrentAccount;
+use tessera_session::local::{normalize_server_url, this_device};
 use tessera_session::{
-    EngineConfig, KeychainVault, MemoryVault, SessionEngine, SessionEvent, SessionState, StorageTier, Vault, VaultError,
+    EngineConfig, LocalDirs, LocalError, SessionEngine, SessionEvent, SessionState, VaultChoice, VaultError,
 };
 use tokio::sync::broadcast;
 
@@ -17,146 +13,37 @@ use crate::failure::{Exit, Failure};
 /// OAuth client id of this program (RFC 6749 §2.2).
 pub const CLIENT_ID: &str = "tessera-cli";
 
-/// Environment variable overriding the config directory.
-pub const CONFIG_DIR_ENV: &str = "TESSERA_CONFIG_DIR";
-/// Environment variable overriding the data directory.
-pub const DATA_DIR_ENV: &str = "TESSERA_DATA_DIR";
+/// Where the CLI keeps its files (shared with the app). Neither ever holds a token.
+pub type Dirs = LocalDirs;
 
-/// Where the CLI keeps its files. Neither ever holds a token.
-#[derive(Debug, Clone)]
-pub struct Dirs {
-    /// `current.json` (which server and user are current).
-    pub config: PathBuf,
-    /// The engine's refresh lock files, account note and the audit log.
-    pub data: PathBuf,
-}
-
-impl Dirs {
-    /// The OS directories for Tessera (`directories`), each overridable by its variable.
-    pub fn from_env() -> Result<Self, Failure> {
-        let project = directories::ProjectDirs::from("dev", "tessera", "tessera");
-        let pick = |var: &str, default: Option<&Path>| -> Result<PathBuf, Failure> {
-            match std::env::var_os(var).filter(|v| !v.is_empty()) {
-                Some(dir) => Ok(PathBuf::from(dir)),
-                None => default.map(Path::to_path_buf).ok_or_else(|| {
-                    Failure::new(
-                        Exit::Error,
-                        "no_home_directory",
-                        format!("cannot find a home directory for Tessera's files; set {var}"),
-                    )
-                }),
-            }
-        };
-        Ok(Self {
-            config: pick(CONFIG_DIR_ENV, project.as_ref().map(|p| p.config_dir()))?,
-            data: pick(DATA_DIR_ENV, project.as_ref().map(|p| p.data_dir()))?,
-        })
-    }
-}
-
-/// The account the CLI works with, in `<config dir>/current.json`. Not a secret: the tokens are
-/// in the keychain under this server + user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CurrentAccount {
-    /// Server base URL without a trailing slash.
-    pub server_url: String,
-    /// Login name.
-    pub username: String,
-}
-
-impl CurrentAccount {
-    const FILE: &'static str = "current.json";
-
-    fn path(dirs: &Dirs) -> PathBuf {
-        dirs.config.join(Self::FILE)
-    }
-
-    /// Reads `current.json`; `None` when there is none.
-    pub fn load(dirs: &Dirs) -> Result<Option<Self>, Failure> {
-        let path = Self::path(dirs);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                Failure::new(Exit::Error, "config_damaged", format!("{} is damaged ({e}); delete it", path.display()))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Failure::new(Exit::Error, "config_unreadable", format!("reading {}: {e}", path.display()))),
-        }
-    }
-
-    /// Writes `current.json` atomically (temporary file, then rename).
-    pub fn store(&self, dirs: &Dirs) -> Result<(), Failure> {
-        let path = Self::path(dirs);
-        let fail = |e: std::io::Error| {
-            Failure::new(Exit::Error, "config_unwritable", format!("writing {}: {e}", path.display()))
-        };
-        std::fs::create_dir_all(&dirs.config).map_err(fail)?;
-        let tmp = dirs.config.join(format!("{}.{}.tmp", Self::FILE, std::process::id()));
-        let json = serde_json::to_vec_pretty(self).map_err(|e| fail(std::io::Error::other(e)))?;
-        let mut file = std::fs::File::create(&tmp).map_err(fail)?;
-        file.write_all(&json).and_then(|()| file.sync_all()).map_err(fail)?;
-        std::fs::rename(&tmp, &path).map_err(fail)
-    }
-
-    /// Removes `current.json` (missing is fine).
-    pub fn remove(dirs: &Dirs) -> Result<(), Failure> {
-        let path = Self::path(dirs);
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Failure::new(Exit::Error, "config_unwritable", format!("removing {}: {e}", path.display()))),
-        }
+impl From<LocalError> for Failure {
+    fn from(e: LocalError) -> Self {
+        Failure::new(Exit::Error, e.code(), e.to_string())
     }
 }
 
 /// The vault this process uses, and why it is memory only when it is.
-#[derive(Debug, Clone)]
-pub struct Storage {
-    /// The vault.
-    pub vault: Arc<dyn Vault>,
-    /// Why the keychain is not used (`None`: it is).
-    pub keychain_error: Option<VaultError>,
-}
+pub type Storage = VaultChoice;
 
-impl Storage {
-    /// The keychain when [`KeychainVault::probe`] succeeds; otherwise memory only, saying so on
-    /// stderr. Never a plaintext file.
-    pub async fn choose() -> Self {
-        let keychain = KeychainVault::new();
-        match keychain.probe().await {
-            Ok(()) => Self { vault: Arc::new(keychain), keychain_error: None },
-            Err(e) => {
-                eprintln!("warning: memory only: {}: {e}", e.code());
-                Self { vault: Arc::new(MemoryVault::new()), keychain_error: Some(e) }
-            }
-        }
+/// [`VaultChoice::choose`], saying on stderr when it is memory only.
+pub async fn storage() -> Storage {
+    let storage = VaultChoice::choose().await;
+    if let Some(e) = &storage.keychain_error {
+        eprintln!("warning: memory only: {}: {e}", e.code());
     }
-
-    /// Which tier the vault is.
-    pub fn tier(&self) -> StorageTier {
-        self.vault.tier()
-    }
-}
-
-/// This device, as the server's sessions list shows it.
-pub fn device() -> DeviceInfo {
-    let name = gethostname::gethostname().to_string_lossy().trim().to_owned();
-    DeviceInfo {
-        name: if name.is_empty() { "unknown host".to_owned() } else { name },
-        platform: std::env::consts::OS.to_owned(),
-        app_version: env!("CARGO_PKG_VERSION").to_owned(),
-    }
-}
-
-/// The server URL as vault keys and `current.json` spell it.
-pub fn normalize_server(url: &str) -> String {
-    url.trim().trim_end_matches('/').to_owned()
+    storage
 }
 
 /// An engine for `server_url` on `storage`, with a listener that prints its warnings.
 pub fn engine(dirs: &Dirs, server_url: &str, storage: &Storage) -> Result<(SessionEngine, Warnings), Failure> {
-    let config = EngineConfig::new(normalize_server(server_url), dirs.data.clone(), CLIENT_ID, device())
-        .with_env_overrides()
-        .map_err(|e| Failure::new(Exit::Usage, "invalid_config", e.to_string()))?;
+    let config = EngineConfig::new(
+        normalize_server_url(server_url),
+        dirs.data.clone(),
+        CLIENT_ID,
+        this_device(env!("CARGO_PKG_VERSION")),
+    )
+    .with_env_overrides()
+    .map_err(|e| Failure::new(Exit::Usage, "invalid_config", e.to_string()))?;
     let engine = SessionEngine::new(config, storage.vault.clone()).map_err(Failure::from)?;
     let warnings = Warnings { events: engine.subscribe() };
     Ok((engine, warnings))
@@ -211,7 +98,7 @@ pub async fn restore_current_or_offline(dirs: &Dirs) -> Result<Restored, Failure
 
 async fn restore(dirs: &Dirs, allow_offline: bool) -> Result<Restored, Failure> {
     let Some(account) = CurrentAccount::load(dirs)? else { return Err(Failure::not_signed_in()) };
-    let storage = Storage::choose().await;
+    let storage = storage().await;
     if let Some(e) = &storage.keychain_error {
         return Err(keychain_unusable(&account, e));
     }

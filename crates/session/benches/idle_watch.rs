@@ -13,18 +13,18 @@
 //! Prints switches per second (goal: ≤ 0.2/s). Linux only (procfs).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: any failure should stop it loudly
 
-use std::collections::BTreeMap;
+#[path = "support/wakeups.rs"]
+mod wakeups;
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tessera_protocol::{DeviceInfo, Role};
-use tessera_server::testing::TestServer;
+use tessera_protocol::DeviceInfo;
 use tessera_session::{EngineConfig, IdleError, IdleSource, IdleWatch, MemoryVault, Password, SessionEngine};
+use wakeups::{PASSWORD, USER, count_and_print, env_secs, start_server};
 
-const USER: &str = "idle";
-const PASSWORD: &str = "idle password";
 const CHILD: &str = "TESSERA_BENCH_IDLE_WATCH_SERVER";
 
 /// An always-active user.
@@ -51,12 +51,7 @@ fn main() {
     let secs = env_secs("BENCH_IDLE_SECS", 60);
     let warmup = env_secs("BENCH_IDLE_WARMUP_SECS", 12);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let config = tessera_server::Config { access_token_ttl_secs: 600, ..Default::default() };
-    let server = rt.block_on(async {
-        let server = TestServer::start(config).await.unwrap();
-        server.add_user(USER, PASSWORD, Role::Agent).await.unwrap();
-        server
-    });
+    let server = start_server(&rt);
     let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .env(CHILD, &server.url)
@@ -76,26 +71,7 @@ fn main() {
     );
     println!("  {}", ready.trim());
 
-    std::thread::sleep(Duration::from_secs(warmup));
-    let start = sample(pid);
-    std::thread::sleep(Duration::from_secs(secs));
-    let end = sample(pid);
-
-    let mut total = 0u64;
-    for (tid, (name, after)) in &end {
-        let before = start.get(tid).map_or(0, |(_, n)| *n);
-        let delta = after.saturating_sub(before);
-        total += delta;
-        let new = if start.contains_key(tid) { "" } else { " (new)" };
-        println!("    thread {tid:<8} {name:<24} {delta} switches{new}");
-    }
-    let gone = start.keys().filter(|t| !end.contains_key(t)).count();
-    println!(
-        "  after a {warmup} s warm-up, over {secs} s: {} threads at start, {} at end, {gone} exited meanwhile",
-        start.len(),
-        end.len()
-    );
-    println!("  total {total} context switches = {:.3}/s (goal <= 0.2/s)", total as f64 / secs as f64);
+    count_and_print(pid, warmup, secs);
 
     drop(child.stdin.take()); // the child exits when its stdin closes
     let mut rest = String::new();
@@ -125,23 +101,4 @@ fn child(url: &str) {
         .unwrap();
         drop(watch);
     });
-}
-
-fn env_secs(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// Per thread: name and voluntary + non-voluntary context switches so far.
-fn sample(pid: u32) -> BTreeMap<u32, (String, u64)> {
-    let mut threads = BTreeMap::new();
-    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
-        let Ok(tid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(text) = std::fs::read_to_string(entry.path().join("status")) else { continue };
-        let field =
-            |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).map(|v| v.trim().to_owned()).unwrap_or_default();
-        let switches = field("voluntary_ctxt_switches:").parse::<u64>().unwrap_or(0)
-            + field("nonvoluntary_ctxt_switches:").parse::<u64>().unwrap_or(0);
-        threads.insert(tid, (field("Name:"), switches));
-    }
-    threads
 }

@@ -6,17 +6,20 @@
 mod common;
 mod feed_support;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use common::*;
 use feed_support::*;
 use tessera_protocol::WsClientMessage;
+use tessera_server::clock::SystemClock;
 use tessera_server::testing::TestServer;
 use tessera_session::{
     FeedMode, MemoryVault, NotificationFeed, Password, SessionEngine, SessionEvent, SessionState, SignOutReason,
     WarningCode,
 };
+use tokio::sync::broadcast;
 
 async fn signed_in_feed_engine(url: &str, dir: &std::path::Path, vault: &MemoryVault) -> SessionEngine {
     let engine = feed_engine(url, dir, vault);
@@ -28,6 +31,38 @@ fn spawn_feed(engine: &SessionEngine) -> NotificationFeed {
     NotificationFeed::spawn(engine.clone()).unwrap_or_else(|e| panic!("the feed must start: {e}"))
 }
 
+/// An engine signed in as the test user, with its feed started after `events` subscribed.
+struct Desk {
+    engine: SessionEngine,
+    feed: NotificationFeed,
+    events: broadcast::Receiver<SessionEvent>,
+    /// The engine's data dir (the cache).
+    dir: tempfile::TempDir,
+}
+
+async fn desk(url: &str, dir: tempfile::TempDir) -> Desk {
+    let engine = signed_in_feed_engine(url, dir.path(), &MemoryVault::new()).await;
+    let events = engine.subscribe();
+    let feed = spawn_feed(&engine);
+    Desk { engine, feed, events, dir }
+}
+
+/// The reference server with the test user, on the real clock, its data in `data` so the test
+/// can stop it and start it again there ([`restart_server_on`]).
+async fn start_server_in(data: &Path) -> TestServer {
+    let server = TestServer::start_in(data, feed_server_config(), Arc::new(SystemClock))
+        .await
+        .unwrap_or_else(|e| panic!("server must start: {e}"));
+    add_user(&server).await;
+    server
+}
+
+async fn restart_server_on(addr: &str, data: &Path) -> TestServer {
+    TestServer::start_on(addr, data, feed_server_config(), Arc::new(SystemClock))
+        .await
+        .unwrap_or_else(|e| panic!("server must restart: {e}"))
+}
+
 async fn listed(feed: &NotificationFeed, unread_only: bool) -> Vec<i64> {
     let items = feed.list(unread_only, 100).await.unwrap_or_else(|e| panic!("the cache must list: {e}"));
     items.iter().map(|n| n.seq).collect()
@@ -36,11 +71,7 @@ async fn listed(feed: &NotificationFeed, unread_only: bool) -> Vec<i64> {
 #[tokio::test]
 async fn notifications_created_while_connected_arrive_in_order_and_are_cached() {
     let server = server(feed_server_config()).await;
-    let dir = temp_dir();
-    let vault = MemoryVault::new();
-    let engine = signed_in_feed_engine(&server.url, dir.path(), &vault).await;
-    let mut events = engine.subscribe();
-    let feed = spawn_feed(&engine);
+    let Desk { engine, feed, mut events, dir } = desk(&server.url, temp_dir()).await;
     wait_mode(&mut events, FeedMode::Live).await;
     assert_eq!(feed.mode(), FeedMode::Live, "mode() agrees with the event");
 
@@ -80,16 +111,8 @@ async fn notifications_created_while_connected_arrive_in_order_and_are_cached() 
 #[tokio::test]
 async fn a_server_killed_and_restarted_mid_stream_loses_and_duplicates_nothing() {
     let data = temp_dir();
-    let clock = Arc::new(tessera_server::clock::SystemClock);
-    let server = TestServer::start_in(data.path(), feed_server_config(), clock.clone())
-        .await
-        .unwrap_or_else(|e| panic!("server must start: {e}"));
-    add_user(&server).await;
-    let dir = temp_dir();
-    let vault = MemoryVault::new();
-    let engine = signed_in_feed_engine(&server.url, dir.path(), &vault).await;
-    let mut events = engine.subscribe();
-    let feed = spawn_feed(&engine);
+    let server = start_server_in(data.path()).await;
+    let Desk { engine, feed, mut events, dir: _dir } = desk(&server.url, temp_dir()).await;
     wait_mode(&mut events, FeedMode::Live).await;
     let uid = user_id(&server, USER).await;
 
@@ -99,9 +122,7 @@ async fn a_server_killed_and_restarted_mid_stream_loses_and_duplicates_nothing()
         publish(&server, uid, n).await;
     }
     server.kill().await;
-    let server = TestServer::start_on(&addr, data.path(), feed_server_config(), clock)
-        .await
-        .unwrap_or_else(|e| panic!("server must restart on the same address: {e}"));
+    let server = restart_server_on(&addr, data.path()).await;
     for n in 6..=10 {
         publish(&server, uid, n).await;
     }
@@ -119,11 +140,7 @@ async fn a_server_killed_and_restarted_mid_stream_loses_and_duplicates_nothing()
 async fn a_refused_websocket_falls_back_to_polling_which_delivers() {
     let server = server(feed_server_config()).await;
     let proxy = Proxy::start(&server.url, WsMode::Refuse(404)).await;
-    let dir = temp_dir();
-    let vault = MemoryVault::new();
-    let engine = signed_in_feed_engine(&proxy.url, dir.path(), &vault).await;
-    let mut events = engine.subscribe();
-    let feed = spawn_feed(&engine);
+    let Desk { engine: _engine, feed, mut events, dir: _dir } = desk(&proxy.url, temp_dir()).await;
     wait_mode(&mut events, FeedMode::Polling).await;
 
     let uid = user_id(&server, USER).await;
@@ -142,18 +159,15 @@ async fn a_refused_websocket_falls_back_to_polling_which_delivers() {
 #[tokio::test]
 async fn revoking_the_device_from_another_session_signs_it_out_through_the_stream() {
     let server = server(feed_server_config()).await;
-    let (desk_dir, laptop_dir) = (temp_dir(), temp_dir());
-    let (desk_vault, laptop_vault) = (MemoryVault::new(), MemoryVault::new());
-    let desk = signed_in_feed_engine(&server.url, desk_dir.path(), &desk_vault).await;
-    let mut events = desk.subscribe();
-    let _feed = spawn_feed(&desk);
+    let Desk { engine: desk, feed: _feed, mut events, dir: desk_dir } = desk(&server.url, temp_dir()).await;
+    let laptop_dir = temp_dir();
     wait_mode(&mut events, FeedMode::Live).await;
     let uid = user_id(&server, USER).await;
     publish(&server, uid, 1).await;
     seqs_until(&mut events, 1).await;
     assert!(cached_rows(desk_dir.path(), USER) > 0, "the desk cached the notification");
 
-    let laptop = signed_in_feed_engine(&server.url, laptop_dir.path(), &laptop_vault).await;
+    let laptop = signed_in_feed_engine(&server.url, laptop_dir.path(), &MemoryVault::new()).await;
     laptop.revoke_other_sessions().await.unwrap_or_else(|e| panic!("revoke-others must work: {e}"));
     let reason = wait_for(&mut events, |e| match e {
         SessionEvent::StateChanged { state: SessionState::SignedOut { reason }, .. } => Some(*reason),
@@ -212,11 +226,7 @@ async fn a_cursor_from_an_unknown_epoch_reloads_the_cache() {
 async fn malformed_stream_messages_are_ignored_and_the_feed_carries_on() {
     let server = server(feed_server_config()).await;
     let proxy = Proxy::start(&server.url, WsMode::Misbehave).await;
-    let dir = temp_dir();
-    let vault = MemoryVault::new();
-    let engine = signed_in_feed_engine(&proxy.url, dir.path(), &vault).await;
-    let mut events = engine.subscribe();
-    let feed = spawn_feed(&engine);
+    let Desk { engine: _engine, feed, mut events, dir: _dir } = desk(&proxy.url, temp_dir()).await;
 
     assert_eq!(
         seqs_until(&mut events, 2).await,
@@ -244,11 +254,7 @@ async fn malformed_stream_messages_are_ignored_and_the_feed_carries_on() {
 #[tokio::test]
 async fn an_expired_token_closes_the_stream_and_the_feed_refreshes_and_carries_on() {
     let server = server(tessera_server::Config { access_token_ttl_secs: 2, ..feed_server_config() }).await;
-    let dir = temp_dir();
-    let vault = MemoryVault::new();
-    let engine = signed_in_feed_engine(&server.url, dir.path(), &vault).await;
-    let mut events = engine.subscribe();
-    let _feed = spawn_feed(&engine);
+    let Desk { engine, feed: _feed, mut events, dir: _dir } = desk(&server.url, temp_dir()).await;
     wait_mode(&mut events, FeedMode::Live).await;
     let before = server.refresh_count();
     // No scheduler runs and nothing else calls the server: only the feed refreshes, on 4001.
@@ -265,10 +271,7 @@ async fn a_corrupt_cache_is_reported_and_the_feed_streams_without_it() {
     let dir = temp_dir();
     std::fs::write(dir.path().join("notifications.sqlite3"), vec![0x5a_u8; 4096])
         .unwrap_or_else(|e| panic!("write: {e}"));
-    let vault = MemoryVault::new();
-    let engine = signed_in_feed_engine(&server.url, dir.path(), &vault).await;
-    let mut events = engine.subscribe();
-    let feed = spawn_feed(&engine);
+    let Desk { engine, feed, mut events, dir: _dir } = desk(&server.url, dir).await;
     let code = wait_for(&mut events, |e| match e {
         SessionEvent::Error { code, .. } => Some(code.clone()),
         _ => None,
@@ -295,16 +298,8 @@ async fn a_corrupt_cache_is_reported_and_the_feed_streams_without_it() {
 #[tokio::test]
 async fn marks_made_offline_are_queued_and_reach_the_server_when_it_returns() {
     let data = temp_dir();
-    let clock = Arc::new(tessera_server::clock::SystemClock);
-    let server = TestServer::start_in(data.path(), feed_server_config(), clock.clone())
-        .await
-        .unwrap_or_else(|e| panic!("server must start: {e}"));
-    add_user(&server).await;
-    let dir = temp_dir();
-    let vault = MemoryVault::new();
-    let engine = signed_in_feed_engine(&server.url, dir.path(), &vault).await;
-    let mut events = engine.subscribe();
-    let feed = spawn_feed(&engine);
+    let server = start_server_in(data.path()).await;
+    let Desk { engine, feed, mut events, dir: _dir } = desk(&server.url, temp_dir()).await;
     wait_mode(&mut events, FeedMode::Live).await;
     let uid = user_id(&server, USER).await;
     for n in 1..=3 {
@@ -319,9 +314,7 @@ async fn marks_made_offline_are_queued_and_reach_the_server_when_it_returns() {
     assert_eq!(listed(&feed, true).await, vec![3, 1], "the mark shows locally at once");
     assert_eq!(feed.unread_count().await.ok(), Some(2), "the unread count counts it too");
 
-    let server = TestServer::start_on(&addr, data.path(), feed_server_config(), clock)
-        .await
-        .unwrap_or_else(|e| panic!("server must restart: {e}"));
+    let server = restart_server_on(&addr, data.path()).await;
     let client = engine.client().clone();
     eventually("the queued mark reaches the server", || {
         let (engine, client) = (engine.clone(), client.clone());
@@ -351,16 +344,8 @@ async fn marks_made_offline_are_queued_and_reach_the_server_when_it_returns() {
 #[tokio::test]
 async fn the_feed_goes_offline_while_the_server_is_gone_and_live_when_it_returns() {
     let data = temp_dir();
-    let clock = Arc::new(tessera_server::clock::SystemClock);
-    let server = TestServer::start_in(data.path(), feed_server_config(), clock.clone())
-        .await
-        .unwrap_or_else(|e| panic!("server must start: {e}"));
-    add_user(&server).await;
-    let dir = temp_dir();
-    let vault = MemoryVault::new();
-    let engine = signed_in_feed_engine(&server.url, dir.path(), &vault).await;
-    let mut events = engine.subscribe();
-    let feed = spawn_feed(&engine);
+    let server = start_server_in(data.path()).await;
+    let Desk { engine, feed, mut events, dir: _dir } = desk(&server.url, temp_dir()).await;
     assert_eq!(modes_until(&mut events, FeedMode::Live).await, [FeedMode::Connecting, FeedMode::Live]);
 
     let addr = server.addr.to_string();
@@ -369,9 +354,7 @@ async fn the_feed_goes_offline_while_the_server_is_gone_and_live_when_it_returns
     // a poll that fails too.
     assert_eq!(modes_until(&mut events, FeedMode::Offline).await, [FeedMode::Connecting, FeedMode::Offline]);
     assert!(engine.state().is_signed_in(), "an unreachable server never signs the user out");
-    let server = TestServer::start_on(&addr, data.path(), feed_server_config(), clock)
-        .await
-        .unwrap_or_else(|e| panic!("server must restart: {e}"));
+    let server = restart_server_on(&addr, data.path()).await;
     wait_mode(&mut events, FeedMode::Live).await;
     let uid = user_id(&server, USER).await;
     publish(&server, uid, 1).await;
@@ -387,11 +370,7 @@ async fn the_next_user_of_a_shared_desk_never_sees_the_previous_users_notificati
         .add_user("bob", PASSWORD, tessera_protocol::Role::Agent)
         .await
         .unwrap_or_else(|e| panic!("bob must be created: {e}"));
-    let dir = temp_dir();
-    let vault = MemoryVault::new();
-    let engine = signed_in_feed_engine(&server.url, dir.path(), &vault).await;
-    let mut events = engine.subscribe();
-    let feed = spawn_feed(&engine);
+    let Desk { engine, feed, mut events, dir } = desk(&server.url, temp_dir()).await;
     wait_mode(&mut events, FeedMode::Live).await;
     publish(&server, user_id(&server, USER).await, 1).await;
     seqs_until(&mut events, 1).await;

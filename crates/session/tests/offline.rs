@@ -139,19 +139,13 @@ async fn a_sign_out_made_offline_reaches_the_server_when_the_network_returns() {
     assert!(!sessions.sessions.iter().any(|s| s.id == session_id), "the server no longer has the signed-out session");
 }
 
-#[tokio::test]
-async fn offline_the_session_lasts_until_its_absolute_end_and_not_longer() {
-    let proxy = Proxy::bind().await;
-    let config = tessera_server::Config { access_token_ttl_secs: 2, session_max_age_secs: 6, ..server_config() };
-    let _server = server_behind(&proxy, config).await;
-    let dir = temp_dir();
-    let vault = MemoryVault::new();
-    let engine = engine_with(&proxy.url, dir.path(), &vault, |c| c.expiring_warning = Duration::from_secs(1));
+/// Signs `engine` in (with its schedule), drops every connection through `proxy`, and waits for
+/// the sign-out: the states it went through before, and its reason.
+async fn signed_in_then_cut_off(engine: &SessionEngine, proxy: &Proxy) -> (Vec<&'static str>, Option<SignOutReason>) {
     engine.sign_in(USER, &Password::new(PASSWORD)).await.unwrap_or_else(|e| panic!("sign-in: {e}"));
     let _schedule = engine.spawn_scheduler();
     let mut events = engine.subscribe();
     proxy.set(Network::Dropping).await;
-
     let mut seen = Vec::new();
     let reason = wait_for(&mut events, |e| match e {
         SessionEvent::StateChanged { state: SessionState::SignedOut { reason }, .. } => Some(*reason),
@@ -162,6 +156,18 @@ async fn offline_the_session_lasts_until_its_absolute_end_and_not_longer() {
         _ => None,
     })
     .await;
+    (seen, reason)
+}
+
+#[tokio::test]
+async fn offline_the_session_lasts_until_its_absolute_end_and_not_longer() {
+    let proxy = Proxy::bind().await;
+    let config = tessera_server::Config { access_token_ttl_secs: 2, session_max_age_secs: 6, ..server_config() };
+    let _server = server_behind(&proxy, config).await;
+    let dir = temp_dir();
+    let vault = MemoryVault::new();
+    let engine = engine_with(&proxy.url, dir.path(), &vault, |c| c.expiring_warning = Duration::from_secs(1));
+    let (seen, reason) = signed_in_then_cut_off(&engine, &proxy).await;
     assert!(seen.contains(&"offline"), "the session was offline before it ended: {seen:?}");
     assert_eq!(reason, Some(SignOutReason::SessionExpired), "offline, only the absolute end signs out");
 }
@@ -174,21 +180,7 @@ async fn offline_past_the_refresh_tokens_end_the_session_is_over() {
     let dir = temp_dir();
     let vault = MemoryVault::new();
     let engine = engine_with(&proxy.url, dir.path(), &vault, |_| {});
-    engine.sign_in(USER, &Password::new(PASSWORD)).await.unwrap_or_else(|e| panic!("sign-in: {e}"));
-    let _schedule = engine.spawn_scheduler();
-    let mut events = engine.subscribe();
-    proxy.set(Network::Dropping).await;
-
-    let mut seen = Vec::new();
-    let reason = wait_for(&mut events, |e| match e {
-        SessionEvent::StateChanged { state: SessionState::SignedOut { reason }, .. } => Some(*reason),
-        SessionEvent::StateChanged { state, .. } => {
-            seen.push(state.name());
-            None
-        }
-        _ => None,
-    })
-    .await;
+    let (seen, reason) = signed_in_then_cut_off(&engine, &proxy).await;
     assert!(seen.contains(&"offline"), "the session was offline (still signed in) first: {seen:?}");
     assert_eq!(reason, Some(SignOutReason::IdleTimeout), "no refresh reached the server within its idle timeout");
     assert!(record(&vault, &proxy.url).await.is_none(), "the dead session is removed from the keychain");

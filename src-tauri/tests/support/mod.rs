@@ -132,6 +132,8 @@ pub struct Driver {
     pub url: String,
     /// The app's log directory (shown when a wait times out).
     logs: PathBuf,
+    /// The driver's process group, which the apps it launches join.
+    pgid: u32,
 }
 
 /// How to wrap the driver.
@@ -152,9 +154,13 @@ impl Driver {
             Bus::Inherit => format!("exec dbus-run-session -- sh -c '{driver}'"),
             // The keyring daemon gets no DISPLAY (it could wait on an unlock prompt there); only
             // the driver, and the app it launches, see the X server.
+            // `secret-tool lock` hangs here (libsecret 0.20: GLib assertion on the collection
+            // path): lock through the Secret Service's own Lock method.
             Bus::LockedKeyring => format!(
                 "exec env -u DISPLAY dbus-run-session -- sh -c 'printf pw | gnome-keyring-daemon --unlock \
-                 --components=secrets >/dev/null && secret-tool lock --collection=/org/freedesktop/secrets/collection/login \
+                 --components=secrets >/dev/null && dbus-send --session --print-reply --dest=org.freedesktop.secrets \
+                 /org/freedesktop/secrets org.freedesktop.Secret.Service.Lock \
+                 array:objpath:/org/freedesktop/secrets/collection/login >/dev/null \
                  && export DISPLAY={} && {driver}'",
                 x.display
             ),
@@ -186,7 +192,8 @@ impl Driver {
             assert!(Instant::now() < deadline, "WebKitWebDriver did not answer on {url} (package webkit2gtk-driver)");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Self { _group: group, url, logs: home.app_data().join("logs") }
+        let pgid = group.0.id();
+        Self { _group: group, url, logs: home.app_data().join("logs"), pgid }
     }
 
     /// Launches the app (a WebDriver session) with `args`.
@@ -201,7 +208,13 @@ impl Driver {
         let http = client();
         let value = send(http.post(format!("{}/session", self.url)).json(&caps)).await;
         let id = value["sessionId"].as_str().unwrap_or_else(|| panic!("no session id in {value}")).to_owned();
-        App { http, base: format!("{}/session/{id}", self.url), closed: false, logs: self.logs.clone() }
+        App {
+            http,
+            base: format!("{}/session/{id}", self.url),
+            closed: false,
+            logs: self.logs.clone(),
+            pgid: self.pgid,
+        }
     }
 }
 
@@ -224,6 +237,7 @@ pub struct App {
     base: String,
     closed: bool,
     logs: PathBuf,
+    pgid: u32,
 }
 
 impl App {
@@ -325,12 +339,26 @@ impl App {
         .await
     }
 
-    /// Ends the session, which closes the app.
+    /// Ends the session, which closes the app, and waits for the app process to exit: a
+    /// launch while it is still shutting down would be handed to it by the single-instance
+    /// plugin and exit at once.
     pub async fn close(mut self) {
         self.closed = true;
         let closing = self.http.delete(&self.base).timeout(Duration::from_secs(15)).send().await;
         if let Err(e) = closing {
             eprintln!("closing the WebDriver session: {e}");
+        }
+        let binary = env!("CARGO_BIN_EXE_tessera-app");
+        let running = || {
+            Command::new("pgrep")
+                .args(["-g", &self.pgid.to_string(), "-f", binary])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while running() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 use tessera_session::{Password, SessionEngine, SessionEvent, SessionState};
 
 use crate::cli::DebugCommand;
-use crate::context::{self, Dirs, Storage};
+use crate::context::{self, Dirs};
 use crate::failure::{Exit, Failure};
 use crate::output;
 
@@ -64,7 +64,7 @@ async fn watch_new(dirs: &Dirs, server: &str, username: &str) -> Result<Exit, Fa
         .read_line(&mut line)
         .map_err(|e| Failure::usage(format!("cannot read the password from stdin: {e}")))?;
     let password = Password::new(line.trim_end_matches(['\r', '\n']));
-    let storage = Storage::choose().await;
+    let storage = context::storage().await;
     let (engine, mut warnings) = context::engine(dirs, server, &storage)?;
     let signed_in = engine.sign_in(username, &password).await;
     warnings.print();

@@ -8,12 +8,12 @@ use tessera_session::{Password, StorageTier};
 
 use super::logout;
 use crate::cli::LoginArgs;
-use crate::context::{self, CurrentAccount, Dirs, Storage};
+use crate::context::{self, CurrentAccount, Dirs};
 use crate::failure::{Exit, Failure};
 use crate::output;
 
 pub async fn run(dirs: &Dirs, args: &LoginArgs, json: bool) -> Result<Exit, Failure> {
-    let server_url = context::normalize_server(&args.server);
+    let server_url = tessera_session::local::normalize_server_url(&args.server);
     let username = args.username.trim().to_owned();
     if server_url.is_empty() {
         return Err(Failure::usage("--server must not be empty"));
@@ -22,7 +22,7 @@ pub async fn run(dirs: &Dirs, args: &LoginArgs, json: bool) -> Result<Exit, Fail
         return Err(Failure::usage("--username must not be empty"));
     }
     let password = read_password(args.password_stdin, &username, &server_url)?;
-    let storage = Storage::choose().await;
+    let storage = context::storage().await;
     let account = CurrentAccount { server_url: server_url.clone(), username: username.clone() };
 
     // One account at a time: a different current account is signed out first, so its refresh

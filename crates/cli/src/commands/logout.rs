@@ -10,7 +10,7 @@ use crate::output;
 
 pub async fn run(dirs: &Dirs, json: bool) -> Result<Exit, Failure> {
     let Some(account) = CurrentAccount::load(dirs)? else { return Err(Failure::not_signed_in()) };
-    let storage = Storage::choose().await;
+    let storage = context::storage().await;
     if let Some(e) = &storage.keychain_error {
         // Without the keychain the stored session cannot be reached to revoke it: change nothing.
         let mut failure = failure::from_vault(e);

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tessera_session::{SessionState, SignOutReason, StorageTier, VaultKey};
 
-use crate::context::{self, CurrentAccount, Dirs, Storage};
+use crate::context::{self, CurrentAccount, Dirs};
 use crate::failure::{Exit, Failure};
 use crate::output;
 
@@ -46,7 +46,7 @@ struct Reason {
 
 pub async fn run(dirs: &Dirs, json: bool) -> Result<Exit, Failure> {
     let account = CurrentAccount::load(dirs)?;
-    let storage = Storage::choose().await;
+    let storage = context::storage().await;
     let storage_view = |tier: StorageTier, write_failure: Option<String>| StorageView {
         tier,
         reason: match (&storage.keychain_error, tier) {

@@ -89,10 +89,14 @@ impl KeychainVault {
 
     /// Runs `op` on the blocking pool under the time limit, with a way to build entries on the
     /// platform store, and maps keyring errors (other than `NoEntry`, which `op` handles).
+    ///
+    /// When the keychain service disappears in the middle of the call (gnome-keyring crashed or
+    /// was restarted), `op` runs once more: the bus starts a fresh daemon on demand, and every
+    /// operation here is idempotent (set, get, delete of one entry).
     async fn call<T, F>(&self, op: F) -> Result<T, VaultError>
     where
         T: Send + 'static,
-        F: FnOnce(&dyn Fn(&str, &str) -> keyring::Result<keyring::Entry>) -> keyring::Result<T> + Send + 'static,
+        F: Fn(&dyn Fn(&str, &str) -> keyring::Result<keyring::Entry>) -> keyring::Result<T> + Send + 'static,
     {
         if !matches!(self.builder.persistence(), CredentialPersistence::UntilDelete) {
             return Err(VaultError::Unavailable(
@@ -103,7 +107,13 @@ impl KeychainVault {
         let task = tokio::task::spawn_blocking(move || {
             let entry_for =
                 |service: &str, user: &str| builder.build(None, service, user).map(keyring::Entry::new_with_credential);
-            op(&entry_for)
+            match op(&entry_for) {
+                Err(err) if service_went_away(&err) => {
+                    tracing::info!("the keychain service went away during a call; trying once more");
+                    op(&entry_for)
+                }
+                result => result,
+            }
         });
         match tokio::time::timeout(self.timeout, task).await {
             Err(_elapsed) => Err(VaultError::Timeout(whole_seconds_up(self.timeout))),
@@ -187,6 +197,22 @@ fn vault_error(err: keyring::Error) -> VaultError {
         _ => VaultError::Failed(text),
     }
 }
+
+/// Whether the keychain service vanished while answering (it crashed or was restarted), as
+/// opposed to refusing: D-Bus `NoReply` ("Message recipient disconnected from message bus
+/// without replying"), measured with gnome-keyring 42.1 aborting mid-call.
+fn service_went_away(err: &keyring::Error) -> bool {
+    match err {
+        keyring::Error::PlatformFailure(inner) | keyring::Error::NoStorageAccess(inner) => {
+            let text = format!("{err} {inner:?}").to_lowercase();
+            GONE_MARKERS.iter().any(|m| text.contains(m))
+        }
+        _ => false,
+    }
+}
+
+/// Fragments (lower case) of the errors [`service_went_away`] looks for.
+const GONE_MARKERS: &[&str] = &["disconnected from message bus without replying", "org.freedesktop.dbus.error.noreply"];
 
 /// What the text of a platform keychain error says about the keychain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -314,6 +340,21 @@ mod tests {
             let mapped = vault_error(err);
             assert_eq!(mapped.code(), code, "{shown} must map to {code}, got {mapped:?}");
         }
+    }
+
+    #[test]
+    fn a_keychain_service_that_vanished_mid_call_is_retried_and_nothing_else_is() {
+        let platform = |text: &str| keyring::Error::PlatformFailure(Box::new(std::io::Error::other(text.to_owned())));
+        // The text the CLI's SIGKILL test got when gnome-keyring 42.1 aborted under it.
+        let gone = "DBus error: Message recipient disconnected from message bus without replying";
+        assert!(service_went_away(&platform(gone)));
+        assert!(service_went_away(&platform("D-Bus error (org.freedesktop.DBus.Error.NoReply)")));
+        for other in [NO_BUS, DEAD_BUS, NO_PROVIDER, LOCKED_CREATE, "something new"] {
+            assert!(!service_went_away(&platform(other)), "{other} is not retried");
+        }
+        assert!(!service_went_away(&keyring::Error::NoEntry));
+        // Still a keychain failure if the second attempt meets the same.
+        assert_eq!(vault_error(platform(gone)).code(), "keychain_failed");
     }
 
     #[test]

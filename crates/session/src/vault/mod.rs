@@ -8,6 +8,7 @@ mod keychain;
 mod memory;
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -184,6 +185,35 @@ pub enum StorageTier {
     Keychain,
     /// Memory only: the session ends with the process (no usable keychain).
     Memory,
+}
+
+/// The vault a process uses: the keychain when [`KeychainVault::probe`] works, otherwise memory
+/// only, with the keychain's error to say why. Never a plaintext file.
+#[derive(Debug, Clone)]
+pub struct VaultChoice {
+    /// The vault.
+    pub vault: Arc<dyn Vault>,
+    /// Why the keychain is not used (`None`: it is).
+    pub keychain_error: Option<VaultError>,
+}
+
+impl VaultChoice {
+    /// Probes the keychain and picks the tier (the memory tier is logged as a warning).
+    pub async fn choose() -> Self {
+        let keychain = KeychainVault::new();
+        match keychain.probe().await {
+            Ok(()) => Self { vault: Arc::new(keychain), keychain_error: None },
+            Err(e) => {
+                tracing::warn!(code = e.code(), "keychain unusable; sessions are kept in memory only: {e}");
+                Self { vault: Arc::new(MemoryVault::new()), keychain_error: Some(e) }
+            }
+        }
+    }
+
+    /// Which tier was chosen.
+    pub fn tier(&self) -> StorageTier {
+        self.vault.tier()
+    }
 }
 
 #[cfg(test)]

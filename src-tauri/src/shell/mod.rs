@@ -5,57 +5,29 @@
 //! engine per server URL (the vault key includes the URL), restore the CLI's current account at
 //! start, and forward every engine's events into one bounded relay whatever engine is current.
 
+mod relay;
+mod settings;
+
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
 use tessera_protocol::DeviceInfo;
 use tessera_session::{
-    EngineConfig, ErrorPayload, IdleStatus, IdleWatch, KeychainVault, MemoryVault, NotificationFeed, Password,
-    RefreshScheduler, SessionEngine, SessionEvent, SessionState, SessionStatus, SignOutOutcome, StorageTier,
-    SystemIdle, Vault, VaultError,
+    CurrentAccount, EngineConfig, ErrorPayload, IdleStatus, IdleWatch, LocalDirs, NotificationFeed, Password,
+    RefreshScheduler, SessionEngine, SessionState, SessionStatus, SignOutOutcome, StorageTier, SystemIdle, VaultChoice,
 };
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
-use crate::commands::{SettingsPatch, SettingsView};
-use crate::config::{CurrentAccount, Settings, SharedDirs, check_server_url};
+use crate::config::{Settings, current_account};
 use crate::error::{UiCode, UiError};
+pub use relay::{EventHook, ShellEvent, UiEvent};
 
 /// OAuth client id of the desktop app (RFC 6749 §2.2).
 pub const CLIENT_ID: &str = "tessera-desktop";
 /// Events the webview may fall behind by before it is told to re-read the status.
 const RELAY_CAPACITY: usize = 128;
-/// The shortest idle timeout the settings accept (the warning alone lasts 60 s).
-const MIN_IDLE_TIMEOUT_SECS: u64 = 60;
-
-/// What the webview receives on its event channel.
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
-pub enum UiEvent {
-    /// An engine event, as the engine serializes it (`{"type":"state_changed",...}`).
-    Session(SessionEvent),
-    /// Something from the shell itself.
-    Shell(ShellEvent),
-}
-
-/// Events of the shell.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ShellEvent {
-    /// Events were lost (slow webview) or the engine was replaced: read `app_status` again.
-    Resync,
-}
-
-/// Called for every engine event before it reaches the webview (OS notifications, tray).
-pub type EventHook = Arc<dyn Fn(&SessionEvent) + Send + Sync>;
-
-/// The vault tier chosen at start.
-#[derive(Debug, Clone)]
-struct Storage {
-    vault: Arc<dyn Vault>,
-    keychain_error: Option<VaultError>,
-}
 
 /// One engine and what lives as long as it does.
 struct Live {
@@ -102,7 +74,7 @@ pub struct AppStatus {
 /// State shared by all commands.
 pub struct Shell {
     /// Directories shared with the CLI.
-    pub dirs: SharedDirs,
+    pub dirs: LocalDirs,
     /// `settings.json` in the app config dir.
     pub settings_path: PathBuf,
     /// Where the rotating log files are.
@@ -110,7 +82,7 @@ pub struct Shell {
     device: DeviceInfo,
     hook: EventHook,
     settings: Mutex<Settings>,
-    storage: tokio::sync::OnceCell<Storage>,
+    storage: tokio::sync::OnceCell<VaultChoice>,
     live: tokio::sync::Mutex<Option<Live>>,
     restore_error: Mutex<Option<UiError>>,
     relay: broadcast::Sender<UiEvent>,
@@ -120,14 +92,14 @@ pub struct Shell {
 
 impl Shell {
     /// A shell that is not ready until [`start`](Self::start) has run.
-    pub fn new(dirs: SharedDirs, settings_path: PathBuf, log_dir: PathBuf, hook: EventHook) -> Self {
+    pub fn new(dirs: LocalDirs, settings_path: PathBuf, log_dir: PathBuf, hook: EventHook) -> Self {
         let settings = Settings::load(&settings_path);
         let (relay, _) = broadcast::channel(RELAY_CAPACITY);
         Self {
             dirs,
             settings_path,
             log_dir,
-            device: device(),
+            device: tessera_session::local::this_device(env!("CARGO_PKG_VERSION")),
             hook,
             settings: Mutex::new(settings),
             storage: tokio::sync::OnceCell::new(),
@@ -146,7 +118,7 @@ impl Shell {
         let storage = self.storage().await;
         let result = async {
             let engine = self.engine_for(&server_url).await?;
-            let Some(account) = CurrentAccount::load(&self.dirs).filter(|a| a.server_url == server_url) else {
+            let Some(account) = current_account(&self.dirs).filter(|a| a.server_url == server_url) else {
                 return Ok(());
             };
             if let Some(e) = &storage.keychain_error {
@@ -174,19 +146,8 @@ impl Shell {
         let _ = rx.wait_for(|ready| *ready).await;
     }
 
-    async fn storage(&self) -> &Storage {
-        self.storage
-            .get_or_init(|| async {
-                let keychain = KeychainVault::new();
-                match keychain.probe().await {
-                    Ok(()) => Storage { vault: Arc::new(keychain), keychain_error: None },
-                    Err(e) => {
-                        tracing::warn!(code = e.code(), "keychain unusable; sessions are kept in memory only: {e}");
-                        Storage { vault: Arc::new(MemoryVault::new()), keychain_error: Some(e) }
-                    }
-                }
-            })
-            .await
+    async fn storage(&self) -> &VaultChoice {
+        self.storage.get_or_init(VaultChoice::choose).await
     }
 
     /// The current engine (after start).
@@ -224,7 +185,7 @@ impl Shell {
             }
         };
         let engine = SessionEngine::new(config, storage.vault.clone())?;
-        let forward = tokio::spawn(forward(engine.subscribe(), self.relay.clone(), self.hook.clone()));
+        let forward = tokio::spawn(relay::forward(engine.subscribe(), self.relay.clone(), self.hook.clone()));
         let scheduler = engine.spawn_scheduler();
         let feed = NotificationFeed::spawn(engine.clone())
             .map_err(|e| tracing::warn!(code = e.code(), "no notification feed: {e}"))
@@ -246,7 +207,7 @@ impl Shell {
         if status.storage == StorageTier::Keychain {
             let account = CurrentAccount { server_url: status.server_url.clone(), username: username.to_owned() };
             if let Err(e) = account.store(&self.dirs) {
-                tracing::warn!(error = %e, "could not write current.json; the CLI will not see this session");
+                tracing::warn!(code = e.code(), "the CLI will not see this session: {e}");
             }
         }
         self.update_settings(|s| s.server_url = Some(server_url.to_owned()))?;
@@ -258,7 +219,7 @@ impl Shell {
         let engine = self.engine().await?;
         let outcome = engine.sign_out().await?;
         if let Err(e) = CurrentAccount::remove(&self.dirs) {
-            tracing::warn!(error = %e, "could not remove current.json");
+            tracing::warn!(code = e.code(), "{e}");
         }
         Ok(outcome)
     }
@@ -302,7 +263,7 @@ impl Shell {
         }
     }
 
-    fn storage_view(&self, storage: &Storage) -> StorageView {
+    fn storage_view(&self, storage: &VaultChoice) -> StorageView {
         StorageView {
             tier: storage.vault.tier(),
             keychain_error: storage
@@ -316,47 +277,6 @@ impl Shell {
     pub async fn storage_status(&self) -> StorageView {
         let storage = self.storage().await;
         self.storage_view(storage)
-    }
-
-    /// A copy of the settings.
-    pub fn settings(&self) -> Settings {
-        self.settings.lock().unwrap_or_else(PoisonError::into_inner).clone()
-    }
-
-    /// Changes the settings and writes them to disk.
-    pub fn update_settings(&self, change: impl FnOnce(&mut Settings)) -> Result<Settings, UiError> {
-        let mut settings = self.settings.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut next = settings.clone();
-        change(&mut next);
-        next.store(&self.settings_path).map_err(|e| {
-            UiError::new(UiCode::Internal, format!("could not save {}: {e}", self.settings_path.display()))
-        })?;
-        *settings = next.clone();
-        Ok(next)
-    }
-
-    /// Streams relay events to `send` until it fails; replaces the previous subscription (one
-    /// window, one listener: a reloaded page does not leave its old listener running).
-    pub fn subscribe(&self, send: impl Fn(UiEvent) -> bool + Send + 'static) {
-        let mut rx = self.relay.subscribe();
-        let task = tokio::spawn(async move {
-            loop {
-                let event = match rx.recv().await {
-                    Ok(event) => event,
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::debug!(lost = n, "webview fell behind; asking it to resync");
-                        UiEvent::Shell(ShellEvent::Resync)
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
-                };
-                if !send(event) {
-                    break;
-                }
-            }
-        });
-        if let Some(previous) = self.subscription.lock().unwrap_or_else(PoisonError::into_inner).replace(task) {
-            previous.abort();
-        }
     }
 }
 
@@ -384,94 +304,5 @@ impl Shell {
     pub async fn idle_status(&self) -> Option<IdleStatus> {
         self.ready().await;
         self.live.lock().await.as_ref().map(|l| l.idle.status())
-    }
-
-    /// The server's idle timeout (the most the app may allow), when the server answers.
-    async fn idle_timeout_max(&self, engine: &SessionEngine) -> Option<u64> {
-        engine.client().discovery().await.ok().map(|d| d.tessera.session_idle_timeout_secs)
-    }
-
-    /// The settings as the Settings screen shows them.
-    pub async fn settings_view(&self) -> Result<SettingsView, UiError> {
-        let engine = self.engine().await?;
-        let settings = self.settings();
-        let max = self.idle_timeout_max(&engine).await;
-        let configured = settings.idle_timeout_secs.unwrap_or(engine.config().idle_timeout.as_secs());
-        Ok(SettingsView {
-            server_url: settings.server_url.unwrap_or_else(|| engine.config().server_url()),
-            idle_timeout_secs: max.map_or(configured, |m| configured.min(m)),
-            idle_timeout_max_secs: max,
-            os_notifications: settings.os_notifications,
-        })
-    }
-
-    /// Validates and saves a settings change.
-    pub async fn apply_settings(&self, patch: SettingsPatch) -> Result<(), UiError> {
-        let engine = self.engine().await?;
-        let server_url = match patch.server_url.as_deref() {
-            Some(url) => {
-                let url = check_server_url(url)?;
-                if url != engine.config().server_url() && engine.state().is_signed_in() {
-                    return Err(UiError::new(UiCode::InvalidInput, "Sign out before switching servers."));
-                }
-                Some(url)
-            }
-            None => None,
-        };
-        if let Some(secs) = patch.idle_timeout_secs {
-            let max = self.idle_timeout_max(&engine).await;
-            if secs < MIN_IDLE_TIMEOUT_SECS || max.is_some_and(|m| secs > m) {
-                let most = max.map_or_else(|| "the server's limit".to_owned(), |m| format!("{} minutes", m / 60));
-                return Err(UiError::new(
-                    UiCode::InvalidInput,
-                    format!("The idle timeout must be between 1 minute and {most}."),
-                ));
-            }
-        }
-        if let Some(secs) = patch.idle_timeout_secs
-            && let Some(live) = self.live.lock().await.as_ref()
-        {
-            let effective = live.idle.set_timeout(std::time::Duration::from_secs(secs));
-            tracing::info!(requested = secs, effective = ?effective, "idle timeout set");
-        }
-        self.update_settings(|s| {
-            if let Some(url) = server_url {
-                s.server_url = Some(url);
-            }
-            if let Some(secs) = patch.idle_timeout_secs {
-                s.idle_timeout_secs = Some(secs);
-            }
-            if let Some(on) = patch.os_notifications {
-                s.os_notifications = on;
-            }
-        })?;
-        Ok(())
-    }
-}
-
-/// Forwards one engine's events to the relay, calling the hook on each.
-async fn forward(mut events: broadcast::Receiver<SessionEvent>, relay: broadcast::Sender<UiEvent>, hook: EventHook) {
-    loop {
-        match events.recv().await {
-            Ok(event) => {
-                hook(&event);
-                // No webview listening is fine.
-                let _ = relay.send(UiEvent::Session(event));
-            }
-            Err(broadcast::error::RecvError::Lagged(_)) => {
-                let _ = relay.send(UiEvent::Shell(ShellEvent::Resync));
-            }
-            Err(broadcast::error::RecvError::Closed) => break,
-        }
-    }
-}
-
-/// This device, as the server's sessions list shows it.
-fn device() -> DeviceInfo {
-    let name = gethostname::gethostname().to_string_lossy().trim().to_owned();
-    DeviceInfo {
-        name: if name.is_empty() { "unknown host".to_owned() } else { name },
-        platform: std::env::consts::OS.to_owned(),
-        app_version: env!("CARGO_PKG_VERSION").to_owned(),
     }
 }
