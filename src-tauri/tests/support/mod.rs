@@ -214,6 +214,7 @@ impl Driver {
             closed: false,
             logs: self.logs.clone(),
             pgid: self.pgid,
+            binary: binary.to_owned(),
         }
     }
 }
@@ -238,6 +239,8 @@ pub struct App {
     closed: bool,
     logs: PathBuf,
     pgid: u32,
+    /// The app's executable, to see when it has exited.
+    binary: PathBuf,
 }
 
 impl App {
@@ -348,10 +351,10 @@ impl App {
         if let Err(e) = closing {
             eprintln!("closing the WebDriver session: {e}");
         }
-        let binary = env!("CARGO_BIN_EXE_tessera-app");
         let running = || {
             Command::new("pgrep")
-                .args(["-g", &self.pgid.to_string(), "-f", binary])
+                .args(["-g", &self.pgid.to_string(), "-f"])
+                .arg(&self.binary)
                 .stdout(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success())
