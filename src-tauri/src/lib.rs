@@ -5,7 +5,8 @@
 //! - [`error`]: the `{code, message}` shape and its closed set of codes;
 //! - [`config`]: settings file, server URL precedence, the directories shared with the CLI;
 //! - plugins: single instance (a second launch focuses the first), OS notifications, window
-//!   state; a tray icon where the desktop has a tray host.
+//!   state; a tray icon where the desktop has a tray host;
+//! - [`updates`]: signed updates (tauri-plugin-updater, embedded public key).
 //!
 //! The webview never receives a token: no command returns one, the event relay carries the
 //! engine's token-free events, and the CSP (`tauri.conf.json`) allows no remote origin.
@@ -18,6 +19,7 @@ pub mod error;
 mod logging;
 pub mod shell;
 mod tray;
+pub mod updates;
 
 use std::sync::Arc;
 
@@ -37,6 +39,7 @@ pub fn run() {
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| focus_main(app)))
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .plugin(tauri_plugin_notification::init())
+        .plugin(updates::plugin())
         .setup(|app| setup(app).map_err(Into::into))
         .invoke_handler(tauri::generate_handler![
             commands::app_status,

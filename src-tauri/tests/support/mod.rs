@@ -203,7 +203,11 @@ impl Driver {
 
     /// Launches the app (a WebDriver session) with `args`.
     pub async fn launch(&self, args: &[&str]) -> App {
-        let binary = env!("CARGO_BIN_EXE_tessera-app");
+        self.launch_binary(Path::new(env!("CARGO_BIN_EXE_tessera-app")), args).await
+    }
+
+    /// Launches `binary` (another build of the app, e.g. the one a package installs) with `args`.
+    pub async fn launch_binary(&self, binary: &Path, args: &[&str]) -> App {
         let caps =
             json!({"capabilities": {"alwaysMatch": {"webkitgtk:browserOptions": {"binary": binary, "args": args}}}});
         let http = client();
@@ -215,6 +219,7 @@ impl Driver {
             closed: false,
             logs: self.logs.clone(),
             pgid: self.pgid,
+            binary: binary.to_owned(),
         }
     }
 }
@@ -239,6 +244,8 @@ pub struct App {
     closed: bool,
     logs: PathBuf,
     pgid: u32,
+    /// The app's executable, to see when it has exited.
+    binary: PathBuf,
 }
 
 impl App {
@@ -349,10 +356,10 @@ impl App {
         if let Err(e) = closing {
             eprintln!("closing the WebDriver session: {e}");
         }
-        let binary = env!("CARGO_BIN_EXE_tessera-app");
         let running = || {
             Command::new("pgrep")
-                .args(["-g", &self.pgid.to_string(), "-f", binary])
+                .args(["-g", &self.pgid.to_string(), "-f"])
+                .arg(&self.binary)
                 .stdout(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success())
