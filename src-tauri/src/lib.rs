@@ -20,6 +20,7 @@ mod logging;
 pub mod shell;
 mod tray;
 pub mod updates;
+mod webview;
 
 use std::sync::Arc;
 
@@ -106,6 +107,7 @@ fn setup(app: &mut App) -> Result<(), String> {
     app.manage(shell.clone());
     tauri::async_runtime::spawn(async move { shell.start(server_url).await });
     tray::create(app);
+    webview::tune(app);
     Ok(())
 }
 
