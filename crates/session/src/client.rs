@@ -165,7 +165,11 @@ impl AuthClient {
 
     /// Refresh grant (RFC 6749 §6) as `client_id` (the client the token was issued to; `None`:
     /// this one). The server rotates the refresh token: store the new one before anything else.
-    pub async fn refresh(&self, refresh_token: &RefreshToken, client_id: Option<&str>) -> Result<TokenGrant, ClientError> {
+    pub async fn refresh(
+        &self,
+        refresh_token: &RefreshToken,
+        client_id: Option<&str>,
+    ) -> Result<TokenGrant, ClientError> {
         let form = TokenRequest::refresh(refresh_token.secret(), client_id.unwrap_or(self.client_id()));
         self.token_request(form).await
     }
