@@ -71,6 +71,9 @@ pub enum ErrorCode {
     RequestTimeout,
     /// The server failed; the request may be retried.
     Internal,
+    /// A webhook URL names an address the server must not reach (loopback, private, link-local,
+    /// ...) and the operator's allow-list does not name it.
+    WebhookTargetForbidden,
     /// A code this client version does not know.
     #[serde(other)]
     Unknown,
@@ -98,6 +101,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::RequestTimeout => "request_timeout",
             Self::Internal => "internal",
+            Self::WebhookTargetForbidden => "webhook_target_forbidden",
             Self::Unknown => "unknown",
         }
     }
@@ -155,6 +159,12 @@ mod tests {
     }
 
     #[test]
+    fn webhook_target_forbidden_json_is_pinned() {
+        let json = serde_json::to_string(&ErrorCode::WebhookTargetForbidden).unwrap();
+        assert_eq!(json, r#""webhook_target_forbidden""#, "clients switch on this exact code");
+    }
+
+    #[test]
     fn unknown_codes_do_not_break_old_clients() {
         let body: ErrorBody = serde_json::from_str(r#"{"error":"brand_new","code":"also_new"}"#).unwrap();
         assert_eq!(body.error, OAuthError::Unknown, "unknown OAuth errors must still parse");
@@ -184,6 +194,7 @@ mod tests {
             ErrorCode::MethodNotAllowed,
             ErrorCode::RequestTimeout,
             ErrorCode::Internal,
+            ErrorCode::WebhookTargetForbidden,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()), "as_str must equal the wire form");

@@ -33,16 +33,18 @@ pub struct Config {
     pub webhook_max_attempts: u32,
     pub webhook_retry_base_ms: u64,
     pub webhook_timeout_secs: u64,
+    // Webhook delivery caps and sweep (issue 12).
+    pub webhook_max_in_flight: usize,
+    pub webhook_max_in_flight_per_user: usize,
+    pub webhook_max_in_flight_per_webhook: usize,
+    pub webhook_sweep_interval_secs: u64,
 }
 
 impl Config {
-    /// Hosts for which `http://` webhook URLs are accepted (lower case).
-    pub fn webhook_http_hosts(&self) -> Vec<String> {
-        self.webhook_allowed_http_hosts
-            .split(',')
-            .map(|h| h.trim().to_ascii_lowercase())
-            .filter(|h| !h.is_empty())
-            .collect()
+    /// The targets webhooks may reach although they are not public (`host` or `host:port`
+    /// entries; plain `http://` is accepted for them too). Validated at load.
+    pub fn webhook_allow_list(&self) -> crate::egress::AllowList {
+        crate::egress::AllowList::parse(&self.webhook_allowed_http_hosts).unwrap_or_default()
     }
 }
 
@@ -141,6 +143,10 @@ impl Config {
             ("ws_ping_interval_secs", self.ws_ping_interval_secs),
             ("webhook_max_attempts", u64::from(self.webhook_max_attempts)),
             ("webhook_timeout_secs", self.webhook_timeout_secs),
+            ("webhook_max_in_flight", self.webhook_max_in_flight as u64),
+            ("webhook_max_in_flight_per_user", self.webhook_max_in_flight_per_user as u64),
+            ("webhook_max_in_flight_per_webhook", self.webhook_max_in_flight_per_webhook as u64),
+            ("webhook_sweep_interval_secs", self.webhook_sweep_interval_secs),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -152,6 +158,9 @@ impl Config {
                 key: "session_max_age_secs".into(),
                 message: "must be at most a year".into(),
             });
+        }
+        if let Err(message) = crate::egress::AllowList::parse(&self.webhook_allowed_http_hosts) {
+            return Err(ConfigError::Invalid { key: "webhook_allowed_http_hosts".into(), message });
         }
         let has_scheme = self.public_url.starts_with("http://") || self.public_url.starts_with("https://");
         if !self.public_url.is_empty() && !has_scheme {
@@ -224,6 +233,18 @@ mod tests {
         assert!(err.to_string().contains("session_idle_timeout_secs"), "error must name the key: {err}");
         let err = Config::load(None, env(&[("TESSERA_SERVER_NO_SUCH_THING", "1")])).unwrap_err();
         assert!(err.to_string().contains("TESSERA_SERVER_NO_SUCH_THING"), "unknown keys are refused: {err}");
+    }
+
+    #[test]
+    fn webhook_allow_list_entries_are_checked_at_load() {
+        let err = Config::load(None, env(&[("TESSERA_SERVER_WEBHOOK_ALLOWED_HTTP_HOSTS", "ok, bad:port")])).unwrap_err();
+        assert!(err.to_string().contains("webhook_allowed_http_hosts"), "the key is named: {err}");
+        assert!(err.to_string().contains("bad:port"), "the entry is named: {err}");
+        let c = Config::load(None, env(&[("TESSERA_SERVER_WEBHOOK_ALLOWED_HTTP_HOSTS", "127.0.0.1:8080, [::1]")]))
+            .unwrap();
+        assert!(c.webhook_allow_list().allows("127.0.0.1", Some(8080)), "host:port entries are accepted");
+        let err = Config::load(None, env(&[("TESSERA_SERVER_WEBHOOK_MAX_IN_FLIGHT_PER_USER", "0")])).unwrap_err();
+        assert!(err.to_string().contains("webhook_max_in_flight_per_user"), "a zero cap is refused: {err}");
     }
 
     #[test]

@@ -28,6 +28,12 @@ impl AppError {
         Self::new(StatusCode::BAD_REQUEST, OAuthError::InvalidRequest, ErrorCode::InvalidRequest, description)
     }
 
+    /// 400 `invalid_request` with code `webhook_target_forbidden`: the URL names an address the
+    /// server must not reach.
+    pub fn webhook_target_forbidden(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, OAuthError::InvalidRequest, ErrorCode::WebhookTargetForbidden, description)
+    }
+
     /// 400 `invalid_grant` with Tessera's reason.
     pub fn invalid_grant(code: ErrorCode, description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, OAuthError::InvalidGrant, code, description)

@@ -25,6 +25,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod db;
+pub mod egress;
 pub mod error;
 pub mod extract;
 pub mod keys;

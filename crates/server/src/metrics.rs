@@ -21,6 +21,8 @@ pub struct Metrics {
     pub webhook_delivered: AtomicU64,
     pub webhook_retried: AtomicU64,
     pub webhook_failed: AtomicU64,
+    /// Deliveries not attempted: the target is not a public address.
+    pub webhook_refused: AtomicU64,
 }
 
 /// Adds one.
@@ -75,6 +77,11 @@ impl Metrics {
                 ("{outcome=\"retrying\"}", get(&self.webhook_retried)),
                 ("{outcome=\"failed\"}", get(&self.webhook_failed)),
             ],
+        );
+        counter(
+            "tessera_webhook_refused_total",
+            "Webhook deliveries not attempted because the target is not a public address.",
+            &[("", get(&self.webhook_refused))],
         );
         let open = get(&self.ws_opened).saturating_sub(get(&self.ws_closed));
         let _ = writeln!(

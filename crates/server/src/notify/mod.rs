@@ -4,6 +4,8 @@
 //! Order on publish: commit the outbox row, tell live subscribers, queue webhooks. A client that
 //! reconnects resumes from its last seq; the outbox, not the fan-out, is the source of truth.
 
+pub mod delivery;
+pub mod guard;
 pub mod hooks;
 pub mod hub;
 pub mod outbox;

@@ -1,9 +1,10 @@
-//! Webhook delivery: every notification of a user is POSTed to each of the user's webhooks,
-//! signed with HMAC-SHA256, retried with exponential backoff, every attempt logged. Publishing
-//! records the deliveries owed (`webhook_pending`, in the notification's transaction) and puts the
-//! notification on a bounded queue (never waits); a worker does the rest. Each attempt's log entry
-//! and the owed delivery's next due time are written in one transaction, so a server restarted in
-//! the middle of a backoff resumes with the next attempt when it is due.
+//! Webhooks: every notification of a user is POSTed to each of the user's webhooks, signed
+//! with HMAC-SHA256, retried with exponential backoff, every attempt logged. Publishing records
+//! the deliveries owed (`webhook_pending`, in the notification's transaction) and wakes the
+//! scheduler ([`super::delivery`]), which never waits on the publisher. Each attempt's log entry
+//! and the owed delivery's next due time are written in one transaction, so a server restarted
+//! in the middle of a backoff resumes with the next attempt when it is due. Targets are checked
+//! at registration ([`check_url`]) and again when connecting ([`super::guard`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,254 +14,99 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
-use tessera_protocol::{
-    Notification, WEBHOOK_EVENT_HEADER, WEBHOOK_EVENT_NOTIFICATION_CREATED, WEBHOOK_SIGNATURE_HEADER, WebhookBody,
-};
-use tokio::sync::{Semaphore, mpsc};
+use tessera_protocol::Notification;
+use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
-use crate::metrics::{Metrics, inc};
-use crate::notify::outbox;
-use crate::store::webhooks::{self, Attempt, PendingRow, WebhookRow};
+use crate::egress::{AllowList, Target, is_localhost_name, judge};
+use crate::metrics::Metrics;
+use crate::notify::delivery::{self, Limits, Worker};
+use crate::notify::guard::{Clients, NameLookup, SystemLookup};
 
-/// Notifications waiting for the worker; beyond this, deliveries are dropped (and logged).
-const QUEUE: usize = 4096;
-/// Deliveries in flight at once.
-const CONCURRENCY: usize = 64;
-/// Longest wait between two attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// Longest accepted webhook URL.
 pub const MAX_URL_LEN: usize = 2048;
 /// Prefix of webhook secrets.
 pub const SECRET_PREFIX: &str = "whsec_";
 
-/// Handle to the delivery worker (`None` in one-shot commands, which leave delivery to the server).
+/// Handle to the delivery scheduler (`None` in one-shot commands, which leave delivery to the
+/// server).
 #[derive(Clone)]
 pub struct WebhookQueue {
-    worker: Option<(mpsc::Sender<Queued>, Arc<Worker>)>,
+    wake: Option<mpsc::Sender<()>>,
 }
-
-/// A notification for the webhooks of a user (by id).
-type Queued = (i64, Arc<Notification>);
 
 impl std::fmt::Debug for WebhookQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookQueue").field("delivering", &self.worker.is_some()).finish()
+        f.debug_struct("WebhookQueue").field("delivering", &self.wake.is_some()).finish()
     }
 }
 
-struct Worker {
-    db: Db,
-    clock: Arc<dyn Clock>,
-    metrics: Arc<Metrics>,
-    http: reqwest::Client,
-    max_attempts: u32,
-    retry_base: Duration,
-}
-
 impl WebhookQueue {
-    /// Starts the worker.
+    /// Starts the scheduler, resolving names with the system resolver. It first delivers what
+    /// a previous run still owed (as many at once as the caps allow).
     pub fn spawn(db: Db, config: &Config, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(config.webhook_timeout_secs))
-            // A redirect could lead from an allowed URL to one that is not: never follow.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("Tessera-Webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        let worker = Arc::new(Worker {
+        Self::spawn_with_lookup(db, config, clock, metrics, Arc::new(SystemLookup))
+    }
+
+    /// [`WebhookQueue::spawn`] with another name resolver (tests: names that resolve to loopback).
+    pub fn spawn_with_lookup(
+        db: Db,
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        lookup: Arc<dyn NameLookup>,
+    ) -> anyhow::Result<Self> {
+        let allow = AllowList::parse(&config.webhook_allowed_http_hosts)
+            .map_err(|e| anyhow::anyhow!("invalid value for webhook_allowed_http_hosts: {e}"))?;
+        let worker = Worker {
             db,
             clock,
             metrics,
-            http,
+            clients: Clients::new(Duration::from_secs(config.webhook_timeout_secs), lookup)?,
+            allow,
             max_attempts: config.webhook_max_attempts.max(1),
             retry_base: Duration::from_millis(config.webhook_retry_base_ms),
-        });
-        let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(resume_owed(Arc::clone(&worker), None));
-        tokio::spawn(run(Arc::clone(&worker), rx));
-        Ok(Self { worker: Some((tx, worker)) })
+        };
+        let limits = Limits {
+            global: config.webhook_max_in_flight,
+            per_user: config.webhook_max_in_flight_per_user,
+            per_webhook: config.webhook_max_in_flight_per_webhook,
+            sweep: Duration::from_secs(config.webhook_sweep_interval_secs),
+        };
+        Ok(Self { wake: Some(delivery::spawn(worker, limits)) })
     }
 
     /// A queue that delivers nothing: the deliveries stay owed in the database for the server.
     pub fn inert() -> Self {
-        Self { worker: None }
+        Self { wake: None }
     }
 
-    /// Queues `notification` for the user's webhooks. Never waits.
+    /// Tells the scheduler that `notification` of `user_id` was published (its deliveries are
+    /// already recorded as owed). Never waits.
     pub fn enqueue(&self, user_id: i64, notification: Arc<Notification>) {
-        let Some((tx, _)) = &self.worker else { return };
-        if let Err(e) = tx.try_send((user_id, notification)) {
-            // Still owed in the database: the next start of the server delivers it.
-            tracing::warn!(user_id, "webhook queue full; delivery left owed until the next start: {e}");
-        }
+        tracing::trace!(user_id, seq = notification.seq, "webhook deliveries owed");
+        self.wake();
     }
 
     /// Delivers what is owed for notification `seq` of `user_id`, published by another process
     /// (`tessera-server notify`).
     pub fn deliver_owed(&self, user_id: i64, seq: i64) {
-        if let Some((_, worker)) = &self.worker {
-            tokio::spawn(resume_owed(Arc::clone(worker), Some((user_id, seq))));
+        tracing::trace!(user_id, seq, "webhook deliveries owed by another process");
+        self.wake();
+    }
+
+    fn wake(&self) {
+        if let Some(wake) = &self.wake {
+            // Full: a wake is pending already, which covers this one too.
+            let _ = wake.try_send(());
         }
-    }
-}
-
-async fn run(worker: Arc<Worker>, mut rx: mpsc::Receiver<Queued>) {
-    let slots = Arc::new(Semaphore::new(CONCURRENCY));
-    while let Some((user_id, notification)) = rx.recv().await {
-        let hooks = match worker.db.read.acquire().await {
-            Ok(mut conn) => webhooks::for_user(&mut conn, user_id).await,
-            Err(e) => Err(e),
-        };
-        let hooks = match hooks {
-            Ok(hooks) => hooks,
-            Err(e) => {
-                tracing::error!(user_id, "reading webhooks failed: {e}");
-                continue;
-            }
-        };
-        for hook in hooks {
-            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { return };
-            let worker = Arc::clone(&worker);
-            let notification = Arc::clone(&notification);
-            tokio::spawn(async move {
-                worker.deliver(&hook, &notification, 1).await;
-                drop(slot);
-            });
-        }
-    }
-}
-
-/// Resumes owed deliveries (each when it is due): all of them (those a previous run of the
-/// server still owed), or those of one notification.
-async fn resume_owed(worker: Arc<Worker>, only: Option<(i64, i64)>) {
-    let owed = match worker.db.read.acquire().await {
-        Ok(mut conn) => match only {
-            None => webhooks::pending(&mut conn).await,
-            Some((user_id, seq)) => webhooks::pending_for(&mut conn, user_id, seq).await,
-        },
-        Err(e) => Err(e),
-    };
-    let owed = match owed {
-        Ok(owed) => owed,
-        Err(e) => return tracing::error!("reading owed webhook deliveries failed: {e}"),
-    };
-    if !owed.is_empty() {
-        tracing::info!(count = owed.len(), "resuming owed webhook deliveries");
-    }
-    for row in owed {
-        let worker = Arc::clone(&worker);
-        tokio::spawn(async move { worker.resume(row).await });
-    }
-}
-
-impl Worker {
-    /// One owed delivery from a previous run: waits until it is due, then goes on from its next
-    /// attempt.
-    async fn resume(&self, row: PendingRow) {
-        let found = match self.db.read.acquire().await {
-            Ok(mut conn) => {
-                let hook = webhooks::by_id(&mut conn, &row.webhook_id).await;
-                let notification = outbox::read_one(&mut conn, row.user_id, row.seq).await;
-                hook.and_then(|hook| notification.map(|n| (hook, n)))
-            }
-            Err(e) => Err(e),
-        };
-        let (hook, notification) = match found {
-            Ok((Some(hook), Some(notification))) => (hook, notification),
-            Ok((None, _)) => return, // the webhook was deleted (its owed rows went with it)
-            Ok((Some(_), None)) => {
-                tracing::info!(webhook_id = %row.webhook_id, seq = row.seq, "owed notification no longer retained; dropping the delivery");
-                if let Ok(mut conn) = self.db.write.acquire().await {
-                    let _ = webhooks::drop_pending(&mut conn, &row.webhook_id, row.seq).await;
-                }
-                return;
-            }
-            Err(e) => return tracing::error!(webhook_id = %row.webhook_id, "reading an owed delivery failed: {e}"),
-        };
-        let wait = u64::try_from(row.due_at - self.clock.now_ms()).unwrap_or(0);
-        tokio::time::sleep(Duration::from_millis(wait)).await;
-        let next = u32::try_from(row.attempts).unwrap_or(u32::MAX).saturating_add(1);
-        self.deliver(&hook, &notification, next).await;
-    }
-
-    /// The wait after failed attempt `attempt` (1-based): the base, doubled per attempt, capped.
-    fn backoff_after(&self, attempt: u32) -> Duration {
-        let doublings = attempt.saturating_sub(1).min(31);
-        self.retry_base.saturating_mul(1 << doublings).min(MAX_BACKOFF)
-    }
-
-    /// Delivers from attempt `first` on (1 for a new notification).
-    async fn deliver(&self, hook: &WebhookRow, notification: &Notification, first: u32) {
-        let body = WebhookBody { event: WEBHOOK_EVENT_NOTIFICATION_CREATED.into(), notification: notification.clone() };
-        let body = match serde_json::to_vec(&body) {
-            Ok(body) => body,
-            Err(e) => return tracing::error!(webhook_id = %hook.id, "serializing webhook body: {e}"),
-        };
-        for attempt in first.max(1)..=self.max_attempts.max(first) {
-            let t = self.clock.now_ms().div_euclid(1000);
-            let result = self
-                .http
-                .post(&hook.url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header(WEBHOOK_EVENT_HEADER, WEBHOOK_EVENT_NOTIFICATION_CREATED)
-                .header(WEBHOOK_SIGNATURE_HEADER, signature_header(&hook.secret, t, &body))
-                .body(body.clone())
-                .send()
-                .await;
-            let (status, error) = match result {
-                Ok(resp) if resp.status().is_success() => (Some(resp.status().as_u16()), None),
-                Ok(resp) => (Some(resp.status().as_u16()), Some(format!("HTTP {}", resp.status()))),
-                Err(e) => (None, Some(describe(&e))),
-            };
-            let outcome = match (&error, attempt >= self.max_attempts) {
-                (None, _) => "delivered",
-                (Some(_), false) => "retrying",
-                (Some(_), true) => "failed",
-            };
-            let record = Attempt {
-                webhook_id: &hook.id,
-                seq: notification.seq,
-                attempt,
-                at: self.clock.now_ms(),
-                status,
-                outcome,
-                error: error.as_deref(),
-            };
-            inc(match outcome {
-                "delivered" => &self.metrics.webhook_delivered,
-                "retrying" => &self.metrics.webhook_retried,
-                _ => &self.metrics.webhook_failed,
-            });
-            let backoff = self.backoff_after(attempt);
-            let next_due = (outcome == "retrying")
-                .then(|| self.clock.now_ms().saturating_add(i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX)));
-            if let Err(e) = self.record(record, next_due).await {
-                tracing::error!(webhook_id = %hook.id, "recording a webhook delivery failed: {e}");
-            }
-            match (outcome, error) {
-                ("retrying", Some(error)) => {
-                    tracing::info!(webhook_id = %hook.id, seq = notification.seq, attempt, "webhook delivery failed ({error}); retrying in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                }
-                ("failed", Some(error)) => {
-                    tracing::warn!(webhook_id = %hook.id, seq = notification.seq, attempt, "webhook delivery gave up: {error}");
-                    return;
-                }
-                _ => return,
-            }
-        }
-    }
-
-    async fn record(&self, attempt: Attempt<'_>, next_due: Option<i64>) -> sqlx::Result<()> {
-        let mut conn = self.db.write.acquire().await?;
-        webhooks::settle_attempt(&mut conn, attempt, next_due).await
     }
 }
 
 /// A transport error in words, without the URL (which may carry a token in its query).
-fn describe(e: &reqwest::Error) -> String {
+pub(super) fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".into()
     } else if e.is_connect() {
@@ -294,27 +140,53 @@ pub fn new_secret() -> String {
     format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// Checks a webhook URL: `https`, or `http` to an allowlisted host; no credentials in it.
-pub fn check_url(raw: &str, allowed_http_hosts: &[String]) -> Result<url::Url, String> {
+/// Why a webhook URL is refused at registration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlProblem {
+    /// Malformed, not https, or carrying credentials (`invalid_request`).
+    #[error("{0}")]
+    Invalid(String),
+    /// Its host is an address (or a loopback name) the server must not reach
+    /// (`webhook_target_forbidden`).
+    #[error("{0}")]
+    Forbidden(String),
+}
+
+/// Checks a webhook URL: `https` (or `http` to an allow-listed host), no credentials, and a
+/// host that is not a refused IP literal or loopback name unless the allow-list names it. Other
+/// names are checked when connecting (their addresses may change).
+pub fn check_url(raw: &str, allow: &AllowList) -> Result<url::Url, UrlProblem> {
+    let invalid = |m: String| Err(UrlProblem::Invalid(m));
     if raw.len() > MAX_URL_LEN {
-        return Err(format!("url is longer than {MAX_URL_LEN} characters"));
+        return invalid(format!("url is longer than {MAX_URL_LEN} characters"));
     }
-    let url = url::Url::parse(raw).map_err(|e| format!("url is not valid: {e}"))?;
+    let url = url::Url::parse(raw).map_err(|e| UrlProblem::Invalid(format!("url is not valid: {e}")))?;
     let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
     if host.is_empty() {
-        return Err("url has no host".into());
+        return invalid("url has no host".into());
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("url must not contain credentials".into());
+        return invalid("url must not contain credentials".into());
     }
-    let host_bare = host.trim_start_matches('[').trim_end_matches(']');
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if allowed_http_hosts.iter().any(|h| h == host_bare || *h == host) => Ok(url),
-        "http" => Err(format!(
-            "url must use https (http is allowed only for hosts in webhook_allowed_http_hosts; {host} is not)"
-        )),
-        other => Err(format!("url scheme {other:?} is not supported; use https")),
+    let target = match judge(&url, allow) {
+        Target::Checked if is_localhost_name(&host) => Target::Refused(format!("{host} is a loopback name")),
+        target => target,
+    };
+    match (url.scheme(), &target) {
+        ("https", _) | ("http", Target::Allowed) => {}
+        ("http", _) => {
+            return invalid(format!(
+                "url must use https (http is allowed only for hosts in webhook_allowed_http_hosts; {host} is not)"
+            ));
+        }
+        (other, _) => return invalid(format!("url scheme {other:?} is not supported; use https")),
+    }
+    match target {
+        Target::Refused(reason) => Err(UrlProblem::Forbidden(format!(
+            "webhook target refused: {reason}; webhooks must reach a public address \
+             (an operator can allow a local receiver with webhook_allowed_http_hosts)"
+        ))),
+        Target::Allowed | Target::Checked => Ok(url),
     }
 }
 
@@ -324,13 +196,42 @@ mod tests {
 
     #[test]
     fn urls_must_be_https_unless_allowlisted() {
-        let allow = vec!["127.0.0.1".to_owned()];
-        assert!(check_url("https://example.com/hook", &[]).is_ok(), "https is always fine");
+        let allow = AllowList::parse("127.0.0.1").unwrap();
+        let none = AllowList::default();
+        assert!(check_url("https://example.com/hook", &none).is_ok(), "https to a name is fine");
         assert!(check_url("http://example.com/hook", &allow).is_err(), "http to another host is refused");
         assert!(check_url("http://127.0.0.1:9/hook", &allow).is_ok(), "http to an allowlisted host is fine");
-        assert!(check_url("http://127.0.0.1:9/hook", &[]).is_err(), "no allowlist, no http");
+        assert!(
+            matches!(check_url("http://127.0.0.1:9/hook", &none), Err(UrlProblem::Invalid(_))),
+            "no allowlist, no http"
+        );
         assert!(check_url("ftp://example.com/", &allow).is_err(), "other schemes are refused");
         assert!(check_url("https://u:p@example.com/", &allow).is_err(), "credentials in URLs are refused");
+    }
+
+    #[test]
+    fn internal_targets_are_forbidden_unless_allowlisted() {
+        let none = AllowList::default();
+        for raw in [
+            "https://127.0.0.1:8443/h",
+            "https://localhost/h",
+            "https://a.localhost/h",
+            "https://[::1]/h",
+            "https://[::ffff:127.0.0.1]/h",
+            "https://10.0.0.8/h",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://[fd00::1]/h",
+            "https://[2002:7f00:1::1]/h",
+            "https://[64:ff9b::7f00:1]/h",
+        ] {
+            assert!(matches!(check_url(raw, &none), Err(UrlProblem::Forbidden(_))), "{raw} must be forbidden");
+        }
+        let allow = AllowList::parse("localhost:8443").unwrap();
+        assert!(check_url("https://localhost:8443/h", &allow).is_ok(), "the allow-list applies to https too");
+        assert!(
+            matches!(check_url("https://localhost:8444/h", &allow), Err(UrlProblem::Forbidden(_))),
+            "a host:port entry allows that port only"
+        );
     }
 
     #[test]

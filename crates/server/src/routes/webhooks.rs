@@ -8,7 +8,7 @@ use tessera_protocol::{NewWebhook, WebhookCreated, WebhookDelivery, WebhookDeliv
 use crate::clock::to_datetime;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Authenticated, JsonBody, Path};
-use crate::notify::webhooks::{check_url, new_secret};
+use crate::notify::webhooks::{UrlProblem, check_url, new_secret};
 use crate::state::SharedState;
 use crate::store::webhooks::{self, WebhookRow};
 
@@ -27,7 +27,10 @@ pub async fn create(
     auth: Authenticated,
     JsonBody(req): JsonBody<NewWebhook>,
 ) -> AppResult<(StatusCode, Json<WebhookCreated>)> {
-    let url = check_url(req.url.trim(), &state.config.webhook_http_hosts()).map_err(AppError::invalid_request)?;
+    let url = check_url(req.url.trim(), &state.config.webhook_allow_list()).map_err(|problem| match problem {
+        UrlProblem::Invalid(m) => AppError::invalid_request(m),
+        UrlProblem::Forbidden(m) => AppError::webhook_target_forbidden(m),
+    })?;
     let mut conn = state.db.write.acquire().await?;
     if webhooks::for_user(&mut conn, auth.user_id()).await?.len() >= MAX_PER_USER {
         return Err(AppError::invalid_request(format!("at most {MAX_PER_USER} webhooks per user")));

@@ -215,3 +215,63 @@ pub async fn drop_pending(conn: &mut SqliteConnection, webhook_id: &str, seq: i6
         .await?;
     Ok(())
 }
+
+/// An owed delivery that is due, with what the attempt needs of its webhook.
+#[derive(Clone, sqlx::FromRow)]
+#[allow(missing_docs)]
+pub struct DueRow {
+    pub webhook_id: String,
+    pub user_id: i64,
+    pub seq: i64,
+    pub attempts: i64,
+    pub url: String,
+    /// HMAC key. Never log it.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for DueRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DueRow")
+            .field("webhook_id", &self.webhook_id)
+            .field("user_id", &self.user_id)
+            .field("seq", &self.seq)
+            .field("attempts", &self.attempts)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Owed deliveries due at `now`, the earliest first: at most `per_webhook` of each webhook and
+/// `per_user` of each user (so one user's backlog cannot fill the batch), `limit` in all.
+pub async fn due(
+    conn: &mut SqliteConnection,
+    now: i64,
+    per_webhook: i64,
+    per_user: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<DueRow>> {
+    sqlx::query_as(
+        "WITH by_hook AS (
+             SELECT p.webhook_id, p.user_id, p.seq, p.attempts, p.due_at, w.url, w.secret,
+                    ROW_NUMBER() OVER (PARTITION BY p.webhook_id ORDER BY p.due_at, p.seq) AS n_hook
+             FROM webhook_pending p JOIN webhooks w ON w.id = p.webhook_id
+             WHERE p.due_at <= ?
+         ), by_user AS (
+             SELECT *, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY due_at, seq) AS n_user
+             FROM by_hook WHERE n_hook <= ?
+         )
+         SELECT webhook_id, user_id, seq, attempts, url, secret FROM by_user
+         WHERE n_user <= ? ORDER BY due_at, seq LIMIT ?",
+    )
+    .bind(now)
+    .bind(per_webhook)
+    .bind(per_user)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// When the next owed delivery not yet due at `now` is due.
+pub async fn next_due_after(conn: &mut SqliteConnection, now: i64) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT MIN(due_at) FROM webhook_pending WHERE due_at > ?").bind(now).fetch_one(conn).await
+}
