@@ -71,6 +71,13 @@ pub enum ErrorCode {
     RequestTimeout,
     /// The server failed; the request may be retried.
     Internal,
+    // --- abuse limits (issue 12) ---
+    /// The server is at a capacity limit (e.g. the password-hash queue is full, or every
+    /// WebSocket slot is taken): HTTP 503; retry after the `Retry-After` header.
+    ServerBusy,
+    /// Too many notification streams are open for this session or user: the WebSocket upgrade
+    /// was refused (HTTP 429); close another stream or retry after the `Retry-After` header.
+    TooManyConnections,
     /// A code this client version does not know.
     #[serde(other)]
     Unknown,
@@ -98,6 +105,8 @@ impl ErrorCode {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::RequestTimeout => "request_timeout",
             Self::Internal => "internal",
+            Self::ServerBusy => "server_busy",
+            Self::TooManyConnections => "too_many_connections",
             Self::Unknown => "unknown",
         }
     }
@@ -184,6 +193,8 @@ mod tests {
             ErrorCode::MethodNotAllowed,
             ErrorCode::RequestTimeout,
             ErrorCode::Internal,
+            ErrorCode::ServerBusy,
+            ErrorCode::TooManyConnections,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()), "as_str must equal the wire form");

@@ -27,6 +27,7 @@ pub async fn create(
     auth: Authenticated,
     JsonBody(req): JsonBody<NewWebhook>,
 ) -> AppResult<(StatusCode, Json<WebhookCreated>)> {
+    auth.limit_write(&state)?;
     let url = check_url(req.url.trim(), &state.config.webhook_http_hosts()).map_err(AppError::invalid_request)?;
     let mut conn = state.db.write.acquire().await?;
     if webhooks::for_user(&mut conn, auth.user_id()).await?.len() >= MAX_PER_USER {
