@@ -74,6 +74,13 @@ pub enum ErrorCode {
     /// A webhook URL names an address the server must not reach (loopback, private, link-local,
     /// ...) and the operator's allow-list does not name it.
     WebhookTargetForbidden,
+    // --- abuse limits (issue 12) ---
+    /// The server is at a capacity limit (e.g. the password-hash queue is full, or every
+    /// WebSocket slot is taken): HTTP 503; retry after the `Retry-After` header.
+    ServerBusy,
+    /// Too many notification streams are open for this session or user: the WebSocket upgrade
+    /// was refused (HTTP 429); close another stream or retry after the `Retry-After` header.
+    TooManyConnections,
     /// A code this client version does not know.
     #[serde(other)]
     Unknown,
@@ -102,6 +109,8 @@ impl ErrorCode {
             Self::RequestTimeout => "request_timeout",
             Self::Internal => "internal",
             Self::WebhookTargetForbidden => "webhook_target_forbidden",
+            Self::ServerBusy => "server_busy",
+            Self::TooManyConnections => "too_many_connections",
             Self::Unknown => "unknown",
         }
     }
@@ -195,6 +204,8 @@ mod tests {
             ErrorCode::RequestTimeout,
             ErrorCode::Internal,
             ErrorCode::WebhookTargetForbidden,
+            ErrorCode::ServerBusy,
+            ErrorCode::TooManyConnections,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()), "as_str must equal the wire form");

@@ -46,13 +46,19 @@ fn start_publisher(state: SharedState, user: i64) -> (oneshot::Sender<()>, tokio
     (stop, task)
 }
 
+/// Connection caps off: this measures delivery across reconnects, and a reconnect may arrive
+/// before the server has noticed the dropped stream.
+fn uncapped() -> Config {
+    Config { ws_max_per_session: 0, ws_max_per_user: 0, ..Config::default() }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let disconnects = env_num("BENCH_DISCONNECTS", 1000);
     let restart_every = env_num("BENCH_RESTART_EVERY", 100);
     let dir = tempfile::tempdir()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let mut server = TestServer::start_in(dir.path(), Config::default(), clock.clone()).await?;
+    let mut server = TestServer::start_in(dir.path(), uncapped(), clock.clone()).await?;
     let addr = server.addr.to_string();
     let user = ws_common::mint_users(&server.state, 1).await?[0];
     let token = ws_common::mint_tokens(&server.state, &[user]).await?.remove(0);
@@ -91,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
             published += publisher.await?;
             server.kill().await;
             drop(ws);
-            server = TestServer::start_on(&addr, dir.path(), Config::default(), clock.clone()).await?;
+            server = TestServer::start_on(&addr, dir.path(), uncapped(), clock.clone()).await?;
             (stop, publisher) = start_publisher(server.state.clone(), user);
         } else {
             drop(ws); // forced disconnect: no close handshake

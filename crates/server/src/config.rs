@@ -38,6 +38,14 @@ pub struct Config {
     pub webhook_max_in_flight_per_user: usize,
     pub webhook_max_in_flight_per_webhook: usize,
     pub webhook_sweep_interval_secs: u64,
+    // --- abuse limits (issue 12) ---
+    pub password_hash_queue: usize,
+    pub trusted_proxies: String,
+    pub session_writes_per_min: u32,
+    pub ws_max_per_session: u32,
+    pub ws_max_per_user: u32,
+    pub ws_max_connections: u32,
+    pub ws_send_timeout_secs: u64,
 }
 
 impl Config {
@@ -169,7 +177,25 @@ impl Config {
                 message: format!("must start with http:// or https://, got {:?}", self.public_url),
             });
         }
-        Ok(())
+        self.validate_limits()
+    }
+
+    /// Checks the abuse-limit keys (issue 12).
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        if self.ws_send_timeout_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "ws_send_timeout_secs".into(),
+                message: "must be greater than 0".into(),
+            });
+        }
+        self.trusted_proxy_nets()
+            .map(|_| ())
+            .map_err(|message| ConfigError::Invalid { key: "trusted_proxies".into(), message })
+    }
+
+    /// The networks whose `X-Forwarded-For` is believed (`trusted_proxies`, comma-separated CIDRs).
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<crate::client_ip::Cidr>, String> {
+        self.trusted_proxies.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse).collect()
     }
 }
 
@@ -245,6 +271,21 @@ mod tests {
         assert!(c.webhook_allow_list().allows("127.0.0.1", Some(8080)), "host:port entries are accepted");
         let err = Config::load(None, env(&[("TESSERA_SERVER_WEBHOOK_MAX_IN_FLIGHT_PER_USER", "0")])).unwrap_err();
         assert!(err.to_string().contains("webhook_max_in_flight_per_user"), "a zero cap is refused: {err}");
+    }
+
+    #[test]
+    fn limit_keys_are_checked_and_named() {
+        let c = Config::default();
+        assert_eq!((c.password_hash_queue, c.ws_max_per_session), (64, 4), "documented defaults");
+        assert!(c.trusted_proxy_nets().unwrap().is_empty(), "no proxy is trusted by default");
+        let c = Config::load(None, env(&[("TESSERA_SERVER_TRUSTED_PROXIES", "10.0.0.0/8, ::1")])).unwrap();
+        assert_eq!(c.trusted_proxy_nets().unwrap().len(), 2, "a CIDR and a bare address are both accepted");
+        for bad in ["10.0.0.0/33", "not-an-ip", "::1/129", "10.0.0.0/8/8"] {
+            let err = Config::load(None, env(&[("TESSERA_SERVER_TRUSTED_PROXIES", bad)])).unwrap_err();
+            assert!(err.to_string().contains("trusted_proxies"), "a bad CIDR ({bad}) must name the key: {err}");
+        }
+        let err = Config::load(None, env(&[("TESSERA_SERVER_WS_SEND_TIMEOUT_SECS", "0")])).unwrap_err();
+        assert!(err.to_string().contains("ws_send_timeout_secs"), "a zero send timeout must name the key: {err}");
     }
 
     #[test]

@@ -90,6 +90,31 @@ impl AppError {
         e
     }
 
+    /// 503 `server_busy` with `Retry-After`: a capacity limit (password-hash queue, WebSocket
+    /// slots) is reached; `what` says which, for developers.
+    pub fn server_busy(what: &str, retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            OAuthError::ServerError,
+            ErrorCode::ServerBusy,
+            format!("the server is busy ({what}); retry in {retry_after_secs} s"),
+        );
+        e.retry_after_secs = Some(retry_after_secs);
+        e
+    }
+
+    /// 429 `too_many_connections` with `Retry-After`: a per-session or per-user WebSocket cap.
+    pub fn too_many_connections(what: &str, retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            OAuthError::RequestRefused,
+            ErrorCode::TooManyConnections,
+            format!("too many notification streams {what}; close one or retry in {retry_after_secs} s"),
+        );
+        e.retry_after_secs = Some(retry_after_secs);
+        e
+    }
+
     /// 404.
     pub fn not_found(description: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, OAuthError::RequestRefused, ErrorCode::NotFound, description)

@@ -12,9 +12,10 @@ use serde::de::DeserializeOwned;
 use tessera_protocol::ErrorCode;
 
 use crate::auth::ensure_open;
+use crate::client_ip;
 use crate::error::AppError;
 use crate::keys::{AccessClaims, TokenRejection};
-use crate::state::SharedState;
+use crate::state::{AppState, SharedState};
 use crate::store::sessions::{self, SessionRow};
 
 /// The body of a request whose `Content-Type` is `mime` (parameters such as `charset` allowed):
@@ -98,20 +99,26 @@ impl From<PathRejection> for AppError {
     }
 }
 
-/// The client's IP address (`unknown` when the server was not started with connect info).
+/// The client's address: the TCP peer, or the `X-Forwarded-For` client when the peer is a
+/// trusted proxy (see [`crate::client_ip`]).
 #[derive(Debug, Clone)]
-pub struct ClientIp(pub String);
+pub struct ClientIp {
+    /// The address as text (`unknown` when the server was not started with connect info).
+    pub ip: String,
+    /// Its rate-limit key (the IPv4 address, or the IPv6 /64).
+    pub key: String,
+}
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<SharedState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string())
-            .unwrap_or_else(|| "unknown".into());
-        Ok(Self(ip))
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Self::Rejection> {
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            return Ok(Self { ip: "unknown".into(), key: "unknown".into() });
+        };
+        let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+        let ip = client_ip::resolve(peer.ip(), forwarded, &state.trusted_proxies);
+        Ok(Self { ip: ip.to_string(), key: client_ip::rate_key(ip) })
     }
 }
 
@@ -131,6 +138,16 @@ impl Authenticated {
     pub fn user_id(&self) -> i64 {
         self.session.user_id
     }
+
+    /// Takes one token from this session's write budget (`session_writes_per_min`): activity,
+    /// read marks, tickets, comments and webhooks call it first; past the budget, 429
+    /// `rate_limited` with `Retry-After`.
+    pub fn limit_write(&self, state: &AppState) -> Result<(), AppError> {
+        state.limiter.session_writes.check(&self.session.id).map_err(|retry_after| {
+            crate::metrics::inc(&state.metrics.rate_limited);
+            AppError::rate_limited(retry_after)
+        })
+    }
 }
 
 /// "Last seen" is written at most this often per session, to keep reads cheap.
@@ -146,7 +163,7 @@ impl FromRequestParts<SharedState> for Authenticated {
             TokenRejection::Expired => AppError::invalid_token(ErrorCode::InvalidToken, "the access token has expired"),
             TokenRejection::Invalid => AppError::invalid_token(ErrorCode::InvalidToken, e.to_string()),
         })?;
-        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await.unwrap_or_else(|e| match e {});
+        let ClientIp { ip, .. } = ClientIp::from_request_parts(parts, state).await.unwrap_or_else(|e| match e {});
         let session = {
             let mut conn = state.db.read.acquire().await?;
             sessions::by_id(&mut conn, &claims.sid).await?

@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod client_ip;
 pub mod clock;
 pub mod config;
 pub mod control;
@@ -95,6 +96,7 @@ pub fn app(state: SharedState) -> Router {
         .method_not_allowed_fallback(|| async { AppError::method_not_allowed() })
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::map_request(drop_unsafe_request_id))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
@@ -106,6 +108,33 @@ pub fn app(state: SharedState) -> Router {
                 .layer(DefaultBodyLimit::max(body_limit)),
         )
         .with_state(state)
+}
+
+/// Longest client-chosen `X-Request-Id` kept.
+pub const MAX_REQUEST_ID: usize = 128;
+
+/// A client's `X-Request-Id` is kept only when it is 1 to [`MAX_REQUEST_ID`] characters of
+/// `[A-Za-z0-9._-]`; otherwise it is removed, so the next layer generates one (a 5,000-byte or
+/// control-character id must not be echoed or copied into every log line).
+async fn drop_unsafe_request_id(mut req: axum::extract::Request) -> axum::extract::Request {
+    let header = tessera_protocol::REQUEST_ID_HEADER;
+    let values = req.headers().get_all(header);
+    let mut iter = values.iter();
+    let safe = match (iter.next(), iter.next()) {
+        (Some(value), None) => is_safe_request_id(value.as_bytes()),
+        (None, _) => true,
+        _ => false, // several: none is believed
+    };
+    if !safe {
+        req.headers_mut().remove(header);
+    }
+    req
+}
+
+/// `[A-Za-z0-9._-]{1,128}`.
+pub fn is_safe_request_id(id: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID).contains(&id.len())
+        && id.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// One span per request: method, path (never the query string, which could carry secrets) and

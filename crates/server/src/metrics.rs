@@ -23,6 +23,15 @@ pub struct Metrics {
     pub webhook_failed: AtomicU64,
     /// Deliveries not attempted: the target is not a public address.
     pub webhook_refused: AtomicU64,
+    // --- abuse limits (issue 12); the first three are gauges ---
+    pub password_hashes_running: AtomicU64,
+    pub password_hashes_running_max: AtomicU64,
+    pub password_hashes_queued: AtomicU64,
+    pub password_hash_busy: AtomicU64,
+    pub ws_refused_session: AtomicU64,
+    pub ws_refused_user: AtomicU64,
+    pub ws_refused_server: AtomicU64,
+    pub ws_send_timeouts: AtomicU64,
 }
 
 /// Adds one.
@@ -92,6 +101,59 @@ impl Metrics {
             out,
             "# HELP tessera_active_sessions Sessions open and inside their deadlines.\n# TYPE tessera_active_sessions gauge\ntessera_active_sessions {active_sessions}"
         );
+        self.render_limits(&mut out);
         out
+    }
+
+    /// The abuse-limit gauges and counters (issue 12).
+    fn render_limits(&self, out: &mut String) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        let gauge = "gauge";
+        metric(
+            "tessera_password_hashes_running",
+            gauge,
+            "Password hashes computing now.",
+            &[("", get(&self.password_hashes_running))],
+        );
+        metric(
+            "tessera_password_hashes_running_max",
+            gauge,
+            "Most password hashes computing at once since start.",
+            &[("", get(&self.password_hashes_running_max))],
+        );
+        metric(
+            "tessera_password_hashes_queued",
+            gauge,
+            "Sign-ins waiting for a password-hash slot now.",
+            &[("", get(&self.password_hashes_queued))],
+        );
+        metric(
+            "tessera_password_hash_busy_total",
+            "counter",
+            "Sign-ins refused with 503 server_busy because the hash queue was full.",
+            &[("", get(&self.password_hash_busy))],
+        );
+        metric(
+            "tessera_ws_refused_total",
+            "counter",
+            "WebSocket upgrades refused by a connection cap.",
+            &[
+                ("{cap=\"session\"}", get(&self.ws_refused_session)),
+                ("{cap=\"user\"}", get(&self.ws_refused_user)),
+                ("{cap=\"server\"}", get(&self.ws_refused_server)),
+            ],
+        );
+        metric(
+            "tessera_ws_send_timeouts_total",
+            "counter",
+            "WebSocket streams closed because the client stopped reading.",
+            &[("", get(&self.ws_send_timeouts))],
+        );
     }
 }

@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
+use crate::client_ip::Cidr;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
 use crate::keys::SigningKeys;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
+use crate::notify::ws_slots::WsSlots;
 use crate::password::PasswordHasher;
 use crate::ratelimit::RateLimiter;
 use crate::rotation::Rotator;
@@ -35,6 +37,10 @@ pub struct AppState {
     pub rotator: Rotator,
     /// Outbox fan-out, session-end signals, hooks, webhooks.
     pub notify: Notifier,
+    /// Caps on open notification streams.
+    pub ws_slots: Arc<WsSlots>,
+    /// Networks whose `X-Forwarded-For` is believed (`trusted_proxies`).
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 /// What handlers receive.
@@ -69,15 +75,20 @@ impl AppState {
             .map_err(|e| anyhow::anyhow!("creating data dir {}: {e}", data_dir.display()))?;
         let db = Db::open(data_dir).await?;
         let keys = SigningKeys::load_or_create(data_dir)?;
-        let hasher = PasswordHasher::new(config.password_hash_concurrency)?;
         let metrics = Arc::new(Metrics::default());
+        let hasher =
+            PasswordHasher::new(config.password_hash_concurrency, config.password_hash_queue, Arc::clone(&metrics))?;
+        let trusted_proxies = config.trusted_proxy_nets().map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
+        let ws_slots = WsSlots::new(&config, Arc::clone(&metrics));
         let notify = Notifier::new(db.clone(), &config, clock.clone(), Arc::clone(&metrics), deliver_webhooks)?;
         let issuer = if config.public_url.is_empty() { issuer } else { config.public_url.clone() };
         Ok(Arc::new_cyclic(|weak| Self {
             rotator: Rotator::spawn(weak.clone()),
             notify,
             db,
-            limiter: RateLimiter::new(clock.clone()),
+            limiter: RateLimiter::new(&config, clock.clone()),
+            ws_slots,
+            trusted_proxies,
             clock,
             keys,
             hasher,

@@ -11,6 +11,7 @@ pub mod hub;
 pub mod outbox;
 pub mod webhooks;
 pub mod ws;
+pub mod ws_slots;
 
 use std::sync::Arc;
 
@@ -29,6 +30,10 @@ use crate::metrics::Metrics;
 
 /// Live items buffered per user before a slow stream lags (and then catches up from the outbox).
 const FANOUT_CAPACITY: usize = 16;
+
+/// Session ends remembered for streams that subscribe just after one (see
+/// [`ws`]'s initial session check): far more than can be in flight while one transaction runs.
+const RECENT_SESSION_ENDS: usize = 4096;
 
 /// How open streams should end when the server stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +91,7 @@ impl Notifier {
             if deliver_webhooks { WebhookQueue::spawn(db, config, clock, metrics)? } else { WebhookQueue::inert() };
         Ok(Self {
             fanout: Hub::new(FANOUT_CAPACITY),
-            sessions: Hub::new(1),
+            sessions: Hub::remembering(1, RECENT_SESSION_ENDS),
             shutdown: watch::Sender::new(ShutdownMode::Running),
             hooks: Hooks::with_builtin(),
             webhooks,

@@ -18,6 +18,7 @@ use tessera_protocol::{
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::auth::{EndReason, check_open, end_session};
+use crate::error::AppError;
 use crate::extract::Authenticated;
 use crate::metrics::inc;
 use crate::notify::outbox;
@@ -42,22 +43,31 @@ const CLOSE_POLICY: u16 = 1008;
 /// RFC 6455 §7.4.1: message too big.
 const CLOSE_TOO_BIG: u16 = 1009;
 
-/// `GET /ws`: upgrades an authenticated request.
-pub async fn upgrade(State(state): State<SharedState>, auth: Authenticated, ws: WebSocketUpgrade) -> Response {
-    ws.read_buffer_size(READ_BUFFER)
+/// `GET /ws`: upgrades an authenticated request, if the connection caps leave room (429
+/// `too_many_connections` for the session and user caps, 503 `server_busy` for the server's).
+pub async fn upgrade(
+    State(state): State<SharedState>,
+    auth: Authenticated,
+    ws: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    // Held by the stream's task; dropped with it, or here if the upgrade never happens.
+    let slot = state.ws_slots.take(&auth.session.id, auth.user_id())?;
+    Ok(ws
+        .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
         .on_failed_upgrade(|e| tracing::debug!("websocket upgrade failed: {e}"))
         .on_upgrade(move |socket| async move {
+            let _slot = slot;
             let session_id = auth.session.id.clone();
             let metrics = Arc::clone(&state.metrics);
             inc(&metrics.ws_opened);
             let end = Connection::new(state, auth, socket).run().await;
             inc(&metrics.ws_closed);
             tracing::debug!(session_id = %session_id, ?end, "websocket closed");
-        })
+        }))
 }
 
 /// When `row` ends unless there is activity: the earlier of its idle and absolute deadlines (ms).
@@ -92,6 +102,10 @@ struct Connection {
     /// Last seq sent; `None` until the client resumed (nothing live is sent before).
     last: Option<i64>,
     malformed: u32,
+    /// Longest one send may wait for the client to read (`ws_send_timeout_secs`).
+    send_timeout: Duration,
+    /// A send timed out: the client stopped reading; nothing more is sent (not even a close).
+    stalled: bool,
 }
 
 impl Connection {
@@ -104,7 +118,8 @@ impl Connection {
             exp: auth.claims.exp,
             deadline_ms,
         };
-        Self { state, who, socket, last: None, malformed: 0 }
+        let send_timeout = Duration::from_secs(state.config.ws_send_timeout_secs);
+        Self { state, who, socket, last: None, malformed: 0, send_timeout, stalled: false }
     }
 
     /// The connection's loop. Everything but the idle wait is boxed, so an idle connection's
@@ -116,7 +131,7 @@ impl Connection {
         let mut ended = notify.sessions.subscribe(self.who.session_id.clone());
         let mut shutdown = notify.shutdown.subscribe();
         // Re-check now that revocations reach us: one in between would otherwise be missed.
-        if let Some(reason) = Box::pin(self.session_end()).await {
+        if let Some(reason) = Box::pin(self.initial_session_end()).await {
             return Box::pin(self.revoked(reason)).await;
         }
         let expiry = tokio::time::sleep(self.until_ms(self.who.exp.saturating_mul(1000)));
@@ -163,7 +178,7 @@ impl Connection {
                     if let Err(reason) = Box::pin(self.check_deadline()).await {
                         return Box::pin(self.revoked(reason)).await;
                     }
-                    if self.socket.send(Message::Ping(Default::default())).await.is_err() {
+                    if self.send_frame(Message::Ping(Default::default())).await.is_err() {
                         return StreamEnd::ClientGone;
                     }
                 }
@@ -273,6 +288,19 @@ impl Connection {
         Ok(())
     }
 
+    /// Whether the session ended before this stream subscribed to its end. Read through a reader
+    /// connection (opening streams must not queue on the single writer), unless an end of this
+    /// session was signalled recently: that end may not be committed yet, and the writer
+    /// connection waits for its transaction.
+    async fn initial_session_end(&mut self) -> Option<EndReason> {
+        if self.state.notify.sessions.sent_recently(&self.who.session_id) {
+            return self.session_end().await;
+        }
+        let mut conn = self.state.db.read.acquire().await.ok()?;
+        let row = sessions::by_id(&mut conn, &self.who.session_id).await.ok()??;
+        row.ended_at.map(|_| EndReason::parse(row.end_reason.as_deref()))
+    }
+
     /// Whether the session ended, read through the writer connection: the transaction that
     /// ended it holds that connection until it commits, so a rolled-back end reads as open.
     async fn session_end(&mut self) -> Option<EndReason> {
@@ -313,12 +341,30 @@ impl Connection {
 
     async fn send(&mut self, message: &WsServerMessage) -> Result<(), Gone> {
         let text = serde_json::to_string(message).map_err(|e| self.internal(e))?;
-        self.socket.send(Message::Text(text.into())).await.map_err(|_| Gone)
+        self.send_frame(Message::Text(text.into())).await
+    }
+
+    /// Sends one frame within the send time limit. A client that stops reading fills the
+    /// socket's buffers and would freeze this task (past its token's and session's end) in the
+    /// send; after the limit the stream is given up instead.
+    async fn send_frame(&mut self, frame: Message) -> Result<(), Gone> {
+        if self.stalled {
+            return Err(Gone);
+        }
+        match tokio::time::timeout(self.send_timeout, self.socket.send(frame)).await {
+            Ok(sent) => sent.map_err(|_| Gone),
+            Err(_) => {
+                self.stalled = true;
+                inc(&self.state.metrics.ws_send_timeouts);
+                tracing::info!(session_id = %self.who.session_id, "websocket client stopped reading; closing");
+                Err(Gone)
+            }
+        }
     }
 
     async fn close(&mut self, code: u16, reason: &str) {
         let frame = CloseFrame { code, reason: reason.into() };
-        let _ = self.socket.send(Message::Close(Some(frame))).await;
+        let _ = self.send_frame(Message::Close(Some(frame))).await;
     }
 
     fn internal(&self, e: impl std::fmt::Display) -> Gone {

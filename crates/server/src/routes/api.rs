@@ -51,9 +51,19 @@ pub async fn current(State(state): State<SharedState>, auth: Authenticated) -> J
     Json(session_info(&state, auth.session, &id))
 }
 
+/// Activity reports closer together than this are coalesced: the later ones are answered from
+/// the session as it is, without a database write (the idle deadline moves by at most this much
+/// less than the client might expect).
+pub const ACTIVITY_RESOLUTION_MS: i64 = 5_000;
+
 /// `POST /api/session/activity`: the user is active; extends the idle deadline.
 pub async fn activity(State(state): State<SharedState>, auth: Authenticated) -> AppResult<Json<SessionInfo>> {
+    auth.limit_write(&state)?;
     let now = state.clock.now_ms();
+    if now - auth.session.last_activity_at < ACTIVITY_RESOLUTION_MS {
+        let id = auth.session.id.clone();
+        return Ok(Json(session_info(&state, auth.session, &id)));
+    }
     let mut conn = state.db.write.acquire().await?;
     sessions::touch_activity(&mut conn, &auth.session.id, now).await?;
     let row = sessions::by_id(&mut conn, &auth.session.id)

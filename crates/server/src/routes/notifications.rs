@@ -59,6 +59,7 @@ pub async fn mark_read(
     auth: Authenticated,
     Path(seq): Path<i64>,
 ) -> AppResult<StatusCode> {
+    auth.limit_write(&state)?;
     let mut conn = state.db.write.acquire().await?;
     if notifications::mark_read(&mut conn, auth.user_id(), seq, state.clock.now_ms()).await? {
         Ok(StatusCode::NO_CONTENT)
@@ -69,6 +70,7 @@ pub async fn mark_read(
 
 /// `POST /api/notifications/read-all`.
 pub async fn read_all(State(state): State<SharedState>, auth: Authenticated) -> AppResult<Json<ReadAllResponse>> {
+    auth.limit_write(&state)?;
     let mut conn = state.db.write.acquire().await?;
     let marked = notifications::mark_all_read(&mut conn, auth.user_id(), state.clock.now_ms()).await?;
     Ok(Json(ReadAllResponse { marked }))

@@ -12,6 +12,8 @@ use crate::error::{AppError, AppResult};
 use crate::extract::{ClientIp, Form};
 use crate::keys::{ACCESS_TYP, AccessClaims};
 use crate::metrics::inc;
+use crate::password::HashError;
+use crate::ratelimit::Limit;
 use crate::rotation::RefreshJob;
 use crate::state::{AppState, SharedState, secs_to_ms};
 use crate::store::audit::{self, AuditRecord};
@@ -25,11 +27,13 @@ const MAX_USERNAME: usize = 128;
 const MAX_PASSWORD: usize = 1024;
 const MAX_DEVICE_FIELD: usize = 100;
 const MAX_REFRESH_TOKEN: usize = 256;
+/// `Retry-After` when the password-hash queue is full: a queue drains in well under a second.
+const BUSY_RETRY_SECS: u64 = 1;
 
 /// `POST /oauth/token`.
 pub async fn token(
     State(state): State<SharedState>,
-    ClientIp(ip): ClientIp,
+    client: ClientIp,
     Form(req): Form<TokenRequest>,
 ) -> AppResult<Response> {
     let client_id = match req.client_id.as_deref() {
@@ -38,8 +42,8 @@ pub async fn token(
         Some(_) => return Err(AppError::invalid_client("unknown client_id")),
     };
     let response = match req.grant_type.as_str() {
-        "password" => password_grant(&state, &ip, &client_id, req).await?,
-        "refresh_token" => refresh_grant(&state, &ip, &client_id, req).await?,
+        "password" => password_grant(&state, &client, &client_id, req).await?,
+        "refresh_token" => refresh_grant(&state, &client, &client_id, req).await?,
         "" => return Err(AppError::invalid_request("grant_type is required")),
         other => return Err(AppError::unsupported_grant_type(other)),
     };
@@ -50,8 +54,8 @@ pub async fn token(
     Ok(response)
 }
 
-fn limited(state: &AppState, key: &str, per_min: u32) -> AppResult<()> {
-    state.limiter.check(key, per_min).map_err(|retry_after| {
+fn limited(state: &AppState, limit: &Limit, key: &str) -> AppResult<()> {
+    limit.check(key).map_err(|retry_after| {
         inc(&state.metrics.rate_limited);
         AppError::rate_limited(retry_after)
     })
@@ -63,21 +67,31 @@ fn device_field(value: Option<String>, default: &str) -> String {
     if trimmed.is_empty() { default.to_owned() } else { trimmed }
 }
 
-async fn password_grant(state: &AppState, ip: &str, client_id: &str, req: TokenRequest) -> AppResult<TokenResponse> {
+async fn password_grant(
+    state: &AppState,
+    client: &ClientIp,
+    client_id: &str,
+    req: TokenRequest,
+) -> AppResult<TokenResponse> {
+    let ip = client.ip.as_str();
     let (Some(username), Some(password)) = (req.username, req.password) else {
         return Err(AppError::invalid_request("username and password are required"));
     };
     if username.is_empty() || username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD {
         return Err(AppError::invalid_request("username or password has an invalid length"));
     }
-    limited(state, &format!("login-ip:{ip}"), state.config.login_per_ip_per_min)?;
-    limited(state, &format!("login-user:{}", username.to_lowercase()), state.config.login_per_user_per_min)?;
+    limited(state, &state.limiter.login_ip, &client.key)?;
+    limited(state, &state.limiter.login_user, &username.to_lowercase())?;
 
     let user = {
         let mut conn = state.db.read.acquire().await?;
         users::by_name(&mut conn, &username).await?
     };
-    let verified = state.hasher.verify(password, user.as_ref().map(|u| u.password_hash.clone())).await;
+    let verified = match state.hasher.verify(password, user.as_ref().map(|u| u.password_hash.clone())).await {
+        Ok(verified) => verified,
+        Err(HashError::Busy) => return Err(AppError::server_busy("too many sign-ins at once", BUSY_RETRY_SECS)),
+        Err(e) => return Err(AppError::internal(e)),
+    };
     let now = state.clock.now_ms();
     let mut tx = state.db.write.begin().await?;
     let user = match user {
@@ -141,11 +155,17 @@ async fn password_grant(state: &AppState, ip: &str, client_id: &str, req: TokenR
     token_response(state, &session, refresh_token, now)
 }
 
-async fn refresh_grant(state: &AppState, ip: &str, client_id: &str, req: TokenRequest) -> AppResult<TokenResponse> {
+async fn refresh_grant(
+    state: &AppState,
+    client: &ClientIp,
+    client_id: &str,
+    req: TokenRequest,
+) -> AppResult<TokenResponse> {
+    let ip = client.ip.as_str();
     let Some(presented) = req.refresh_token.filter(|t| !t.is_empty()) else {
         return Err(AppError::invalid_request("refresh_token is required"));
     };
-    limited(state, &format!("refresh-ip:{ip}"), state.config.refresh_per_ip_per_min)?;
+    limited(state, &state.limiter.refresh_ip, &client.key)?;
     if presented.len() > MAX_REFRESH_TOKEN {
         inc(&state.metrics.refresh_failures);
         return Err(AppError::invalid_grant(ErrorCode::InvalidRefreshToken, "unknown refresh token"));
@@ -199,7 +219,7 @@ fn token_response(state: &AppState, s: &SessionTimes, refresh_token: String, now
 /// Tessera's access tokens are bound to a session, so revoking either kind ends the session.
 pub async fn revoke(
     State(state): State<SharedState>,
-    ClientIp(ip): ClientIp,
+    ClientIp { ip, .. }: ClientIp,
     Form(req): Form<RevokeRequest>,
 ) -> AppResult<Response> {
     if req.token.is_empty() {

@@ -55,6 +55,7 @@ pub async fn create(
     auth: Authenticated,
     JsonBody(req): JsonBody<NewTicket>,
 ) -> AppResult<(StatusCode, Json<Ticket>)> {
+    auth.limit_write(&state)?;
     let subject = text(&req.subject, MAX_SUBJECT, "subject")?;
     let assignee = match req.assignee.as_deref() {
         Some(name) => Some(user_named(&state, name).await?.id),
@@ -76,6 +77,7 @@ pub async fn comment(
     Path(id): Path<i64>,
     JsonBody(req): JsonBody<NewComment>,
 ) -> AppResult<(StatusCode, Json<Comment>)> {
+    auth.limit_write(&state)?;
     let body = text(&req.body, MAX_COMMENT, "body")?;
     let row = ticket_row(&state, id).await?;
     let author = user(&state, auth.user_id()).await?;
@@ -97,6 +99,7 @@ pub async fn assign(
     Path(id): Path<i64>,
     JsonBody(req): JsonBody<AssignTicket>,
 ) -> AppResult<Json<Ticket>> {
+    auth.limit_write(&state)?;
     let assignee = user_named(&state, &req.assignee).await?;
     let by = user(&state, auth.user_id()).await?;
     let found = {

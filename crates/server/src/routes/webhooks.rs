@@ -27,6 +27,7 @@ pub async fn create(
     auth: Authenticated,
     JsonBody(req): JsonBody<NewWebhook>,
 ) -> AppResult<(StatusCode, Json<WebhookCreated>)> {
+    auth.limit_write(&state)?;
     let url = check_url(req.url.trim(), &state.config.webhook_allow_list()).map_err(|problem| match problem {
         UrlProblem::Invalid(m) => AppError::invalid_request(m),
         UrlProblem::Forbidden(m) => AppError::webhook_target_forbidden(m),

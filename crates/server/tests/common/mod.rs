@@ -17,7 +17,13 @@ pub const CLIENT: &str = "tessera-cli";
 
 /// Config with rate limits off, so tests that are not about rate limits never trip them.
 pub fn config() -> Config {
-    Config { login_per_ip_per_min: 0, login_per_user_per_min: 0, refresh_per_ip_per_min: 0, ..Config::default() }
+    Config {
+        login_per_ip_per_min: 0,
+        login_per_user_per_min: 0,
+        refresh_per_ip_per_min: 0,
+        session_writes_per_min: 0,
+        ..Config::default()
+    }
 }
 
 pub struct Harness {
