@@ -71,6 +71,11 @@ pub enum ErrorCode {
     RequestTimeout,
     /// The server failed; the request may be retried.
     Internal,
+    /// The password was right but an administrator disabled the account: signing in again will
+    /// not help until it is enabled. Only said to someone who gave the right password, so it
+    /// reveals nothing to a guesser (a wrong password for a disabled account is
+    /// `invalid_credentials`).
+    UserDisabled,
     /// A code this client version does not know.
     #[serde(other)]
     Unknown,
@@ -98,6 +103,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::RequestTimeout => "request_timeout",
             Self::Internal => "internal",
+            Self::UserDisabled => "user_disabled",
             Self::Unknown => "unknown",
         }
     }
@@ -188,5 +194,12 @@ mod tests {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()), "as_str must equal the wire form");
         }
+    }
+
+    #[test]
+    fn user_disabled_wire_form_is_pinned() {
+        let json = serde_json::to_string(&ErrorCode::UserDisabled).unwrap();
+        assert_eq!(json, "\"user_disabled\"", "clients switch on this exact code");
+        assert_eq!(ErrorCode::UserDisabled.as_str(), "user_disabled", "as_str must equal the wire form");
     }
 }
