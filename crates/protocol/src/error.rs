@@ -81,6 +81,11 @@ pub enum ErrorCode {
     /// Too many notification streams are open for this session or user: the WebSocket upgrade
     /// was refused (HTTP 429); close another stream or retry after the `Retry-After` header.
     TooManyConnections,
+    /// The password was right but an administrator disabled the account: signing in again will
+    /// not help until it is enabled. Only said to someone who gave the right password, so it
+    /// reveals nothing to a guesser (a wrong password for a disabled account is
+    /// `invalid_credentials`).
+    UserDisabled,
     /// A code this client version does not know.
     #[serde(other)]
     Unknown,
@@ -111,6 +116,7 @@ impl ErrorCode {
             Self::WebhookTargetForbidden => "webhook_target_forbidden",
             Self::ServerBusy => "server_busy",
             Self::TooManyConnections => "too_many_connections",
+            Self::UserDisabled => "user_disabled",
             Self::Unknown => "unknown",
         }
     }
@@ -210,5 +216,12 @@ mod tests {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()), "as_str must equal the wire form");
         }
+    }
+
+    #[test]
+    fn user_disabled_wire_form_is_pinned() {
+        let json = serde_json::to_string(&ErrorCode::UserDisabled).unwrap();
+        assert_eq!(json, "\"user_disabled\"", "clients switch on this exact code");
+        assert_eq!(ErrorCode::UserDisabled.as_str(), "user_disabled", "as_str must equal the wire form");
     }
 }

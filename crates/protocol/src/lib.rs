@@ -16,12 +16,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod admin;
 mod error;
 mod notification;
 pub mod paths;
 mod session;
 mod token;
 
+pub use admin::{AdminPasswordReset, AdminUser, AdminUserOutcome};
 pub use error::{ErrorBody, ErrorCode, OAuthError};
 pub use notification::{
     AdminNotify, AssignTicket, Comment, NewComment, NewTicket, NewWebhook, Notification, NotificationPage,

@@ -41,6 +41,16 @@ pub const TICKETS: &str = "/api/tickets";
 /// Post a notification to a user (`POST`, admins only).
 pub const ADMIN_NOTIFY: &str = "/api/admin/notify";
 
+/// Administration (admins only; see docs/protocol.md, "Administration"): reset a user's password
+/// (`POST {"user","password"}`), ending every session of the user.
+pub const ADMIN_USER_PASSWD: &str = "/api/admin/users/passwd";
+/// Disable a user (`POST {"user"}`): no sign-in, no refresh, every session ended.
+pub const ADMIN_USER_DISABLE: &str = "/api/admin/users/disable";
+/// Enable a disabled user again (`POST {"user"}`).
+pub const ADMIN_USER_ENABLE: &str = "/api/admin/users/enable";
+/// End every session of a user (`POST {"user"}`).
+pub const ADMIN_USER_END_SESSIONS: &str = "/api/admin/users/end-sessions";
+
 /// Path that marks one notification read: `/api/notifications/{seq}/read`.
 pub fn notification_read(seq: i64) -> String {
     format!("{NOTIFICATIONS}/{seq}/read")

@@ -7,6 +7,12 @@
 //! triggers is harmless by design — the server re-reads a notification that is already committed
 //! and announces it; a forged line announces nothing new. Unix only: elsewhere the notification
 //! reaches clients on their next resume or poll, and the owed webhooks at the next server start.
+//!
+//! The administration commands (`user passwd|disable|end-sessions`) send
+//! `{"sessions_ended":["<session id>",…]}` after their transaction committed: the server tells
+//! the open streams of those sessions, each of which re-reads its session through the database
+//! and, finding it ended, sends `session.revoked` and closes. A forged line closes nothing: a
+//! stream whose session is still open goes on.
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +30,47 @@ pub struct Published {
     pub seq: i64,
 }
 
+/// What an administration command tells the server: these sessions ended (committed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsEnded {
+    /// Ids of the ended sessions.
+    pub sessions_ended: Vec<String>,
+}
+
+/// One line on the control socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ControlMessage {
+    /// A notification was published.
+    Published(Published),
+    /// Sessions were ended.
+    SessionsEnded(SessionsEnded),
+}
+
+impl From<Published> for ControlMessage {
+    fn from(published: Published) -> Self {
+        Self::Published(published)
+    }
+}
+
+/// Session ids per control message: keeps every line far below the line limit.
+pub const SESSIONS_PER_MESSAGE: usize = 64;
+
+/// Tells the server on `data_dir` (if one runs) that `ended` sessions ended, so their open
+/// streams close now. `Ok(false)`: no server runs (nothing to close).
+pub async fn tell_sessions_ended(data_dir: &Path, ended: &[String]) -> anyhow::Result<bool> {
+    let mut told = false;
+    for chunk in ended.chunks(SESSIONS_PER_MESSAGE) {
+        let message = ControlMessage::SessionsEnded(SessionsEnded { sessions_ended: chunk.to_vec() });
+        told = tell(data_dir, message).await?;
+        if !told {
+            break;
+        }
+    }
+    Ok(told)
+}
+
 /// The socket's path for `data_dir`.
 pub fn socket_path(data_dir: &Path) -> PathBuf {
     data_dir.join(SOCKET)
@@ -38,12 +85,15 @@ mod unix {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     use tokio::net::{UnixListener, UnixStream};
 
-    use super::{Published, socket_path};
+    use super::{ControlMessage, Published, socket_path};
+    use crate::auth::EndReason;
     use crate::notify::outbox;
     use crate::state::SharedState;
 
-    /// Longest line accepted.
-    const MAX_LINE: u64 = 256;
+    /// Longest line accepted ([`super::SESSIONS_PER_MESSAGE`] session ids of up to 64 bytes fit).
+    const MAX_LINE: u64 = 8192;
+    /// Longest session id accepted (ours are 36-character UUIDs).
+    const MAX_SESSION_ID: usize = 64;
     /// How long a connection may take to send its line.
     const READ_LIMIT: Duration = Duration::from_secs(5);
 
@@ -82,11 +132,16 @@ mod unix {
             Ok(Err(e)) => return tracing::debug!("control socket read failed: {e}"),
             Err(_) => return tracing::debug!("control socket client too slow"),
         }
-        let published: Published = match serde_json::from_str(line.trim()) {
-            Ok(published) => published,
-            Err(e) => return tracing::info!("ignored a malformed control message: {e}"),
-        };
-        announce(&state, published).await;
+        match serde_json::from_str(line.trim()) {
+            Ok(ControlMessage::Published(published)) => announce(&state, published).await,
+            Ok(ControlMessage::SessionsEnded(ended)) => {
+                let ids = ended.sessions_ended.iter().filter(|id| id.len() <= MAX_SESSION_ID);
+                // Each stream re-reads its session through the database: only a committed end closes it.
+                let streams: usize = ids.map(|id| state.notify.sessions.send(id, EndReason::Revoked)).sum();
+                tracing::info!(streams, "told the streams of sessions ended by another process");
+            }
+            Err(e) => tracing::info!("ignored a malformed control message: {e}"),
+        }
     }
 
     /// Fans out a notification another process committed, and delivers its owed webhooks.
@@ -108,10 +163,11 @@ mod unix {
         }
     }
 
-    /// Tells the server on `data_dir` (if one runs) about a publish. `Ok(false)`: no server.
-    pub async fn tell(data_dir: &Path, published: Published) -> anyhow::Result<bool> {
+    /// Tells the server on `data_dir` (if one runs) about a publish or ended sessions.
+    /// `Ok(false)`: no server.
+    pub async fn tell(data_dir: &Path, message: impl Into<ControlMessage>) -> anyhow::Result<bool> {
         let Ok(mut stream) = UnixStream::connect(socket_path(data_dir)).await else { return Ok(false) };
-        let mut line = serde_json::to_vec(&published)?;
+        let mut line = serde_json::to_vec(&message.into())?;
         line.push(b'\n');
         stream.write_all(&line).await?;
         stream.shutdown().await?;
@@ -130,6 +186,6 @@ pub async fn listen(_state: crate::state::SharedState, _data_dir: &Path) -> anyh
 
 /// Without Unix sockets there is no control channel: the server is never told (`Ok(false)`).
 #[cfg(not(unix))]
-pub async fn tell(_data_dir: &Path, _published: Published) -> anyhow::Result<bool> {
+pub async fn tell(_data_dir: &Path, _message: impl Into<ControlMessage>) -> anyhow::Result<bool> {
     Ok(false)
 }

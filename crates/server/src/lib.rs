@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod auth;
 pub mod client_ip;
 pub mod clock;
@@ -33,6 +34,7 @@ pub mod keys;
 pub mod metrics;
 pub mod notify;
 pub mod password;
+pub mod private_files;
 pub mod ratelimit;
 pub mod rotation;
 pub mod routes;
@@ -62,7 +64,7 @@ pub use state::{AppState, SharedState};
 /// The router with every endpoint and the middleware stack (request ids, tracing without
 /// secrets, body limit, timeout).
 pub fn app(state: SharedState) -> Router {
-    use routes::{api, meta, notifications, oauth, tickets, webhooks};
+    use routes::{admin, api, meta, notifications, oauth, tickets, webhooks};
     let body_limit = state.config.max_body_bytes;
     // Requests taking longer than this are answered 408 `request_timeout`.
     let request_timeout = Duration::from_secs(state.config.request_timeout_secs);
@@ -83,6 +85,10 @@ pub fn app(state: SharedState) -> Router {
         .route(paths::NOTIFICATIONS_UNREAD_COUNT, get(notifications::unread_count))
         .route(&format!("{}/{{seq}}/read", paths::NOTIFICATIONS), post(notifications::mark_read))
         .route(paths::ADMIN_NOTIFY, post(notifications::admin_notify))
+        .route(paths::ADMIN_USER_PASSWD, post(admin::passwd))
+        .route(paths::ADMIN_USER_DISABLE, post(admin::disable))
+        .route(paths::ADMIN_USER_ENABLE, post(admin::enable))
+        .route(paths::ADMIN_USER_END_SESSIONS, post(admin::end_sessions))
         .route(paths::WS, get(notify::ws::upgrade))
         .route(paths::WEBHOOKS, get(webhooks::list).post(webhooks::create))
         .route(&format!("{}/{{id}}", paths::WEBHOOKS), delete(webhooks::delete))

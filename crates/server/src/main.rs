@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use tessera_protocol::Role;
 use tessera_server::clock::SystemClock;
 use tessera_server::{AppState, Config};
@@ -31,7 +31,8 @@ enum Command {
         /// Config file (TOML; same keys as config/defaults.toml).
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Create or reset the demo users alice, bob (agents) and carol (admin), printing their passwords.
+        /// Create the demo users alice, bob (agents) and carol (admin), or reset their passwords
+        /// (ending their sessions), printing the passwords.
         #[arg(long)]
         demo: bool,
     },
@@ -59,20 +60,50 @@ enum Command {
 
 #[derive(Subcommand)]
 enum UserCommand {
-    /// Create a user, or reset an existing user's password.
+    /// Create a user (an existing name is refused: use `passwd` to reset a password).
     Add {
-        /// Login name.
-        name: String,
+        #[command(flatten)]
+        target: Target,
         /// Read the password from the first line of standard input.
         #[arg(long, required = true)]
         password_stdin: bool,
         /// Role.
         #[arg(long, value_enum, default_value = "agent")]
         role: RoleArg,
-        /// Data directory of the server.
-        #[arg(long)]
-        data_dir: PathBuf,
     },
+    /// Reset a user's password and end every session of the user.
+    Passwd {
+        #[command(flatten)]
+        target: Target,
+        /// Read the new password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Disable a user: no sign-in, no refresh; every session of the user ends.
+    Disable(Target),
+    /// Enable a disabled user again.
+    Enable(Target),
+    /// End every session of a user (the account stays usable).
+    EndSessions(Target),
+}
+
+/// The user acted on and where the server keeps its data.
+#[derive(Args)]
+struct Target {
+    /// Login name.
+    name: String,
+    /// Data directory of the server.
+    #[arg(long)]
+    data_dir: PathBuf,
+}
+
+impl UserCommand {
+    fn target(&self) -> &Target {
+        match self {
+            Self::Add { target, .. } | Self::Passwd { target, .. } => target,
+            Self::Disable(target) | Self::Enable(target) | Self::EndSessions(target) => target,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -100,22 +131,55 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { addr, data_dir, config, demo } => serve(&addr, &data_dir, config.as_deref(), demo).await,
         Command::Notify { user, message, data_dir } => notify(&user, &message, &data_dir).await,
-        Command::User { command: UserCommand::Add { name, password_stdin: _, role, data_dir } } => {
-            let mut password = String::new();
-            std::io::stdin().lock().read_line(&mut password).context("reading the password from stdin")?;
-            let password = password.trim_end_matches(['\r', '\n']);
-            let config = Config::from_env(None)?;
-            let state = AppState::open_for_tool(config, &data_dir).await?;
+        Command::User { command } => user(command).await,
+    }
+}
+
+/// The first line of standard input, without its line ending.
+fn password_from_stdin() -> anyhow::Result<String> {
+    let mut password = String::new();
+    std::io::stdin().lock().read_line(&mut password).context("reading the password from stdin")?;
+    Ok(password.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn user(command: UserCommand) -> anyhow::Result<()> {
+    use tessera_server::admin::{self, Actor};
+    let password = match &command {
+        UserCommand::Add { .. } | UserCommand::Passwd { .. } => password_from_stdin()?,
+        _ => String::new(),
+    };
+    let Target { name, data_dir } = command.target();
+    let state = AppState::open_for_tool(Config::from_env(None)?, data_dir).await?;
+    let (outcome, done) = match &command {
+        UserCommand::Add { role, .. } => {
             let role = match role {
                 RoleArg::Agent => Role::Agent,
                 RoleArg::Admin => Role::Admin,
             };
-            tessera_server::users::add_user(&state, &name, password, role).await?;
+            let added = admin::create_user(&state, name, &password, role).await;
             state.db.close().await;
+            added?;
             println!("user {name} ({}) saved", role.as_str());
-            Ok(())
+            return Ok(());
         }
-    }
+        UserCommand::Passwd { .. } => (admin::reset_password(&state, name, &password, Actor::Host).await, "password reset"),
+        UserCommand::Disable(_) => (admin::disable(&state, name, Actor::Host).await, "disabled"),
+        UserCommand::Enable(_) => (admin::enable(&state, name, Actor::Host).await, "enabled"),
+        UserCommand::EndSessions(_) => (admin::end_sessions(&state, name, Actor::Host).await, "sessions ended"),
+    };
+    state.db.close().await;
+    let outcome = outcome?;
+    let ended = outcome.ended.len();
+    // Committed: now the running server (if any) closes the open streams of those sessions.
+    let streams = if ended == 0 {
+        ""
+    } else if tessera_server::control::tell_sessions_ended(data_dir, &outcome.ended).await? {
+        " (their open streams were told through the running server)"
+    } else {
+        " (no server running)"
+    };
+    println!("user {}: {done}; {ended} session(s) ended{streams}", outcome.username);
+    Ok(())
 }
 
 async fn serve(
@@ -127,7 +191,11 @@ async fn serve(
     let config = Config::from_env(config)?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     let local = listener.local_addr()?;
-    let state = AppState::open(config, data_dir, Arc::new(SystemClock), format!("http://{local}")).await?;
+    let issuer = tessera_server::state::issuer_for(&config, local)?;
+    let state = AppState::open(config, data_dir, Arc::new(SystemClock), issuer).await?;
+    // Ready for signals and for commands on the control socket before saying `listening on`.
+    let stop = shutdown_signal()?;
+    tessera_server::control::listen(state.clone(), data_dir).await?;
     let mut out = std::io::stdout().lock();
     if demo {
         for (name, role, password) in tessera_server::users::add_demo_users(&state).await? {
@@ -137,11 +205,10 @@ async fn serve(
     writeln!(out, "listening on {}", state.issuer)?;
     out.flush()?;
     drop(out);
-    tessera_server::control::listen(state.clone(), data_dir).await?;
     let router = tessera_server::app(state.clone());
     let streams = state.clone();
     let shutdown = async move {
-        shutdown_signal().await;
+        stop.await;
         // WebSocket streams are upgraded connections the HTTP server no longer tracks: close
         // them (1012, service restart) so clients reconnect elsewhere or later.
         streams.notify.shutdown(tessera_server::notify::ShutdownMode::Graceful);
@@ -178,20 +245,23 @@ async fn notify(user: &str, message: &str, data_dir: &std::path::Path) -> anyhow
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers for SIGTERM and Ctrl-C **now** and returns what completes on either: registered
+/// before `listening on` is printed, so a signal sent right after that line is a clean stop
+/// rather than the default action (killed mid-start).
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+        Ok(async move {
+            tokio::select! { _ = term.recv() => {}, _ = interrupt.recv() => {} }
+        })
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
 }

@@ -18,15 +18,14 @@ use crate::error::AppError;
 use crate::metrics::inc;
 use crate::state::{AppState, secs_to_ms};
 use crate::store::audit::{self, AuditRecord};
-use crate::store::sessions;
+use crate::store::{sessions, users};
 
 /// Most refreshes decided in one transaction.
 const MAX_BATCH: usize = 256;
 /// Refreshes that may wait for the writer before callers are held back.
 const QUEUE: usize = 1024;
 
-/// A refresh grant to decide.
-#[derive(Debug)]
+/// A refresh grant to decide. `Debug` redacts the token.
 pub struct RefreshJob {
     /// The presented refresh token (already length-checked).
     pub presented: String,
@@ -36,8 +35,17 @@ pub struct RefreshJob {
     pub ip: String,
 }
 
-/// A decided, committed rotation.
-#[derive(Debug)]
+impl std::fmt::Debug for RefreshJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshJob")
+            .field("presented", &"<redacted>")
+            .field("client_id", &self.client_id)
+            .field("ip", &self.ip)
+            .finish()
+    }
+}
+
+/// A decided, committed rotation. `Debug` redacts the new token.
 pub struct Rotated {
     /// The session.
     pub session_id: String,
@@ -49,6 +57,18 @@ pub struct Rotated {
     pub now_ms: i64,
     /// The new refresh token.
     pub refresh_token: String,
+}
+
+impl std::fmt::Debug for Rotated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rotated")
+            .field("session_id", &self.session_id)
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .field("now_ms", &self.now_ms)
+            .field("refresh_token", &"<redacted>")
+            .finish()
+    }
 }
 
 type Reply = oneshot::Sender<Result<Rotated, AppError>>;
@@ -133,18 +153,26 @@ async fn decide(
     if row.client_id != job.client_id {
         return refused(ErrorCode::InvalidRefreshToken, "the refresh token was issued to another client");
     }
+    if users::is_disabled(conn, row.user_id).await? {
+        // Disabling ends every session in its transaction; this only guards against a row
+        // edited by hand.
+        let reason = EndReason::Revoked;
+        end_session(state, conn, &row, reason, Some(&job.ip), Some("account disabled")).await?;
+        return refused(reason.code(), "the account is disabled");
+    }
     let (refresh_token, new_hash) = new_refresh_token();
-    let grace_ms = secs_to_ms(state.config.refresh_grace_secs);
     let is_current = row.current_token_hash == presented_hash;
-    let in_grace = row.previous_token_hash.as_deref() == Some(&presented_hash[..])
-        && row.previous_rotated_at.is_some_and(|at| now - at <= grace_ms);
+    let retry = match (row.previous_token_hash.as_deref(), row.previous_rotated_at) {
+        (Some(previous), Some(at)) if previous == &presented_hash[..] => lost_response_retry(state, now - at),
+        _ => None,
+    };
     let detail = if is_current {
         // Cannot lose: the row was read inside this transaction on the only writer.
         sessions::rotate(conn, &row.id, &presented_hash, &new_hash, now).await?;
         None
-    } else if in_grace {
+    } else if let Some(kind) = retry {
         sessions::regrant(conn, &row.id, &new_hash, now).await?;
-        Some("retry with the previous token inside the grace window")
+        Some(kind)
     } else {
         tracing::warn!(session_id = %row.id, "refresh token reuse detected; revoking the session");
         let reason = EndReason::ReuseDetected;
@@ -162,4 +190,46 @@ async fn decide(
     };
     audit::record(conn, record).await?;
     Ok(Ok(Rotated { session_id: row.id, user_id: row.user_id, expires_at: row.expires_at, now_ms: now, refresh_token }))
+}
+
+/// Whether the session's previous token, presented `since_rotation_ms` after the rotation that
+/// replaced it, is a client retrying after a lost response (`Some(audit detail)`) or reuse.
+///
+/// Presenting the current token always makes it the previous one, so when the presented token is
+/// the previous one, no token issued after it (the one that replaced it, or a retry's) has ever
+/// been presented: nobody went on from it, and the retry is accepted for as long as the session
+/// could have stayed idle (`session_idle_timeout_secs`, or `refresh_grace_secs` if longer),
+/// counted from that rotation and never extended by retries. `refresh_grace_secs = 0` turns
+/// retries off. The proof that theft is still detected is in docs/security.md.
+fn lost_response_retry(state: &AppState, since_rotation_ms: i64) -> Option<&'static str> {
+    let grace_ms = secs_to_ms(state.config.refresh_grace_secs);
+    if grace_ms == 0 {
+        None
+    } else if since_rotation_ms <= grace_ms {
+        Some("retry with the previous token inside the grace window")
+    } else if since_rotation_ms <= grace_ms.max(state.idle_ms()) {
+        Some("retry with the previous token after the grace window; the token that replaced it was never presented")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_job_and_rotation_debug_hide_the_tokens() {
+        let job = RefreshJob { presented: "trt_presented-secret".into(), client_id: "tessera-cli".into(), ip: "::1".into() };
+        let done = Rotated {
+            session_id: "s".into(),
+            user_id: 1,
+            expires_at: 2,
+            now_ms: 3,
+            refresh_token: "trt_new-secret".into(),
+        };
+        let shown = format!("{job:?} {done:?}");
+        assert!(!shown.contains("secret"), "Debug must never print a refresh token: {shown}");
+        assert!(shown.contains("tessera-cli") && shown.contains("session_id"), "the rest stays visible: {shown}");
+    }
 }

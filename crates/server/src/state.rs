@@ -71,8 +71,7 @@ impl AppState {
         issuer: String,
         deliver_webhooks: bool,
     ) -> anyhow::Result<SharedState> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| anyhow::anyhow!("creating data dir {}: {e}", data_dir.display()))?;
+        crate::private_files::prepare_data_dir(data_dir)?;
         let db = Db::open(data_dir).await?;
         let keys = SigningKeys::load_or_create(data_dir)?;
         let metrics = Arc::new(Metrics::default());
@@ -102,6 +101,24 @@ impl AppState {
     pub fn idle_ms(&self) -> i64 {
         secs_to_ms(self.config.session_idle_timeout_secs)
     }
+}
+
+/// The issuer a server bound to `bound` advertises: `public_url` when set; otherwise
+/// `http://<bound address>`, which is only honest on a loopback address. On any other address
+/// (`0.0.0.0`, a LAN address) clients usually reach the server through a name or a TLS proxy, so
+/// advertising `http://<address>` would tell them to send passwords in the clear to an address
+/// they never used: refused, naming `public_url`.
+pub fn issuer_for(config: &Config, bound: std::net::SocketAddr) -> anyhow::Result<String> {
+    if !config.public_url.is_empty() {
+        return Ok(config.public_url.trim_end_matches('/').to_owned());
+    }
+    anyhow::ensure!(
+        bound.ip().is_loopback(),
+        "public_url is empty but the server listens on {bound}, which is not a loopback address: it would \
+         advertise http://{bound} as its issuer and clients would send passwords there in plain HTTP. \
+         Set public_url (or TESSERA_SERVER_PUBLIC_URL) to the URL clients use, e.g. https://tessera.example.com"
+    );
+    Ok(format!("http://{bound}"))
 }
 
 /// Seconds to milliseconds, saturating.

@@ -1,34 +1,57 @@
-//! Creating users (the `user add` command and `--demo`).
+//! Creating users (the `user add` command and `--demo`) and the rules for names and passwords.
 
 use rand::Rng;
 use tessera_protocol::Role;
 
+use crate::admin::{self, Actor, AdminError};
 use crate::state::AppState;
-use crate::store;
 
-/// Creates `username` or replaces its password and role.
+/// Longest password accepted (bytes), the same as the token endpoint accepts: a longer one could
+/// be set but never used to sign in.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// A login name: 1 to 128 characters without whitespace.
+pub fn check_username(username: &str) -> Result<(), String> {
+    if username.is_empty() || username.len() > 128 || username.chars().any(char::is_whitespace) {
+        return Err("a username is 1 to 128 characters without spaces".into());
+    }
+    Ok(())
+}
+
+/// A password: at least 8 characters, at most [`MAX_PASSWORD_BYTES`] bytes.
+pub fn check_password(password: &str) -> Result<(), String> {
+    if password.chars().count() < 8 {
+        return Err("a password needs at least 8 characters".into());
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(format!("a password has at most {MAX_PASSWORD_BYTES} bytes"));
+    }
+    Ok(())
+}
+
+/// Creates `username`. A name that exists is refused: resetting a password is
+/// [`admin::reset_password`] (`user passwd`), which also ends the user's sessions.
 pub async fn add_user(state: &AppState, username: &str, password: &str, role: Role) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        !username.is_empty() && username.len() <= 128 && !username.chars().any(char::is_whitespace),
-        "a username is 1 to 128 characters without spaces"
-    );
-    anyhow::ensure!(password.chars().count() >= 8, "a password needs at least 8 characters");
-    let hash = state.hasher.hash(password.to_owned()).await?;
-    let mut conn = state.db.write.acquire().await?;
-    let display_name = capitalize(username);
-    store::users::upsert(&mut conn, username, &display_name, role, &hash, state.clock.now_ms()).await?;
+    admin::create_user(state, username, password, role).await?;
     Ok(())
 }
 
 /// The demo users: alice and bob (agents), carol (admin).
 pub const DEMO_USERS: &[(&str, Role)] = &[("alice", Role::Agent), ("bob", Role::Agent), ("carol", Role::Admin)];
 
-/// Creates (or resets) the demo users with fresh random passwords and returns them.
+/// Creates the demo users, or resets their passwords (ending their sessions) when they exist,
+/// with fresh random passwords, and returns them.
 pub async fn add_demo_users(state: &AppState) -> anyhow::Result<Vec<(String, Role, String)>> {
     let mut created = Vec::new();
     for (name, role) in DEMO_USERS {
         let password = random_password();
-        add_user(state, name, &password, *role).await?;
+        match admin::create_user(state, name, &password, *role).await {
+            Ok(_) => {}
+            Err(AdminError::Exists(_)) => {
+                admin::reset_password(state, name, &password, Actor::Host).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
         created.push(((*name).to_owned(), *role, password));
     }
     Ok(created)
@@ -41,7 +64,8 @@ fn random_password() -> String {
     (0..16).map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())])).collect()
 }
 
-fn capitalize(name: &str) -> String {
+/// The display name made from a login name.
+pub(crate) fn capitalize(name: &str) -> String {
     let mut chars = name.chars();
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }

@@ -5,161 +5,12 @@
 // Helpers outside #[test] functions unwrap too: in a test, a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod server_process;
 mod ws_support;
 
-use std::collections::HashMap;
-use std::path::Path;
-use std::process::{ExitStatus, Stdio};
-use std::time::Duration;
-
 use reqwest::StatusCode;
-use tessera_protocol::{DeviceInfo, Me, Role, TokenRequest, TokenResponse, paths};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
-
-const BIN: &str = env!("CARGO_BIN_EXE_tessera-server");
-const CLIENT: &str = "tessera-cli";
-
-/// Deadline for the process to say something or to exit. Only there so a hung child fails the
-/// test with a message instead of hanging it; it is not a performance threshold.
-const DEADLINE: Duration = Duration::from_secs(120);
-
-/// The binary with a clean environment: no inherited `TESSERA_SERVER_*` overrides or log filter.
-fn command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("TESSERA_SERVER_") {
-            cmd.env_remove(&name);
-        }
-    }
-    cmd.env_remove("RUST_LOG");
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    // The guard: a test that fails half-way must not leave a server running.
-    cmd.kill_on_drop(true);
-    cmd
-}
-
-/// Collects a child's stderr in the background (so the pipe never fills and blocks it).
-fn drain(stream: impl AsyncRead + Unpin + Send + 'static) -> tokio::task::JoinHandle<String> {
-    tokio::spawn(async move {
-        let mut text = String::new();
-        let mut reader = BufReader::new(stream);
-        let _ = reader.read_to_string(&mut text).await;
-        text
-    })
-}
-
-/// A running `tessera-server serve`.
-struct ServerProcess {
-    child: Child,
-    stdout: Lines<BufReader<ChildStdout>>,
-    stderr: Option<tokio::task::JoinHandle<String>>,
-    url: String,
-    /// Demo passwords printed at start, by user name.
-    passwords: HashMap<String, String>,
-    /// Role printed for each demo user.
-    roles: HashMap<String, String>,
-}
-
-impl ServerProcess {
-    /// Starts `serve` on a free port and reads stdout up to `listening on ...`.
-    async fn start(data_dir: &Path, demo: bool) -> Self {
-        let dir = data_dir.to_str().unwrap();
-        let mut args = vec!["serve", "--addr", "127.0.0.1:0", "--data-dir", dir];
-        if demo {
-            args.push("--demo");
-        }
-        let mut child = command(&args).spawn().expect("the server binary must start");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let stderr = Some(drain(child.stderr.take().unwrap()));
-        let mut passwords = HashMap::new();
-        let mut roles = HashMap::new();
-        let url = loop {
-            let line = match tokio::time::timeout(DEADLINE, stdout.next_line()).await {
-                Ok(Ok(Some(line))) => line,
-                other => {
-                    let _ = child.start_kill();
-                    let stderr = match stderr {
-                        Some(task) => task.await.unwrap_or_default(),
-                        None => String::new(),
-                    };
-                    panic!("the server must print `listening on`, got {other:?}; stderr:\n{stderr}");
-                }
-            };
-            if let Some(url) = line.strip_prefix("listening on ") {
-                break url.trim().to_owned();
-            }
-            // `demo user alice (agent) password: X`
-            if let Some(rest) = line.strip_prefix("demo user ") {
-                let (name, rest) = rest.split_once(' ').unwrap();
-                let (role, password) = rest.split_once(" password: ").unwrap();
-                roles.insert(name.to_owned(), role.trim_matches(['(', ')']).to_owned());
-                passwords.insert(name.to_owned(), password.to_owned());
-            }
-        };
-        Self { child, stdout, stderr, url, passwords, roles }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
-    }
-
-    /// Sends SIGTERM and waits for the process to end; returns its status and stderr.
-    async fn terminate(mut self) -> (ExitStatus, String) {
-        let pid = self.child.id().expect("the server is still running").to_string();
-        let kill = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(kill.success(), "kill -TERM {pid} must deliver the signal");
-        let status = tokio::time::timeout(DEADLINE, self.child.wait())
-            .await
-            .expect("the server must exit after SIGTERM")
-            .unwrap();
-        let rest = tokio::time::timeout(DEADLINE, async {
-            let mut out = Vec::new();
-            while let Ok(Some(line)) = self.stdout.next_line().await {
-                out.push(line);
-            }
-            out
-        })
-        .await
-        .unwrap_or_default();
-        assert!(rest.is_empty(), "nothing is printed to stdout after `listening on`: {rest:?}");
-        let stderr = self.stderr.take().unwrap().await.unwrap();
-        (status, stderr)
-    }
-}
-
-/// Runs a one-shot command to the end with `stdin`; returns status, stdout, stderr.
-async fn run(args: &[&str], envs: &[(&str, &str)], stdin: Option<&str>) -> (ExitStatus, String, String) {
-    let mut cmd = command(args);
-    cmd.envs(envs.iter().copied());
-    if stdin.is_some() {
-        cmd.stdin(Stdio::piped());
-    }
-    let mut child = cmd.spawn().expect("the binary must start");
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().unwrap();
-        pipe.write_all(input.as_bytes()).await.unwrap();
-        drop(pipe);
-    }
-    let stdout = drain(child.stdout.take().unwrap());
-    let stderr = drain(child.stderr.take().unwrap());
-    let status = tokio::time::timeout(DEADLINE, child.wait())
-        .await
-        .unwrap_or_else(|_| panic!("`tessera-server {}` must finish", args.join(" ")))
-        .unwrap();
-    (status, stdout.await.unwrap(), stderr.await.unwrap())
-}
-
-async fn sign_in(http: &reqwest::Client, url: &str, user: &str, password: &str) -> reqwest::Response {
-    let device = DeviceInfo { name: "cli test".into(), platform: "linux".into(), app_version: "0.1.0".into() };
-    let req = TokenRequest::password(user, password, CLIENT, &device);
-    http.post(format!("{url}{}", paths::TOKEN)).form(&req).send().await.unwrap()
-}
-
-async fn me(http: &reqwest::Client, url: &str, access_token: &str) -> reqwest::Response {
-    http.get(format!("{url}{}", paths::ME)).bearer_auth(access_token).send().await.unwrap()
-}
+use server_process::{CLIENT, ServerProcess, me, run, sign_in};
+use tessera_protocol::{Me, Role, TokenRequest, TokenResponse, paths};
 
 #[tokio::test]
 async fn demo_server_prints_passwords_that_sign_in_and_stops_on_sigterm() {
@@ -303,4 +154,23 @@ async fn notify_next_to_a_running_server_reaches_open_streams_live() {
     assert!(!socket.exists(), "a clean stop removes the control socket");
     let (status, stdout, _) = run(&args, &[], None).await;
     assert!(status.success() && stdout.contains("no server running"), "without a server it is only queued: {stdout}");
+}
+
+#[tokio::test]
+async fn serve_on_a_non_loopback_address_without_public_url_refuses_to_start_naming_public_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let args = ["serve", "--addr", "0.0.0.0:0", "--data-dir", data_dir];
+    let (status, stdout, stderr) = run(&args, &[], None).await;
+    assert!(!status.success(), "0.0.0.0 with an empty public_url must not start; stdout: {stdout}");
+    assert!(stderr.contains("public_url"), "the error must name public_url: {stderr}");
+    assert!(!stdout.contains("listening on"), "it must not advertise http://0.0.0.0 as its issuer: {stdout}");
+
+    // With the URL clients really use, the same address is fine and that URL is the issuer.
+    let mut cmd = server_process::command(&args);
+    cmd.env("TESSERA_SERVER_PUBLIC_URL", "https://tessera.example.test");
+    let server = ServerProcess::start_command(cmd).await;
+    assert_eq!(server.url, "https://tessera.example.test", "the issuer advertised is public_url");
+    let (status, stderr) = server.terminate().await;
+    assert!(status.success(), "clean stop; stderr:\n{stderr}");
 }

@@ -1,5 +1,6 @@
 //! HTTP routes.
 
+pub mod admin;
 pub mod api;
 pub mod meta;
 pub mod notifications;

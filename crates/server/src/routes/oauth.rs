@@ -94,26 +94,28 @@ async fn password_grant(
     };
     let now = state.clock.now_ms();
     let mut tx = state.db.write.begin().await?;
-    let user = match user {
-        Some(user) if verified => user,
-        user => {
-            audit::record(
-                &mut tx,
-                AuditRecord {
-                    at: now,
-                    kind: "sign_in_failure",
-                    user_id: user.map(|u| u.id),
-                    username: Some(&username),
-                    ip: Some(ip),
-                    ..Default::default()
-                },
-            )
-            .await?;
-            tx.commit().await?;
-            inc(&state.metrics.sign_in_failure);
-            return Err(AppError::invalid_grant(ErrorCode::InvalidCredentials, "wrong username or password"));
+    // Read again inside the single writer's transaction: a password reset or a disable that
+    // committed while the hash was checked wins, so no session opens with a password that was
+    // just replaced or for an account that was just disabled.
+    let fresh = match &user {
+        Some(seen) if verified => {
+            users::by_id(&mut tx, seen.id).await?.filter(|fresh| fresh.password_hash == seen.password_hash)
         }
+        _ => None,
     };
+    let refusal = SignInRefusal { now, username: &username, ip };
+    let Some(user) = fresh else {
+        let error = AppError::invalid_grant(ErrorCode::InvalidCredentials, "wrong username or password");
+        return Err(refusal.record(state, tx, user.map(|u| u.id), None, error).await);
+    };
+    if user.is_disabled() {
+        // Said only to whoever knows the password (as Keycloak does): a guesser learns nothing.
+        let error = AppError::invalid_grant(
+            ErrorCode::UserDisabled,
+            "this account is disabled; an administrator can enable it again",
+        );
+        return Err(refusal.record(state, tx, Some(user.id), Some("account disabled"), error).await);
+    }
 
     let session_id = uuid::Uuid::new_v4().to_string();
     let (refresh_token, hash) = new_refresh_token();
@@ -154,6 +156,44 @@ async fn password_grant(
     let session = SessionTimes { id: session_id, user_id: user.id, last_activity_at: now, expires_at };
     token_response(state, &session, refresh_token, now)
 }
+
+/// A refused sign-in, audited as `sign_in_failure`.
+struct SignInRefusal<'a> {
+    now: i64,
+    username: &'a str,
+    ip: &'a str,
+}
+
+impl SignInRefusal<'_> {
+    /// Records the failure in `tx`, commits, and returns `error` (or the storage failure).
+    async fn record(
+        &self,
+        state: &AppState,
+        mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+        user_id: Option<i64>,
+        detail: Option<&str>,
+        error: AppError,
+    ) -> AppError {
+        let record = AuditRecord {
+            at: self.now,
+            kind: "sign_in_failure",
+            user_id,
+            username: Some(self.username),
+            ip: Some(self.ip),
+            detail,
+            ..Default::default()
+        };
+        if let Err(e) = audit::record(&mut tx, record).await {
+            return e.into();
+        }
+        if let Err(e) = tx.commit().await {
+            return e.into();
+        }
+        inc(&state.metrics.sign_in_failure);
+        error
+    }
+}
+
 
 async fn refresh_grant(
     state: &AppState,

@@ -124,9 +124,9 @@ pub async fn rotate(
     Ok(done)
 }
 
-/// A retry with the previous token inside the grace window: a new current token replaces the
-/// one whose response was lost; the previous token and its rotation time stay as they were, so
-/// the grace window is not extended.
+/// A retry with the previous token after a lost response: a new current token replaces the
+/// one whose response was lost (never presented; presenting it later is reuse); the previous
+/// token and its rotation time stay as they were, so the retry window is not extended.
 pub async fn regrant(conn: &mut SqliteConnection, id: &str, new_hash: &[u8], now_ms: i64) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE sessions SET current_token_hash = ?, last_activity_at = ?, last_seen_at = ?

@@ -102,3 +102,16 @@ pub async fn next_notification(ws: &mut Ws) -> Notification {
         other => panic!("expected a notification, got {other:?}"),
     }
 }
+
+/// Asserts the stream says `session.revoked` with `reason` and then closes with
+/// [`WS_CLOSE_SESSION_ENDED`](tessera_protocol::WS_CLOSE_SESSION_ENDED).
+pub async fn expect_revoked(ws: &mut Ws, reason: tessera_protocol::ErrorCode) {
+    let message = next_message(ws).await;
+    assert_eq!(message, WsServerMessage::SessionRevoked { reason }, "the open stream hears that its session ended");
+    match next_event(ws).await {
+        Event::Closed(code) => {
+            assert_eq!(code, Some(tessera_protocol::WS_CLOSE_SESSION_ENDED), "closed with the documented code")
+        }
+        other => panic!("the stream must close after session.revoked, got {other:?}"),
+    }
+}
