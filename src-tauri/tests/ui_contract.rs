@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tessera_app::commands::NotificationList;
 use tessera_app::error::tessera_reason_text;
 use tessera_app::shell::{RelayedEvent, Shell, UiEvent};
 use tessera_protocol::Role;
@@ -157,6 +158,16 @@ fn index_html_preloads_exactly_the_modules_app_js_imports() {
     );
 }
 
+#[test]
+fn notifications_list_json_is_pinned() {
+    let list = NotificationList { items: Vec::new(), unread: 2, event_seq: 5 };
+    assert_eq!(
+        serde_json::to_string(&list).unwrap_or_default(),
+        r#"{"items":[],"unread":2,"event_seq":5}"#,
+        "ui/js/state.js reads `unread` and `event_seq` next to the items"
+    );
+}
+
 const USER: &str = "alice";
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -193,6 +204,8 @@ async fn status_read_after_an_event_carries_at_least_its_number() {
         "sign_in's reply is read after sign-in began and names an event that was sent: {}",
         signed_in.event_seq
     );
+    let json = serde_json::to_value(&signed_in).expect("app_status serializes");
+    assert_eq!(json["event_seq"], signed_in.event_seq, "ui/js/state.js reads `event_seq` at the top of app_status");
     let status = shell.status().await;
     assert!(
         status.event_seq >= signed_in_event,
