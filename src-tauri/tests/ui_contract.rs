@@ -37,9 +37,8 @@ fn ui_reasons() -> BTreeMap<String, String> {
         .map(|line| {
             let (key, words) = line.split_once(':').unwrap_or_else(|| panic!("`{line}` must be `key: \"words\",`"));
             // A double-quoted JS string without template or escapes beyond JSON's is a JSON string.
-            let words: String = serde_json::from_str(words.trim().trim_end_matches(',')).unwrap_or_else(|e| {
-                panic!("the words of `{key}` must be one double-quoted string on its line: {e}")
-            });
+            let words: String = serde_json::from_str(words.trim().trim_end_matches(','))
+                .unwrap_or_else(|e| panic!("the words of `{key}` must be one double-quoted string on its line: {e}"));
             (key.trim().to_owned(), words)
         })
         .collect()
@@ -62,7 +61,10 @@ fn every_sign_out_reason_has_the_same_words_in_the_ui_and_the_app() {
     let ui_keys: BTreeSet<String> = ui.keys().cloned().collect();
     let missing_in_ui: Vec<_> = rust.difference(&ui_keys).collect();
     let unknown_to_rust: Vec<_> = ui_keys.difference(&rust).collect();
-    assert!(missing_in_ui.is_empty(), "ui/js/errors.js REASONS must word every SignOutReason; missing {missing_in_ui:?}");
+    assert!(
+        missing_in_ui.is_empty(),
+        "ui/js/errors.js REASONS must word every SignOutReason; missing {missing_in_ui:?}"
+    );
     assert!(unknown_to_rust.is_empty(), "REASONS must list only SignOutReasons; the engine has no {unknown_to_rust:?}");
     for (reason, words) in &ui {
         assert_eq!(
@@ -84,9 +86,11 @@ fn imports_of(module: &Path) -> Vec<PathBuf> {
             let spec = &rest[..rest.find('"').unwrap_or(0)];
             if spec.starts_with("./") || spec.starts_with("../") {
                 let dir = module.parent().expect("a module is in a directory");
-                found.push(dir.join(spec).canonicalize().unwrap_or_else(|e| {
-                    panic!("{} imports {spec}, which must exist: {e}", module.display())
-                }));
+                found.push(
+                    dir.join(spec)
+                        .canonicalize()
+                        .unwrap_or_else(|e| panic!("{} imports {spec}, which must exist: {e}", module.display())),
+                );
             }
         }
     }
