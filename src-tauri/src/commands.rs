@@ -12,7 +12,7 @@ use tessera_session::{AuditEntry, AuditLog, MetricsSnapshot, Password, SignOutOu
 
 use crate::config::check_server_url;
 use crate::error::{UiCode, UiError};
-use crate::shell::{AppStatus, Shell, StorageView, UiEvent};
+use crate::shell::{AppStatus, RelayedEvent, Shell, StorageView};
 
 type Shared<'a> = State<'a, Arc<Shell>>;
 
@@ -24,7 +24,7 @@ pub async fn app_status(shell: Shared<'_>) -> Result<AppStatus, UiError> {
 
 /// Streams engine events to the webview over `on_event` until the page goes away.
 #[tauri::command]
-pub async fn subscribe(shell: Shared<'_>, on_event: Channel<UiEvent>) -> Result<(), UiError> {
+pub async fn subscribe(shell: Shared<'_>, on_event: Channel<RelayedEvent>) -> Result<(), UiError> {
     // Async so the forwarding task is spawned on the runtime, not the main thread.
     shell.subscribe(move |event| on_event.send(event).is_ok());
     Ok(())
@@ -71,6 +71,8 @@ pub struct NotificationList {
     pub items: Vec<tessera_protocol::Notification>,
     /// Unread, retained notifications.
     pub unread: u64,
+    /// The number of the last event relayed before this was read (see `shell::relay`).
+    pub event_seq: u64,
 }
 
 /// Notifications, newest first (from the local cache, so they show offline too).
@@ -82,10 +84,11 @@ pub async fn notifications_list(
     limit: u32,
 ) -> Result<NotificationList, UiError> {
     let feed = shell.feed().await?;
+    let event_seq = shell.event_seq(); // before the read, which then reflects every event up to it
     let items = feed.list(unread_only, limit.clamp(1, 500) as usize).await?;
     let unread = feed.unread_count().await?;
     crate::tray::set_unread(&app, unread);
-    Ok(NotificationList { items, unread })
+    Ok(NotificationList { items, unread, event_seq })
 }
 
 /// Marks one notification read (queued while offline).

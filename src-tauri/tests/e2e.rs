@@ -251,6 +251,13 @@ async fn notification_from_the_server_appears_and_the_badge_counts_it() {
     notify(&server, USER, "Ticket 42: new comment from Bob").await;
     app.wait_for(BADGE_IS_ONE, "the unread badge to show 1").await;
     eprintln!("notification created → badge updated in {} ms", started.elapsed().as_millis());
+    // Through the real IPC, the replies the UI's state module dates carry the relay's number.
+    for (command, args) in [("app_status", json!({})), ("notifications_list", json!({"unreadOnly": false, "limit": 5}))]
+    {
+        let out = app.invoke(command, args).await;
+        let event_seq = out["ok"]["event_seq"].as_u64().unwrap_or_default();
+        assert!(event_seq >= 1, "{command} read after the notification event names the events before it: {out}");
+    }
     app.click("#nav-notifications").await;
     let list = app.visible_text("notification-list", "the notification list").await;
     assert!(list.contains("Ticket 42: new comment from Bob"), "the new notification is listed: {list}");

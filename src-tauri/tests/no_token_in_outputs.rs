@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use tessera_app::shell::{Shell, UiEvent};
+use tessera_app::shell::{RelayedEvent, Shell};
 use tessera_protocol::Role;
 use tessera_server::Config;
 use tessera_server::testing::TestServer;
@@ -26,7 +26,7 @@ async fn no_command_output_or_event_contains_a_token() {
         Shell::new(dirs.clone(), dir.path().join("app/settings.json"), dir.path().join("logs"), Arc::new(|_| {}));
     shell.start(server.url.clone()).await;
     let sink = events.clone();
-    shell.subscribe(move |event: UiEvent| {
+    shell.subscribe(move |event: RelayedEvent| {
         sink.lock().map(|mut v| v.push(serde_json::to_string(&event).unwrap_or_default())).is_ok()
     });
 

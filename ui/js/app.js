@@ -1,17 +1,12 @@
 // Tessera UI: picks the screen from app_status, follows engine events, reports input.
+// The entry module: it imports the others and none imports it (the state lives in state.js).
 import { call, subscribe } from "./api.js";
 import { REASONS, describe } from "./errors.js";
+import { applyEvent, applyStatus, state } from "./state.js";
 import { views } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
 const ACTIVITY_EVERY_MS = 10_000;
-
-const ui = {
-  status: null, // last app_status
-  feedMode: null, // "connecting" | "live" | "polling" | "offline" once the feed says so
-  feedEvents: 0, // feed_mode events seen: a status read while one arrived is older than it
-  view: "home",
-};
 
 // ---------- screens ----------
 
@@ -22,7 +17,7 @@ function showSignIn(notice) {
   const n = $("signin-notice");
   n.textContent = notice || "";
   n.hidden = !notice;
-  $("server-url").value = ui.status?.server_url || $("server-url").value || "http://127.0.0.1:8787";
+  $("server-url").value = state.status?.server_url || $("server-url").value || "http://127.0.0.1:8787";
   ($("username").value ? $("password") : $("username")).focus();
 }
 
@@ -31,11 +26,11 @@ function showApp() {
   $("signin").hidden = true;
   $("app").hidden = false;
   renderHeader();
-  open(ui.view);
+  open(state.view);
 }
 
 function renderStorageBanner() {
-  const s = ui.status;
+  const s = state.status;
   const banner = $("storage-banner");
   const reason = s?.storage?.keychain_error || s?.restore_error;
   if (s && s.storage.tier === "memory") {
@@ -53,12 +48,12 @@ function renderStorageBanner() {
 }
 
 function renderHeader() {
-  const s = ui.status?.session;
+  const s = state.status?.session;
   if (!s) return;
   $("user-name").textContent = s.username || "";
   const chip = $("status-chip");
   // The feed's mode when there is a feed; otherwise whether the session reaches the server.
-  const mode = ui.feedMode || (s.state.state === "offline" ? "offline" : "online");
+  const mode = state.feedMode || (s.state.state === "offline" ? "offline" : "online");
   chip.dataset.mode = mode;
   chip.textContent = {
     connecting: "Connecting",
@@ -78,7 +73,7 @@ function renderHeader() {
 }
 
 function renderRemaining() {
-  const end = ui.status?.session?.session_expires_at;
+  const end = state.status?.session?.session_expires_at;
   const el = $("session-remaining");
   if (!end) {
     el.textContent = "";
@@ -89,18 +84,18 @@ function renderRemaining() {
   el.textContent = "session ends in " + (h ? h + " h " : "") + (mins % 60) + " min";
 }
 
-export function open(view) {
-  ui.view = view;
+function open(view) {
+  state.view = view;
   for (const b of document.querySelectorAll(".tabs button")) {
     if (b.dataset.view === view) b.setAttribute("aria-current", "page");
     else b.removeAttribute("aria-current");
   }
   for (const v of document.querySelectorAll(".view")) v.hidden = v.id !== "view-" + view;
-  views[view]?.(ui).catch(handleFailure);
+  views[view]?.(handleFailure).catch(handleFailure);
 }
 
 /** A command failed: a session-ending failure goes back to sign-in, others are shown. */
-export function handleFailure(e) {
+function handleFailure(e) {
   if (e.code === "signed_out" || e.code === "not_signed_in") {
     refresh();
     return;
@@ -108,20 +103,16 @@ export function handleFailure(e) {
   toast(describe(e));
 }
 
-export function toast(text) {
+function toast(text) {
   const t = $("toast");
   t.textContent = text;
   t.hidden = !text;
 }
 
 async function refresh() {
-  // Events and command replies travel separately: a feed_mode event that arrives while
-  // app_status is answered may be newer than the reply, which must not overwrite it.
-  const feedEventsBefore = ui.feedEvents;
-  ui.status = await call("app_status");
-  if (ui.status.feed_mode && ui.feedEvents === feedEventsBefore) ui.feedMode = ui.status.feed_mode;
+  applyStatus(await call("app_status")); // keeps a feed mode newer than the reply (state.js)
   renderStorageBanner();
-  const s = ui.status.session;
+  const s = state.status.session;
   const signedIn = !["signed_out", "signing_in"].includes(s.state.state);
   if (signedIn) {
     if ($("app").hidden) showApp();
@@ -129,7 +120,7 @@ async function refresh() {
   } else {
     const reason = s.state.reason;
     const text = reason && reason !== "user_signed_out" ? REASONS[reason] || REASONS.server_rejected : "";
-    showSignIn(text || ui.status.restore_error?.message);
+    showSignIn(text || state.status.restore_error?.message);
   }
   if (s.state.state === "expiring") openExpiring(s.state.session_ends_at);
 }
@@ -137,6 +128,7 @@ async function refresh() {
 // ---------- events ----------
 
 function onEvent(event) {
+  applyEvent(event);
   switch (event.type) {
     case "state_changed":
       if (event.state.state === "expiring") openExpiring(event.state.session_ends_at);
@@ -144,16 +136,14 @@ function onEvent(event) {
       refresh().catch(handleFailure);
       break;
     case "warning":
-      if (event.code === "session_expiring") openExpiring(ui.status?.session?.session_expires_at);
+      if (event.code === "session_expiring") openExpiring(state.status?.session?.session_expires_at);
       else toast(event.message);
       break;
     case "feed_mode":
-      ui.feedEvents += 1;
-      ui.feedMode = event.mode;
       renderHeader();
       break;
     case "notification":
-      views.onNotification(ui, event.notification);
+      views.onNotification(event.notification, handleFailure);
       break;
     case "idle_warning":
       $("idle-seconds").textContent = String(event.seconds_left);
@@ -172,8 +162,8 @@ function onEvent(event) {
 
 function openExpiring(endsAt) {
   const d = $("expiring-dialog");
-  if (d.open || d.dataset.shownFor === String(endsAt)) return;
-  d.dataset.shownFor = String(endsAt);
+  if (d.open || state.expiringShownFor === String(endsAt)) return;
+  state.expiringShownFor = String(endsAt);
   if (endsAt) {
     const mins = Math.max(0, Math.round((Date.parse(endsAt) - Date.now()) / 60000));
     $("expiring-title").textContent = "Your session ends in " + mins + " minute" + (mins === 1 ? "" : "s");
@@ -187,11 +177,10 @@ function closeDialogs() {
 
 // ---------- input → activity ----------
 
-let lastReport = 0;
 function noteInput() {
   const now = Date.now();
-  if (now - lastReport < ACTIVITY_EVERY_MS || $("app").hidden) return;
-  lastReport = now;
+  if (now - state.lastActivityReport < ACTIVITY_EVERY_MS || $("app").hidden) return;
+  state.lastActivityReport = now;
   call("report_activity").catch(handleFailure);
 }
 
@@ -204,14 +193,14 @@ function wire() {
     err.hidden = true;
     $("sign-in").disabled = true;
     try {
-      ui.status = await call("sign_in", {
+      applyStatus(await call("sign_in", {
         serverUrl: $("server-url").value,
         username: $("username").value,
         password: $("password").value,
-      });
+      }));
       $("password").value = "";
       renderStorageBanner();
-      ui.view = "home";
+      state.view = "home";
       showApp();
     } catch (e) {
       err.textContent = describe(e);
@@ -231,7 +220,7 @@ function wire() {
   });
   for (const b of document.querySelectorAll(".tabs button")) b.addEventListener("click", () => open(b.dataset.view));
   $("still-here").addEventListener("click", () => {
-    lastReport = Date.now();
+    state.lastActivityReport = Date.now();
     call("report_activity").catch(handleFailure);
     $("idle-dialog").close();
   });
@@ -239,7 +228,7 @@ function wire() {
   for (const type of ["keydown", "pointerdown", "pointermove", "wheel"]) {
     window.addEventListener(type, noteInput, { passive: true, capture: true });
   }
-  views.wire(ui);
+  views.wire(handleFailure);
   setInterval(renderRemaining, 30_000);
 }
 

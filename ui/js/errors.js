@@ -1,5 +1,7 @@
 // Words for the closed set of error codes (src-tauri/src/error.rs, UiCode) and sign-out reasons.
 
+// One entry per SignOutReason (tessera-session), in the words of src-tauri/src/error.rs:
+// src-tauri/tests/ui_contract.rs fails until both sides list the same reasons with the same words.
 export const REASONS = {
   user_signed_out: "You signed out.",
   idle_timeout: "You were signed out after a period of inactivity.",

@@ -1,7 +1,8 @@
 // The screens. Everything is built with textContent: no HTML from data, ever.
+// A failed command goes to the `fail` each screen is given (app.js decides what it means).
 import { call } from "./api.js";
 import { describe } from "./errors.js";
-import { handleFailure } from "./app.js";
+import { applyNotificationList, state } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -35,27 +36,24 @@ function message(id, text) {
 
 // ---------- notifications ----------
 
-let unread = 0;
-let notificationEvents = 0; // notification events seen so far
-
 /**
- * notifications_list, read again (a few times at most) when a notification event arrived
- * meanwhile: events and command replies travel separately, so that reply may predate the event
- * and would drop it from the badge and the list.
+ * The newest notifications; read again (a few times at most) when the reply is older than a
+ * notification event already applied (state.js), which it would drop from the badge and list.
  */
-async function listNotifications(unreadOnly, limit) {
+async function loadNotifications(unreadOnly, limit) {
   for (let attempt = 1; ; attempt++) {
-    const before = notificationEvents;
     const list = await call("notifications_list", { unreadOnly, limit });
-    if (notificationEvents === before || attempt === 5) return list;
+    if (applyNotificationList(list) || attempt === 5) {
+      renderNotificationCount();
+      return list.items;
+    }
   }
 }
 
-function renderNotificationCount(count) {
-  if (typeof count === "number") unread = count;
+function renderNotificationCount() {
   const badge = $("unread-badge");
-  badge.textContent = String(unread);
-  badge.hidden = unread === 0;
+  badge.textContent = String(state.unread);
+  badge.hidden = state.unread === 0;
 }
 
 function notificationTitle(n) {
@@ -63,7 +61,7 @@ function notificationTitle(n) {
   return p.title || p.message || p.text || p.body || n.type.replaceAll(/[._]/g, " ");
 }
 
-function notificationItem(n) {
+function notificationItem(n, fail) {
   const li = el("li", { class: n.read_at ? "" : "unread", "data-seq": String(n.seq), "data-testid": "notification" },
     el("div", { class: "grow" },
       el("div", { class: "title", textContent: notificationTitle(n) }),
@@ -74,23 +72,17 @@ function notificationItem(n) {
       textContent: "Mark read",
       "data-testid": "mark-read-" + n.seq,
       ariaLabel: "Mark “" + notificationTitle(n) + "” read",
-      onclick: () => call("notifications_mark_read", { seq: n.seq }).then(() => views.notifications()).catch(handleFailure),
+      onclick: () => call("notifications_mark_read", { seq: n.seq }).then(() => views.notifications(fail)).catch(fail),
     }));
   }
   return li;
 }
 
-async function loadNotifications(unreadOnly, limit) {
-  const list = await listNotifications(unreadOnly, limit);
-  renderNotificationCount(list.unread);
-  return list.items;
-}
-
 // ---------- screens ----------
 
 export const views = {
-  async home(ui) {
-    const s = ui.status.session;
+  async home(fail) {
+    const s = state.status.session;
     $("home-username").textContent = s.username || "";
     $("home-server").textContent = s.server_url;
     $("home-session-end").textContent = when(s.session_expires_at);
@@ -108,13 +100,13 @@ export const views = {
       if (items.code !== "unavailable") throw items;
       return;
     }
-    box.replaceChildren(...items.map(notificationItem));
+    box.replaceChildren(...items.map((n) => notificationItem(n, fail)));
   },
 
-  async notifications() {
+  async notifications(fail) {
     try {
       const items = await loadNotifications($("unread-only").checked, 200);
-      $("notification-list").replaceChildren(...items.map(notificationItem));
+      $("notification-list").replaceChildren(...items.map((n) => notificationItem(n, fail)));
       message("notifications-message", items.length ? "" : "No notifications.");
     } catch (e) {
       $("notification-list").replaceChildren();
@@ -123,7 +115,7 @@ export const views = {
     }
   },
 
-  async devices() {
+  async devices(fail) {
     message("devices-message", "");
     const { sessions } = await call("sessions_list");
     $("device-list").replaceChildren(...sessions.map((s) => {
@@ -136,7 +128,7 @@ export const views = {
         li.append(el("button", {
           type: "button", class: "danger", textContent: "Sign out",
           ariaLabel: "Sign out " + s.device.name, "data-testid": "revoke-" + s.id,
-          onclick: () => call("session_revoke", { sessionId: s.id }).then(() => views.devices()).catch(handleFailure),
+          onclick: () => call("session_revoke", { sessionId: s.id }).then(() => views.devices(fail)).catch(fail),
         }));
       }
       return li;
@@ -190,26 +182,25 @@ export const views = {
     $("diagnostics").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { textContent: k }), el("dd", { textContent: String(v) })]));
   },
 
-  /** A notification event: count it and show it where lists are open. */
-  onNotification(ui, n) {
-    notificationEvents += 1;
-    if (!n.read_at) renderNotificationCount(unread + 1);
-    if (ui.view === "notifications") $("notification-list").prepend(notificationItem(n));
-    if (ui.view === "home") $("home-notifications").prepend(notificationItem(n));
+  /** A notification event, already counted in the state: show it where lists are open. */
+  onNotification(n, fail) {
+    renderNotificationCount();
+    if (state.view === "notifications") $("notification-list").prepend(notificationItem(n, fail));
+    if (state.view === "home") $("home-notifications").prepend(notificationItem(n, fail));
   },
 
-  wire() {
-    $("unread-only").addEventListener("change", () => views.notifications().catch(handleFailure));
+  wire(fail) {
+    $("unread-only").addEventListener("change", () => views.notifications(fail).catch(fail));
     $("mark-all-read").addEventListener("click", () =>
-      call("notifications_mark_all_read").then(() => views.notifications()).catch(handleFailure));
-    $("devices-refresh").addEventListener("click", () => views.devices().catch(handleFailure));
+      call("notifications_mark_all_read").then(() => views.notifications(fail)).catch(fail));
+    $("devices-refresh").addEventListener("click", () => views.devices(fail).catch(fail));
     $("revoke-others").addEventListener("click", async () => {
       try {
         const r = await call("sessions_revoke_others");
-        await views.devices();
+        await views.devices(fail);
         message("devices-message", r.revoked === 1 ? "1 other device signed out." : r.revoked + " other devices signed out.");
       } catch (e) {
-        handleFailure(e);
+        fail(e);
       }
     });
     $("settings-form").addEventListener("submit", async (ev) => {

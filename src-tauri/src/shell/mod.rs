@@ -17,12 +17,13 @@ use tessera_session::{
     CurrentAccount, EngineConfig, ErrorPayload, IdleStatus, IdleWatch, LocalDirs, NotificationFeed, Password,
     RefreshScheduler, SessionEngine, SessionState, SessionStatus, SignOutOutcome, StorageTier, SystemIdle, VaultChoice,
 };
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Settings, current_account};
 use crate::error::{UiCode, UiError};
-pub use relay::{EventHook, ShellEvent, UiEvent};
+use relay::Relay;
+pub use relay::{EventHook, RelayedEvent, ShellEvent, UiEvent};
 
 /// OAuth client id of the desktop app (RFC 6749 §2.2).
 pub const CLIENT_ID: &str = "tessera-desktop";
@@ -69,6 +70,8 @@ pub struct AppStatus {
     pub restore_error: Option<UiError>,
     /// How notifications arrive right now (`None`: no feed).
     pub feed_mode: Option<tessera_session::FeedMode>,
+    /// The number of the last event relayed before this was read (see `relay`).
+    pub event_seq: u64,
 }
 
 /// State shared by all commands.
@@ -85,7 +88,7 @@ pub struct Shell {
     storage: tokio::sync::OnceCell<VaultChoice>,
     live: tokio::sync::Mutex<Option<Live>>,
     restore_error: Mutex<Option<UiError>>,
-    relay: broadcast::Sender<UiEvent>,
+    relay: Relay,
     ready: watch::Sender<bool>,
     subscription: Mutex<Option<JoinHandle<()>>>,
 }
@@ -94,7 +97,6 @@ impl Shell {
     /// A shell that is not ready until [`start`](Self::start) has run.
     pub fn new(dirs: LocalDirs, settings_path: PathBuf, log_dir: PathBuf, hook: EventHook) -> Self {
         let settings = Settings::load(&settings_path);
-        let (relay, _) = broadcast::channel(RELAY_CAPACITY);
         Self {
             dirs,
             settings_path,
@@ -105,7 +107,7 @@ impl Shell {
             storage: tokio::sync::OnceCell::new(),
             live: tokio::sync::Mutex::new(None),
             restore_error: Mutex::new(None),
-            relay,
+            relay: Relay::new(RELAY_CAPACITY),
             ready: watch::channel(false).0,
             subscription: Mutex::new(None),
         }
@@ -192,7 +194,7 @@ impl Shell {
             .ok();
         let idle = IdleWatch::spawn(engine.clone(), SystemIdle::detect());
         *live = Some(Live { engine: engine.clone(), feed, idle, _scheduler: scheduler, forward });
-        let _ = self.relay.send(UiEvent::Shell(ShellEvent::Resync));
+        self.relay.send(UiEvent::Shell(ShellEvent::Resync));
         tracing::info!(server = %server_url, "engine ready");
         Ok(engine)
     }
@@ -238,6 +240,8 @@ impl Shell {
     /// The status for the UI.
     pub async fn status(&self) -> AppStatus {
         self.ready().await;
+        // Taken before the read, so the read reflects every event up to it.
+        let event_seq = self.relay.last_seq();
         let storage = self.storage().await;
         let live = self.live.lock().await;
         let settings_url = self.settings().server_url.unwrap_or_default();
@@ -256,6 +260,7 @@ impl Shell {
         let feed_mode = live.as_ref().and_then(|l| l.feed.as_ref()).map(NotificationFeed::mode);
         AppStatus {
             feed_mode,
+            event_seq,
             server_url: session.server_url.clone(),
             session,
             storage: self.storage_view(storage),
