@@ -5,7 +5,8 @@
 //! the process's peak RSS during the storm (the kernel's VmHWM, reset before the storm), then a
 //! second storm whose clients wait for their answers (how many were served, how many got 503).
 //!
-//! `cargo bench -p tessera-server --bench sign_in_storm`
+//! `cargo bench -p tessera-server --bench sign_in_storm` — knobs: BENCH_STORM (160),
+//! BENCH_CLOSE_MS (30), BENCH_HASH_CONCURRENCY (0 = CPUs).
 // Helpers outside #[test] functions unwrap too: in a benchmark, a failed unwrap is a failed run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -68,7 +69,8 @@ async fn sign_in(server: SocketAddr, n: u32, close_after: Option<Duration>) -> O
 async fn main() -> anyhow::Result<()> {
     let storm = env_num("BENCH_STORM", 160) as u32;
     let close_after = Duration::from_millis(env_num("BENCH_CLOSE_MS", 30));
-    let server = TestServer::start(Config::default()).await?;
+    let concurrency = env_num("BENCH_HASH_CONCURRENCY", 0) as usize;
+    let server = TestServer::start(Config { password_hash_concurrency: concurrency, ..Config::default() }).await?;
     let metrics = &server.state.metrics;
     let concurrency = server.state.hasher.concurrency();
 

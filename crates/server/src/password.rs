@@ -6,14 +6,19 @@
 //! finishes, even when the request that asked for it was cancelled (client gone, time limit), so
 //! at most `concurrency` hashes ever run. Requests beyond that wait in a queue of bounded depth;
 //! past it they are refused at once ([`HashError::Busy`], answered 503 `server_busy`).
+//!
+//! Hashes run on `concurrency` dedicated threads, not tokio's blocking pool: the pool starts a
+//! new thread whenever none is idle at that instant, and every thread that ever hashed keeps a
+//! 19 MiB block in its own malloc arena (measured: 360–400 MiB RSS after a storm with only two
+//! hashes at once). With fixed threads, memory stays at about `concurrency` × 19 MiB.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, mpsc};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::metrics::Metrics;
 
@@ -44,6 +49,30 @@ pub struct PasswordHasher {
     queue_depth: u64,
     metrics: Arc<Metrics>,
     dummy_hash: Arc<String>,
+    /// Jobs for the hashing threads; they stop when the last hasher is dropped.
+    jobs: mpsc::Sender<Job>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts `n` hashing threads sharing one job queue (at most `n` jobs are ever in it: each holds
+/// a permit).
+fn spawn_workers(n: u32) -> anyhow::Result<mpsc::Sender<Job>> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..n {
+        let rx = Arc::clone(&rx);
+        std::thread::Builder::new().name(format!("tessera-argon2-{i}")).spawn(move || {
+            loop {
+                // The lock is held only while taking a job; a poisoned lock still holds the queue.
+                let job = rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
+                let Ok(job) = job else { return }; // every hasher was dropped
+                // A panicking job loses its own answer (the caller sees `Failed`), not the thread.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            }
+        })?;
+    }
+    Ok(tx)
 }
 
 /// One place in the wait queue; leaves it on drop (also when the waiting request is cancelled).
@@ -89,6 +118,7 @@ impl PasswordHasher {
             queue_depth: queue_depth as u64,
             metrics,
             dummy_hash: Arc::new(dummy),
+            jobs: spawn_workers(n)?,
         })
     }
 
@@ -118,8 +148,8 @@ impl PasswordHasher {
         Arc::clone(&self.permits).acquire_many_owned(self.concurrency).await.map_err(|_| HashError::Busy)
     }
 
-    /// Runs `work` on a blocking thread once a slot is free. The slot's permit moves into the
-    /// closure, so it is released when `work` returns, not when the caller stops waiting.
+    /// Runs `work` on a hashing thread once a slot is free. The slot's permit moves into the
+    /// job, so it is released when `work` returns, not when the caller stops waiting.
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
         let permit = match Arc::clone(&self.permits).try_acquire_owned() {
             Ok(permit) => permit,
@@ -129,13 +159,17 @@ impl PasswordHasher {
             }
         };
         let metrics = Arc::clone(&self.metrics);
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let _running = Running::start(&metrics);
-            work()
-        })
-        .await
-        .map_err(|e| HashError::Failed(format!("hash task: {e}")))
+        let (done, answer) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let running = Running::start(&metrics);
+            let result = work();
+            // The slot is free before the answer arrives, so a caller's next hash can take it.
+            drop(running);
+            drop(permit);
+            let _ = done.send(result); // the caller may have gone: the hash still ran to its end
+        });
+        self.jobs.send(job).map_err(|_| HashError::Failed("the hashing threads stopped".into()))?;
+        answer.await.map_err(|_| HashError::Failed("the hash panicked".into()))
     }
 
     fn join_queue(&self) -> Result<Queued, HashError> {
@@ -206,7 +240,7 @@ mod tests {
         let (hasher, metrics) = hasher(1, 8);
         // Start a hash and cancel the request as soon as the blocking closure runs.
         let mut first = Box::pin(hasher.verify("pw".into(), None));
-        assert!((&mut first).now_or_never().is_none(), "the hash runs on a blocking thread");
+        assert!((&mut first).now_or_never().is_none(), "the hash runs on a hashing thread");
         drop(first);
         // The slot is still taken by the running hash: nothing else may start until it ends.
         let hold = hasher.hold_all().await.unwrap();
