@@ -56,7 +56,9 @@ pub enum AdminError {
     #[error("no user named {0:?}")]
     NoSuchUser(String),
     /// `user add` of a name that exists.
-    #[error("a user named {0:?} already exists; to reset its password use `tessera-server user passwd {0} --password-stdin`")]
+    #[error(
+        "a user named {0:?} already exists; to reset its password use `tessera-server user passwd {0} --password-stdin`"
+    )]
     Exists(String),
     /// A malformed name or a password that is too short or too long.
     #[error("{0}")]
@@ -132,7 +134,8 @@ pub async fn create_user(state: &AppState, username: &str, password: &str, role:
     let now = state.clock.now_ms();
     let mut tx = state.db.write.begin().await?;
     let display_name = crate::users::capitalize(username);
-    let Some(id) = users::insert(&mut tx, username, &display_name, role, &hash, now).await? else {
+    let user = users::NewUser { username, display_name: &display_name, role, password_hash: &hash, now_ms: now };
+    let Some(id) = users::insert(&mut tx, user).await? else {
         return Err(AdminError::Exists(username.to_owned()));
     };
     let detail = format!("created as {} by {}", role.as_str(), Actor::Host.describe());

@@ -147,8 +147,9 @@ fn create_key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     let der = doc.as_ref().to_vec();
     let tmp: PathBuf = path.with_extension(format!("tmp{}", std::process::id()));
     {
-        let mut file =
-            crate::private_files::private_options().open(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut file = crate::private_files::private_options()
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
         file.write_all(&der)?;
         file.sync_all()?;
     }

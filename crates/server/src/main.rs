@@ -162,7 +162,9 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             println!("user {name} ({}) saved", role.as_str());
             return Ok(());
         }
-        UserCommand::Passwd { .. } => (admin::reset_password(&state, name, &password, Actor::Host).await, "password reset"),
+        UserCommand::Passwd { .. } => {
+            (admin::reset_password(&state, name, &password, Actor::Host).await, "password reset")
+        }
         UserCommand::Disable(_) => (admin::disable(&state, name, Actor::Host).await, "disabled"),
         UserCommand::Enable(_) => (admin::enable(&state, name, Actor::Host).await, "enabled"),
         UserCommand::EndSessions(_) => (admin::end_sessions(&state, name, Actor::Host).await, "sessions ended"),

@@ -99,6 +99,7 @@ fn make_private(_path: &Path, _wanted: u32) -> anyhow::Result<()> {
 }
 
 #[cfg(all(test, unix))]
+#[allow(clippy::unwrap_used)] // a failed unwrap in a test helper is a failed test
 mod tests {
     use std::os::unix::fs::PermissionsExt;
 

@@ -220,7 +220,8 @@ mod tests {
 
     #[test]
     fn refresh_job_and_rotation_debug_hide_the_tokens() {
-        let job = RefreshJob { presented: "trt_presented-secret".into(), client_id: "tessera-cli".into(), ip: "::1".into() };
+        let job =
+            RefreshJob { presented: "trt_presented-secret".into(), client_id: "tessera-cli".into(), ip: "::1".into() };
         let done = Rotated {
             session_id: "s".into(),
             user_id: 1,

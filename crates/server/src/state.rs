@@ -125,3 +125,23 @@ pub fn issuer_for(config: &Config, bound: std::net::SocketAddr) -> anyhow::Resul
 pub fn secs_to_ms(secs: u64) -> i64 {
     i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_loopback_address_may_advertise_itself_as_the_issuer() {
+        let config = Config::default();
+        let issuer = |addr: &str| issuer_for(&config, addr.parse().unwrap());
+        assert_eq!(issuer("127.0.0.1:8787").unwrap(), "http://127.0.0.1:8787", "loopback is honest");
+        assert_eq!(issuer("[::1]:8787").unwrap(), "http://[::1]:8787", "IPv6 loopback is honest");
+        for addr in ["0.0.0.0:8787", "[::]:8787", "192.168.1.10:8787"] {
+            let err = issuer(addr).unwrap_err().to_string();
+            assert!(err.contains("public_url"), "{addr} without public_url is refused naming the key: {err}");
+        }
+        let config = Config { public_url: "https://tessera.example.com/".into(), ..Config::default() };
+        let issuer = issuer_for(&config, "0.0.0.0:8787".parse().unwrap()).unwrap();
+        assert_eq!(issuer, "https://tessera.example.com", "public_url is the issuer, without a trailing slash");
+    }
+}

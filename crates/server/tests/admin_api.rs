@@ -107,7 +107,8 @@ async fn an_admin_disables_a_user_who_is_signed_out_and_cannot_sign_in_until_ena
     let resp = sign_in_with(&h, "alice", "a wrong password").await;
     expect_error(resp, StatusCode::BAD_REQUEST, ErrorCode::InvalidCredentials).await;
 
-    let resp = admin_post(&h, paths::ADMIN_USER_DISABLE, &carol.access_token, &AdminUser { user: "carol".into() }).await;
+    let resp =
+        admin_post(&h, paths::ADMIN_USER_DISABLE, &carol.access_token, &AdminUser { user: "carol".into() }).await;
     expect_error(resp, StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest).await;
     assert_eq!(h.get(paths::ME, &carol.access_token).await.status(), StatusCode::OK, "no admin locks itself out");
 

@@ -60,7 +60,8 @@ async fn passwd_next_to_a_running_server_ends_every_session_and_closes_its_open_
     ws_support::resume(&mut ws, 0, None).await;
 
     let new_password = "a brand new password for alice";
-    let stdout = user_command(dir.path(), &["passwd", "alice", "--password-stdin"], Some(&format!("{new_password}\n"))).await;
+    let stdout =
+        user_command(dir.path(), &["passwd", "alice", "--password-stdin"], Some(&format!("{new_password}\n"))).await;
     assert!(stdout.contains("password reset; 2 session(s) ended"), "both sessions end with the reset: {stdout}");
     assert!(stdout.contains("told through the running server"), "the running server was told: {stdout}");
     assert!(!stdout.contains(new_password), "the password is never echoed: {stdout}");

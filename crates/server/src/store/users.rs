@@ -49,10 +49,7 @@ impl UserRow {
 
 /// Finds a user by login name.
 pub async fn by_name(conn: &mut SqliteConnection, username: &str) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE username = ?"))
-        .bind(username)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE username = ?")).bind(username).fetch_optional(conn).await
 }
 
 /// Finds a user by id.
@@ -61,25 +58,8 @@ pub async fn by_id(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<Option<
 }
 
 /// Creates a user; `None` when the name is taken (nothing changed).
-pub async fn insert(
-    conn: &mut SqliteConnection,
-    username: &str,
-    display_name: &str,
-    role: Role,
-    password_hash: &str,
-    now_ms: i64,
-) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar(
-        "INSERT INTO users (username, display_name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT(username) DO NOTHING RETURNING id",
-    )
-    .bind(username)
-    .bind(display_name)
-    .bind(role.as_str())
-    .bind(password_hash)
-    .bind(now_ms)
-    .fetch_optional(conn)
-    .await
+pub async fn insert(conn: &mut SqliteConnection, user: NewUser<'_>) -> sqlx::Result<Option<i64>> {
+    insert_or(conn, "DO NOTHING", user).await
 }
 
 /// Creates a user, or replaces the password, display name and role of an existing one. Only for
@@ -93,18 +73,45 @@ pub async fn upsert(
     password_hash: &str,
     now_ms: i64,
 ) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+    let user = NewUser { username, display_name, role, password_hash, now_ms };
+    let on_conflict = "DO UPDATE SET display_name = excluded.display_name, role = excluded.role,
+         password_hash = excluded.password_hash";
+    insert_or(conn, on_conflict, user).await?.ok_or(sqlx::Error::RowNotFound)
+}
+
+/// A user to create.
+#[derive(Clone, Copy)]
+pub struct NewUser<'a> {
+    /// Login name.
+    pub username: &'a str,
+    /// Name to show.
+    pub display_name: &'a str,
+    /// Role.
+    pub role: Role,
+    /// PHC-format argon2id hash (left out of `Debug`).
+    pub password_hash: &'a str,
+    /// Creation time (ms).
+    pub now_ms: i64,
+}
+
+impl std::fmt::Debug for NewUser<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser").field("username", &self.username).field("role", &self.role).finish_non_exhaustive()
+    }
+}
+
+/// `INSERT … ON CONFLICT(username) <on_conflict> RETURNING id`.
+async fn insert_or(conn: &mut SqliteConnection, on_conflict: &str, user: NewUser<'_>) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(&format!(
         "INSERT INTO users (username, display_name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT(username) DO UPDATE SET display_name = excluded.display_name,
-             role = excluded.role, password_hash = excluded.password_hash
-         RETURNING id",
-    )
-    .bind(username)
-    .bind(display_name)
-    .bind(role.as_str())
-    .bind(password_hash)
-    .bind(now_ms)
-    .fetch_one(conn)
+         ON CONFLICT(username) {on_conflict} RETURNING id"
+    ))
+    .bind(user.username)
+    .bind(user.display_name)
+    .bind(user.role.as_str())
+    .bind(user.password_hash)
+    .bind(user.now_ms)
+    .fetch_optional(conn)
     .await
 }
 

@@ -175,4 +175,3 @@ pub async fn sign_in(http: &reqwest::Client, url: &str, user: &str, password: &s
 pub async fn me(http: &reqwest::Client, url: &str, access_token: &str) -> reqwest::Response {
     http.get(format!("{url}{}", paths::ME)).bearer_auth(access_token).send().await.unwrap()
 }
-
