@@ -10,7 +10,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tessera_protocol::{WEBHOOK_EVENT_HEADER, WEBHOOK_EVENT_NOTIFICATION_CREATED, WEBHOOK_SIGNATURE_HEADER, WebhookBody};
+use tessera_protocol::{
+    WEBHOOK_EVENT_HEADER, WEBHOOK_EVENT_NOTIFICATION_CREATED, WEBHOOK_SIGNATURE_HEADER, WebhookBody,
+};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::clock::Clock;
@@ -107,8 +109,8 @@ impl Scheduler {
         let batch = limits.global.saturating_mul(limits.per_webhook.saturating_add(2));
         let read = async {
             let mut conn = self.worker.db.read.acquire().await?;
-            let due = webhooks::due(&mut conn, now, count(limits.per_webhook), count(limits.per_user), count(batch))
-                .await?;
+            let due =
+                webhooks::due(&mut conn, now, count(limits.per_webhook), count(limits.per_user), count(batch)).await?;
             Ok::<_, sqlx::Error>((due, webhooks::next_due_after(&mut conn, now).await?))
         };
         let (due, next_due) = match read.await {
@@ -120,7 +122,7 @@ impl Scheduler {
         };
         for row in due {
             let Some(permit) = self.reserve(&row) else { continue };
-            let Some(wake) = wake.upgrade() else { return None };
+            let wake = wake.upgrade()?;
             let scheduler = Arc::clone(self);
             tokio::spawn(async move {
                 scheduler.worker.attempt(&row).await;
