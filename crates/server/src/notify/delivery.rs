@@ -121,8 +121,9 @@ impl Scheduler {
             }
         };
         for row in due {
-            let Some(permit) = self.reserve(&row) else { continue };
+            // Gone: the server is stopping (no handle left to wake the loop).
             let wake = wake.upgrade()?;
+            let Some(permit) = self.reserve(&row) else { continue };
             let scheduler = Arc::clone(self);
             tokio::spawn(async move {
                 scheduler.worker.attempt(&row).await;
