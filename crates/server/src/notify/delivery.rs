@@ -62,6 +62,9 @@ pub struct Worker {
 #[derive(Default)]
 struct Busy {
     keys: HashSet<(String, i64)>,
+    /// Deliveries that ended since the current look at the table began: that read may predate
+    /// their settlement, so they are not started again from it (the next look sees them right).
+    ended: HashSet<(String, i64)>,
     users: HashMap<i64, usize>,
     hooks: HashMap<String, usize>,
 }
@@ -105,6 +108,8 @@ impl Scheduler {
     /// Starts every due delivery the caps allow; returns when the next one not yet due is due.
     async fn dispatch(self: &Arc<Self>, wake: &mpsc::WeakSender<()>) -> Option<i64> {
         let now = self.worker.clock.now_ms();
+        // Every delivery that ended until now was settled (committed) before: the read sees it.
+        self.busy.lock().unwrap_or_else(PoisonError::into_inner).ended.clear();
         let limits = self.limits;
         let batch = limits.global.saturating_mul(limits.per_webhook.saturating_add(2));
         let read = async {
@@ -142,7 +147,8 @@ impl Scheduler {
         let key = (row.webhook_id.clone(), row.seq);
         let user = busy.users.get(&row.user_id).copied().unwrap_or(0);
         let hook = busy.hooks.get(&row.webhook_id).copied().unwrap_or(0);
-        if busy.keys.contains(&key) || user >= self.limits.per_user || hook >= self.limits.per_webhook {
+        let taken = busy.keys.contains(&key) || busy.ended.contains(&key);
+        if taken || user >= self.limits.per_user || hook >= self.limits.per_webhook {
             return None;
         }
         let permit = Arc::clone(&self.slots).try_acquire_owned().ok()?;
@@ -154,7 +160,9 @@ impl Scheduler {
 
     fn release(&self, row: &DueRow) {
         let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
-        busy.keys.remove(&(row.webhook_id.clone(), row.seq));
+        let key = (row.webhook_id.clone(), row.seq);
+        busy.keys.remove(&key);
+        busy.ended.insert(key);
         decrement(&mut busy.users, row.user_id);
         decrement(&mut busy.hooks, row.webhook_id.clone());
     }
