@@ -263,11 +263,12 @@ mod tests {
 
     #[test]
     fn webhook_allow_list_entries_are_checked_at_load() {
-        let err = Config::load(None, env(&[("TESSERA_SERVER_WEBHOOK_ALLOWED_HTTP_HOSTS", "ok, bad:port")])).unwrap_err();
+        let err =
+            Config::load(None, env(&[("TESSERA_SERVER_WEBHOOK_ALLOWED_HTTP_HOSTS", "ok, bad:port")])).unwrap_err();
         assert!(err.to_string().contains("webhook_allowed_http_hosts"), "the key is named: {err}");
         assert!(err.to_string().contains("bad:port"), "the entry is named: {err}");
-        let c = Config::load(None, env(&[("TESSERA_SERVER_WEBHOOK_ALLOWED_HTTP_HOSTS", "127.0.0.1:8080, [::1]")]))
-            .unwrap();
+        let c =
+            Config::load(None, env(&[("TESSERA_SERVER_WEBHOOK_ALLOWED_HTTP_HOSTS", "127.0.0.1:8080, [::1]")])).unwrap();
         assert!(c.webhook_allow_list().allows("127.0.0.1", Some(8080)), "host:port entries are accepted");
         let err = Config::load(None, env(&[("TESSERA_SERVER_WEBHOOK_MAX_IN_FLIGHT_PER_USER", "0")])).unwrap_err();
         assert!(err.to_string().contains("webhook_max_in_flight_per_user"), "a zero cap is refused: {err}");

@@ -169,7 +169,7 @@ const V6_REFUSED: &[(u128, u8, Range)] = &[
     v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 23, Range::SpecialPurpose), // IETF protocol assignments
     v6([0x2002, 0, 0, 0, 0, 0, 0, 0], 16, Range::Transition),     // 6to4 (RFC 3056)
     v6([0x2620, 0x4f, 0x8000, 0, 0, 0, 0, 0], 48, Range::SpecialPurpose), // AS112-v6
-    v6([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20, Range::Documentation), // RFC 9637
+    v6([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20, Range::Documentation),  // RFC 9637
     v6([0x5f00, 0, 0, 0, 0, 0, 0, 0], 16, Range::SpecialPurpose), // SRv6 SIDs (RFC 9602)
     v6([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7, Range::UniqueLocal),
     v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10, Range::LinkLocal),

@@ -78,7 +78,7 @@ const TABLE: &[(&str, Option<Range>)] = &[
     // Transition forms: refused whatever they carry
     ("::127.0.0.1", Some(Range::Transition)), // IPv4-compatible
     ("::8.8.8.8", Some(Range::Transition)),
-    ("2002:7f00:1::1", Some(Range::Transition)), // 6to4 of 127.0.0.1
+    ("2002:7f00:1::1", Some(Range::Transition)),  // 6to4 of 127.0.0.1
     ("2002:808:808::1", Some(Range::Transition)), // 6to4 of 8.8.8.8
     ("2001:0:4136:e378:8000:63bf:3fff:fdd2", Some(Range::Transition)), // Teredo
     ("64:ff9b:1::a00:1", Some(Range::Transition)), // local-use NAT64

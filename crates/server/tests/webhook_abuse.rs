@@ -100,9 +100,12 @@ async fn webhooks_to_loopback_and_private_addresses_are_refused_at_registration(
         "https://0.0.0.0/hook".to_owned(),
     ];
     for url in &targets {
-        let body =
-            expect_error(register(&h, &alice.access_token, url).await, reqwest::StatusCode::BAD_REQUEST, ErrorCode::WebhookTargetForbidden)
-                .await;
+        let body = expect_error(
+            register(&h, &alice.access_token, url).await,
+            reqwest::StatusCode::BAD_REQUEST,
+            ErrorCode::WebhookTargetForbidden,
+        )
+        .await;
         let text = body.error_description.unwrap_or_default();
         assert!(text.contains("webhook_allowed_http_hosts"), "the message says how an operator allows it: {text}");
     }

@@ -10,7 +10,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tessera_protocol::{WEBHOOK_EVENT_HEADER, WEBHOOK_EVENT_NOTIFICATION_CREATED, WEBHOOK_SIGNATURE_HEADER, WebhookBody};
+use tessera_protocol::{
+    WEBHOOK_EVENT_HEADER, WEBHOOK_EVENT_NOTIFICATION_CREATED, WEBHOOK_SIGNATURE_HEADER, WebhookBody,
+};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::clock::Clock;
@@ -60,6 +62,9 @@ pub struct Worker {
 #[derive(Default)]
 struct Busy {
     keys: HashSet<(String, i64)>,
+    /// Deliveries that ended since the current look at the table began: that read may predate
+    /// their settlement, so they are not started again from it (the next look sees them right).
+    ended: HashSet<(String, i64)>,
     users: HashMap<i64, usize>,
     hooks: HashMap<String, usize>,
 }
@@ -103,12 +108,14 @@ impl Scheduler {
     /// Starts every due delivery the caps allow; returns when the next one not yet due is due.
     async fn dispatch(self: &Arc<Self>, wake: &mpsc::WeakSender<()>) -> Option<i64> {
         let now = self.worker.clock.now_ms();
+        // Every delivery that ended until now was settled (committed) before: the read sees it.
+        self.busy.lock().unwrap_or_else(PoisonError::into_inner).ended.clear();
         let limits = self.limits;
         let batch = limits.global.saturating_mul(limits.per_webhook.saturating_add(2));
         let read = async {
             let mut conn = self.worker.db.read.acquire().await?;
-            let due = webhooks::due(&mut conn, now, count(limits.per_webhook), count(limits.per_user), count(batch))
-                .await?;
+            let due =
+                webhooks::due(&mut conn, now, count(limits.per_webhook), count(limits.per_user), count(batch)).await?;
             Ok::<_, sqlx::Error>((due, webhooks::next_due_after(&mut conn, now).await?))
         };
         let (due, next_due) = match read.await {
@@ -119,8 +126,9 @@ impl Scheduler {
             }
         };
         for row in due {
+            // Gone: the server is stopping (no handle left to wake the loop).
+            let wake = wake.upgrade()?;
             let Some(permit) = self.reserve(&row) else { continue };
-            let Some(wake) = wake.upgrade() else { return None };
             let scheduler = Arc::clone(self);
             tokio::spawn(async move {
                 scheduler.worker.attempt(&row).await;
@@ -139,7 +147,8 @@ impl Scheduler {
         let key = (row.webhook_id.clone(), row.seq);
         let user = busy.users.get(&row.user_id).copied().unwrap_or(0);
         let hook = busy.hooks.get(&row.webhook_id).copied().unwrap_or(0);
-        if busy.keys.contains(&key) || user >= self.limits.per_user || hook >= self.limits.per_webhook {
+        let taken = busy.keys.contains(&key) || busy.ended.contains(&key);
+        if taken || user >= self.limits.per_user || hook >= self.limits.per_webhook {
             return None;
         }
         let permit = Arc::clone(&self.slots).try_acquire_owned().ok()?;
@@ -151,7 +160,9 @@ impl Scheduler {
 
     fn release(&self, row: &DueRow) {
         let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
-        busy.keys.remove(&(row.webhook_id.clone(), row.seq));
+        let key = (row.webhook_id.clone(), row.seq);
+        busy.keys.remove(&key);
+        busy.ended.insert(key);
         decrement(&mut busy.users, row.user_id);
         decrement(&mut busy.hooks, row.webhook_id.clone());
     }

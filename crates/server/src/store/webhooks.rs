@@ -128,25 +128,6 @@ pub async fn deliveries(conn: &mut SqliteConnection, webhook_id: &str, limit: i6
     .await
 }
 
-/// A webhook by id.
-pub async fn by_id(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Option<WebhookRow>> {
-    sqlx::query_as("SELECT id, user_id, url, secret, created_at FROM webhooks WHERE id = ?")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
-}
-
-/// A delivery still owed.
-#[derive(Debug, Clone, sqlx::FromRow)]
-#[allow(missing_docs)]
-pub struct PendingRow {
-    pub webhook_id: String,
-    pub user_id: i64,
-    pub seq: i64,
-    pub attempts: i64,
-    pub due_at: i64,
-}
-
 /// Records that notification `seq` of `user_id` is owed to each of the user's webhooks (inside
 /// the transaction that appends it).
 pub async fn add_pending(conn: &mut SqliteConnection, user_id: i64, seq: i64, now: i64) -> sqlx::Result<()> {
@@ -160,24 +141,6 @@ pub async fn add_pending(conn: &mut SqliteConnection, user_id: i64, seq: i64, no
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// Every delivery still owed, the earliest due first.
-pub async fn pending(conn: &mut SqliteConnection) -> sqlx::Result<Vec<PendingRow>> {
-    sqlx::query_as("SELECT webhook_id, user_id, seq, attempts, due_at FROM webhook_pending ORDER BY due_at, seq")
-        .fetch_all(conn)
-        .await
-}
-
-/// What is owed for one notification.
-pub async fn pending_for(conn: &mut SqliteConnection, user_id: i64, seq: i64) -> sqlx::Result<Vec<PendingRow>> {
-    sqlx::query_as(
-        "SELECT webhook_id, user_id, seq, attempts, due_at FROM webhook_pending WHERE user_id = ? AND seq = ?",
-    )
-    .bind(user_id)
-    .bind(seq)
-    .fetch_all(conn)
-    .await
 }
 
 /// Logs an attempt and moves the owed delivery on in one transaction: the next attempt is due at
