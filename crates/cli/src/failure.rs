@@ -128,7 +128,9 @@ pub fn from_client(e: &ClientError) -> Failure {
         ),
         ErrorClass::InvalidToken => Failure::new(Exit::NotSignedIn, code, e.to_string()),
         ErrorClass::Rejected => match e {
-            ClientError::InvalidUrl(_) => Failure::new(Exit::Usage, code, e.to_string()),
+            ClientError::InvalidUrl(_) | ClientError::InsecureServerUrl(_) => {
+                Failure::new(Exit::Usage, code, e.to_string())
+            }
             ClientError::Server { code: tessera_protocol::ErrorCode::InvalidCredentials, .. } => {
                 Failure::new(Exit::NotSignedIn, code, "wrong user name or password")
             }
@@ -168,6 +170,11 @@ mod tests {
             (EngineError::Vault(VaultError::Locked("x".into())), Exit::Keychain),
             (EngineError::Vault(VaultError::Timeout(3)), Exit::Keychain),
             (EngineError::Client(ClientError::InvalidUrl("x".into())), Exit::Usage),
+            (EngineError::Client(ClientError::InsecureServerUrl("http://example.com".into())), Exit::Usage),
+            (
+                EngineError::Client(ClientError::IssuerMismatch { expected: "https://a".into(), found: "https://b".into() }),
+                Exit::Error,
+            ),
             (EngineError::DataDir("x".into()), Exit::Error),
         ];
         for (error, exit) in cases {
