@@ -38,9 +38,8 @@
 //!   line that the next line does *not* chain to is a break.
 //! - **Time** comes from the caller: this module never reads the clock.
 
-use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 

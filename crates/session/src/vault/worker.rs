@@ -203,10 +203,17 @@ mod tests {
         started.recv().unwrap();
         // Two waiting jobs fill the queue (the gate is running, not queued).
         let (a, b) = (Arc::new(AtomicU8::new(0)), Arc::new(AtomicU8::new(0)));
-        assert!(worker.submit(Box::new(|| {})).is_ok() && worker.submit(Box::new(|| {})).is_ok(), "room for two");
+        let (done_tx, done) = mpsc::sync_channel(2);
+        for _ in 0..2 {
+            let done_tx = done_tx.clone();
+            assert!(worker.submit(Box::new(move || done_tx.send(()).unwrap_or_default())).is_ok(), "room for two");
+        }
         let full = worker.run(Duration::from_secs(60), || 1).await;
         assert_eq!(full, Err(WorkerError::Busy), "a full queue must refuse at once, not wait its time limit");
         release.send(()).unwrap();
+        // The queue drains once the worker is free.
+        done.recv().unwrap();
+        done.recv().unwrap();
         let (a2, b2) = (Arc::clone(&a), Arc::clone(&b));
         let first = worker.run(Duration::from_secs(60), move || a2.store(1, Ordering::SeqCst));
         let second = worker.run(Duration::from_secs(60), move || b2.store(a.load(Ordering::SeqCst) + 1, Ordering::SeqCst));
