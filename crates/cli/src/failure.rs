@@ -172,7 +172,10 @@ mod tests {
             (EngineError::Client(ClientError::InvalidUrl("x".into())), Exit::Usage),
             (EngineError::Client(ClientError::InsecureServerUrl("http://example.com".into())), Exit::Usage),
             (
-                EngineError::Client(ClientError::IssuerMismatch { expected: "https://a".into(), found: "https://b".into() }),
+                EngineError::Client(ClientError::IssuerMismatch {
+                    expected: "https://a".into(),
+                    found: "https://b".into(),
+                }),
                 Exit::Error,
             ),
             (EngineError::DataDir("x".into()), Exit::Error),

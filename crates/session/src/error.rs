@@ -75,7 +75,9 @@ pub enum ClientError {
     InsecureServerUrl(String),
     /// The discovery document names another issuer than the server it was fetched from
     /// (RFC 8414 §3.3): a misconfigured `public_url`, or a document that is not this server's.
-    #[error("the server at {expected} says its issuer is {found}; sign in with the issuer's URL, or fix the server's public_url")]
+    #[error(
+        "the server at {expected} says its issuer is {found}; sign in with the issuer's URL, or fix the server's public_url"
+    )]
     IssuerMismatch {
         /// The server URL this client was given.
         expected: String,

@@ -64,5 +64,6 @@ pub use secret::{AccessToken, Password, RefreshToken};
 pub use state::{FeedMode, SessionEvent, SessionState, SignOutReason, WarningCode};
 pub use token::TokenGrant;
 pub use vault::{
-    AnchorStore, AuditAnchor, KeychainVault, MemoryVault, StorageTier, Vault, VaultChoice, VaultError, VaultKey, VaultRecord,
+    AnchorStore, AuditAnchor, KeychainVault, MemoryVault, StorageTier, Vault, VaultChoice, VaultError, VaultKey,
+    VaultRecord,
 };

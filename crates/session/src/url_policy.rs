@@ -91,9 +91,11 @@ mod tests {
     #[test]
     fn the_issuer_must_be_the_server_asked() {
         let base = url("https://tessera.example.com/support");
-        for same in
-            ["https://tessera.example.com/support", "https://tessera.example.com/support/", "https://TESSERA.example.com:443/support"]
-        {
+        for same in [
+            "https://tessera.example.com/support",
+            "https://tessera.example.com/support/",
+            "https://TESSERA.example.com:443/support",
+        ] {
             assert_eq!(check_issuer(&base, same), Ok(()), "{same} names the same server");
         }
         for other in [

@@ -249,7 +249,11 @@ impl tessera_session::AnchorStore for Anchors {
         Ok(self.held.lock().expect("lock").get(log).cloned())
     }
 
-    fn store_anchor(&self, log: &Path, anchor: &tessera_session::AuditAnchor) -> Result<(), tessera_session::VaultError> {
+    fn store_anchor(
+        &self,
+        log: &Path,
+        anchor: &tessera_session::AuditAnchor,
+    ) -> Result<(), tessera_session::VaultError> {
         if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(tessera_session::VaultError::Timeout(3));
         }
@@ -270,7 +274,11 @@ fn records_appended_while_the_anchor_cannot_be_written_are_reported_as_not_ancho
     assert!(entry.is_ok(), "a keychain that cannot take the anchor must not lose the record: {entry:?}");
     let report = AuditLog::verify_anchored(log.path(), anchors.as_ref()).unwrap();
     assert!(report.is_intact(), "a failed anchor write is not tampering: {report}");
-    assert_eq!(report.anchor, AnchorCheck::Holds { seq: 1, after: 1 }, "the record after the anchor is named: {report}");
+    assert_eq!(
+        report.anchor,
+        AnchorCheck::Holds { seq: 1, after: 1 },
+        "the record after the anchor is named: {report}"
+    );
     assert!(report.to_string().contains("not anchored"), "and said in words: {report}");
 
     anchors.failing.store(false, std::sync::atomic::Ordering::SeqCst);

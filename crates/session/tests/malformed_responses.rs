@@ -240,6 +240,7 @@ fn a_plain_http_server_that_is_not_this_machine_is_refused() {
         let err = made.expect_err("plain http to another machine must be refused");
         assert_eq!(err.code(), "insecure_server_url", "{url} must be insecure_server_url: {err}");
     }
-    let local = AuthClient::new(ClientConfig::new("http://localhost:8787", "tessera-cli", device("d")), Arc::new(SystemClock));
+    let local =
+        AuthClient::new(ClientConfig::new("http://localhost:8787", "tessera-cli", device("d")), Arc::new(SystemClock));
     assert!(local.is_ok(), "plain http to this machine stays allowed (development, tests)");
 }

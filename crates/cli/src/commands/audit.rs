@@ -21,7 +21,9 @@ pub async fn run(dirs: &Dirs, args: &AuditArgs, json: bool) -> Result<Exit, Fail
             // The keychain holds the anchor (a deleted log with an anchor is a broken log);
             // without a keychain the report says the end is unanchored.
             match AuditLog::verify_anchored(&path, &KeychainVault::new()) {
-                Err(AuditError::Open { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(Outcome::None),
+                Err(AuditError::Open { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                    Ok(Outcome::None)
+                }
                 report => report.map(Outcome::Verified),
             }
         } else if !path.exists() {

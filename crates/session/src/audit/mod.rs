@@ -233,8 +233,10 @@ impl AuditLog {
     /// the path as given.
     pub fn anchor_name(path: &Path) -> PathBuf {
         match (path.parent(), path.file_name()) {
-            (Some(dir), Some(name)) => std::fs::canonicalize(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })
-                .map_or_else(|_| path.to_path_buf(), |dir| dir.join(name)),
+            (Some(dir), Some(name)) => {
+                std::fs::canonicalize(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })
+                    .map_or_else(|_| path.to_path_buf(), |dir| dir.join(name))
+            }
             _ => path.to_path_buf(),
         }
     }

@@ -153,9 +153,7 @@ impl AnchorCheck {
                 Self::Holds { seq: anchor.seq, after: seen.last_seq.saturating_sub(anchor.seq) }
             }
             // The anchored seq is past the end of the file.
-            None if seen.last_seq < anchor.seq => {
-                Self::Truncated { anchored_seq: anchor.seq, last_seq: seen.last_seq }
-            }
+            None if seen.last_seq < anchor.seq => Self::Truncated { anchored_seq: anchor.seq, last_seq: seen.last_seq },
             found => Self::Mismatch { seq: anchor.seq, expected: anchor.sha256.clone(), found: found.clone() },
         }
     }

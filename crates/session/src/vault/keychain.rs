@@ -233,11 +233,12 @@ impl Vault for KeychainVault {
 impl AnchorStore for KeychainVault {
     fn load_anchor(&self, log: &Path) -> Result<Option<AuditAnchor>, VaultError> {
         let user = log.to_string_lossy().into_owned();
-        let payload = self.call_blocking(move |entry_for| match entry_for(Self::ANCHOR_SERVICE, &user)?.get_password() {
-            Ok(payload) => Ok(Some(payload)),
-            Err(keyring::Error::NoEntry) => Ok(None),
-            Err(err) => Err(err),
-        })?;
+        let payload =
+            self.call_blocking(move |entry_for| match entry_for(Self::ANCHOR_SERVICE, &user)?.get_password() {
+                Ok(payload) => Ok(Some(payload)),
+                Err(keyring::Error::NoEntry) => Ok(None),
+                Err(err) => Err(err),
+            })?;
         payload.map(|p| AuditAnchor::from_payload(&p)).transpose()
     }
 

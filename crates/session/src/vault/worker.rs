@@ -216,7 +216,8 @@ mod tests {
         done.recv().unwrap();
         let (a2, b2) = (Arc::clone(&a), Arc::clone(&b));
         let first = worker.run(Duration::from_secs(60), move || a2.store(1, Ordering::SeqCst));
-        let second = worker.run(Duration::from_secs(60), move || b2.store(a.load(Ordering::SeqCst) + 1, Ordering::SeqCst));
+        let second =
+            worker.run(Duration::from_secs(60), move || b2.store(a.load(Ordering::SeqCst) + 1, Ordering::SeqCst));
         let (first, second) = tokio::join!(first, second);
         assert!(first.is_ok() && second.is_ok(), "both run once the worker is free");
         assert_eq!(b.load(Ordering::SeqCst), 2, "the second job must see the first one's effect");
