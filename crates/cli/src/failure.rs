@@ -24,7 +24,8 @@ pub enum Exit {
     Offline = 4,
     /// 5: the system keychain failed (locked, timed out, unreadable record).
     Keychain = 5,
-    /// 6: `tessera audit --verify` found the audit log's hash chain broken.
+    /// 6: `tessera audit --verify` found the audit log's hash chain broken, or the file cut short
+    /// or replaced according to its keychain anchor.
     AuditBroken = 6,
 }
 
@@ -46,7 +47,8 @@ Exit codes:
      a session, if any, stays signed in
   5  the system keychain failed (locked, timed out, unreadable record), or is unusable
      while an account is current
-  6  audit --verify: the audit log's hash chain is broken
+  6  audit --verify: the audit log's hash chain is broken, or its keychain anchor shows
+     lines removed at the end or the file replaced or deleted
 
 Errors go to stderr as one line, `error: <message> (<code>)`, or with --json as
 {\"code\":\"...\",\"message\":\"...\"}.";
