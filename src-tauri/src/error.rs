@@ -60,7 +60,9 @@ impl From<EngineError> for UiError {
             EngineError::Client(c) => match (engine_code, c.class()) {
                 ("invalid_credentials", _) => UiCode::InvalidCredentials,
                 ("not_found", _) => UiCode::NotFound,
-                ("invalid_url", _) => UiCode::InvalidInput,
+                // The server URL typed is unusable: not a URL, plain http to another machine, or
+                // a server whose discovery names another issuer. The message says which.
+                ("invalid_url" | "insecure_server_url" | "issuer_mismatch", _) => UiCode::InvalidInput,
                 (_, ErrorClass::Transient { .. }) => UiCode::Offline,
                 (_, ErrorClass::SessionEnded(_)) => UiCode::SignedOut,
                 _ => UiCode::Internal,
@@ -117,11 +119,26 @@ mod tests {
     }
 
     #[test]
+    fn an_insecure_server_url_reaches_the_ui_as_invalid_input_with_its_reason() {
+        let e = UiError::from(EngineError::Client(ClientError::InsecureServerUrl("http://tessera.example.com".into())));
+        assert_eq!(
+            serde_json::to_string(&e).unwrap_or_default(),
+            r#"{"code":"invalid_input","message":"refusing http://tessera.example.com: plain http:// is allowed only for this machine (127.0.0.1, ::1, localhost); use https://"}"#,
+            "ui/js/errors.js shows the message of invalid_input next to the server field"
+        );
+    }
+
+    #[test]
     fn engine_failures_fold_into_the_closed_set() {
         let cases = [
             (EngineError::Client(ClientError::Network("refused".into())), UiCode::Offline),
             (EngineError::Client(ClientError::Timeout), UiCode::Offline),
             (EngineError::Client(ClientError::InvalidUrl("x".into())), UiCode::InvalidInput),
+            (EngineError::Client(ClientError::InsecureServerUrl("http://example.com".into())), UiCode::InvalidInput),
+            (
+                EngineError::Client(ClientError::IssuerMismatch { expected: "https://a".into(), found: "https://b".into() }),
+                UiCode::InvalidInput,
+            ),
             (EngineError::Vault(VaultError::Locked("l".into())), UiCode::Keychain),
             (EngineError::NotSignedIn, UiCode::NotSignedIn),
             (EngineError::LockTimeout(10), UiCode::Offline),

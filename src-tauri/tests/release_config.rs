@@ -208,3 +208,86 @@ fn a_release_package_never_embeds_the_development_key() {
     assert_eq!(code, Some(1), "a release without TESSERA_RELEASE_PUBKEY must not fall back to tauri.conf.json: {err}");
     assert!(err.contains("TESSERA_RELEASE_PUBKEY"), "and name the variable: {err}");
 }
+
+#[path = "../build/updater_key.rs"]
+#[allow(dead_code, reason = "the build script uses the whole module; these tests use parts of it")]
+mod updater_key;
+
+/// A fresh key pair's public key in the form Tauri embeds (base64 of the minisign `.pub` text).
+fn other_pubkey() -> String {
+    use base64::Engine as _;
+    let pair = minisign::KeyPair::generate_unencrypted_keypair().expect("key pair");
+    base64::engine::general_purpose::STANDARD.encode(pair.pk.to_box().expect("pk box").into_string())
+}
+
+#[test]
+fn a_release_build_refuses_the_development_updater_key_by_key_id_not_by_string() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let dev = std::fs::read_to_string(src_tauri().join("updater-dev.key.pub")).expect("dev key");
+    let id = updater_key::key_id(&dev).expect("the development key decodes");
+    assert_eq!(updater_key::key_id_hex(&id), "F10056B46A2A3B41", "the id minisign prints for the development key");
+
+    // The same key with another comment and line wrapping: a string comparison would miss it.
+    let text = String::from_utf8(b64.decode(dev.trim()).expect("base64")).expect("text");
+    let key_line = text.lines().nth(1).expect("key line");
+    let disguised = b64.encode(format!("untrusted comment: totally the release key\r\n{key_line}\r\n"));
+    assert_ne!(disguised.trim(), dev.trim(), "the disguised key is another string");
+    for embedded in [dev.trim(), &disguised] {
+        let refused = updater_key::refuse_dev_key(Some(embedded), &dev, true, false)
+            .expect_err("a release build must refuse the development key");
+        assert!(
+            refused.contains(updater_key::ALLOW_DEV_KEY_ENV) && refused.contains("F10056B46A2A3B41"),
+            "the refusal names the key id and the switch: {refused}"
+        );
+        assert_eq!(updater_key::refuse_dev_key(Some(embedded), &dev, false, false), Ok(()), "debug builds may");
+        assert_eq!(updater_key::refuse_dev_key(Some(embedded), &dev, true, true), Ok(()), "the explicit switch may");
+    }
+    let release_key = other_pubkey();
+    assert_eq!(updater_key::refuse_dev_key(Some(&release_key), &dev, true, false), Ok(()), "another key ships");
+    let garbage = updater_key::refuse_dev_key(Some("not a key"), &dev, true, false);
+    assert!(garbage.is_err(), "a release with an unreadable updater key must not build: {garbage:?}");
+}
+
+#[test]
+fn the_build_script_sees_the_key_tauri_build_config_overlays_embed() {
+    let dir = src_tauri();
+    let refused = updater_key::check_build(&dir, "linux", None, true, false);
+    assert!(
+        refused.as_ref().is_err_and(|e| e.contains("development updater key")),
+        "tauri.conf.json holds the development key: a plain release build must fail: {refused:?}"
+    );
+    for os in ["windows", "macos"] {
+        assert!(updater_key::check_build(&dir, os, None, true, false).is_err(), "{os} too");
+    }
+    let overlay = format!(r#"{{"plugins":{{"updater":{{"pubkey":"{}"}}}}}}"#, other_pubkey());
+    assert_eq!(
+        updater_key::check_build(&dir, "linux", Some(&overlay), true, false),
+        Ok(()),
+        "the release key passed by `tauri build --config` (TAURI_CONFIG) replaces it"
+    );
+    assert_eq!(updater_key::check_build(&dir, "linux", None, false, false), Ok(()), "debug builds are not checked");
+}
+
+#[test]
+fn the_release_workflow_never_expands_variables_into_its_scripts() {
+    let workflow = src_tauri().join("../.github/workflows/release.yml");
+    let script = "import json, sys, yaml\nprint(json.dumps(yaml.safe_load(open(sys.argv[1]))))";
+    let json = python(script, &[workflow.as_path()]).expect("python3 with yaml (tools/setup installs python3-yaml)");
+    let wf: Value = serde_json::from_str(&json).expect("workflow YAML parses");
+    let mut runs = 0;
+    for (job, body) in wf["jobs"].as_object().expect("jobs") {
+        for step in body["steps"].as_array().expect("steps") {
+            let Some(run) = step["run"].as_str() else { continue };
+            runs += 1;
+            // `${{ }}` in a script is pasted into the shell text before it runs: a secret or a
+            // variable holding `"; curl …` becomes code. Through `env:` it stays data.
+            assert!(
+                !run.contains("${{"),
+                "job {job}, step {:?}: pass values through env:, never ${{{{ }}}} in run: {run}",
+                step["name"]
+            );
+        }
+    }
+    assert!(runs >= 5, "the workflow's scripts were found: {runs}");
+}

@@ -24,7 +24,8 @@ pub enum Exit {
     Offline = 4,
     /// 5: the system keychain failed (locked, timed out, unreadable record).
     Keychain = 5,
-    /// 6: `tessera audit --verify` found the audit log's hash chain broken.
+    /// 6: `tessera audit --verify` found the audit log's hash chain broken, or the file cut short
+    /// or replaced according to its keychain anchor.
     AuditBroken = 6,
 }
 
@@ -46,7 +47,8 @@ Exit codes:
      a session, if any, stays signed in
   5  the system keychain failed (locked, timed out, unreadable record), or is unusable
      while an account is current
-  6  audit --verify: the audit log's hash chain is broken
+  6  audit --verify: the audit log's hash chain is broken, or its keychain anchor shows
+     lines removed at the end or the file replaced or deleted
 
 Errors go to stderr as one line, `error: <message> (<code>)`, or with --json as
 {\"code\":\"...\",\"message\":\"...\"}.";
@@ -128,7 +130,9 @@ pub fn from_client(e: &ClientError) -> Failure {
         ),
         ErrorClass::InvalidToken => Failure::new(Exit::NotSignedIn, code, e.to_string()),
         ErrorClass::Rejected => match e {
-            ClientError::InvalidUrl(_) => Failure::new(Exit::Usage, code, e.to_string()),
+            ClientError::InvalidUrl(_) | ClientError::InsecureServerUrl(_) => {
+                Failure::new(Exit::Usage, code, e.to_string())
+            }
             ClientError::Server { code: tessera_protocol::ErrorCode::InvalidCredentials, .. } => {
                 Failure::new(Exit::NotSignedIn, code, "wrong user name or password")
             }
@@ -168,6 +172,14 @@ mod tests {
             (EngineError::Vault(VaultError::Locked("x".into())), Exit::Keychain),
             (EngineError::Vault(VaultError::Timeout(3)), Exit::Keychain),
             (EngineError::Client(ClientError::InvalidUrl("x".into())), Exit::Usage),
+            (EngineError::Client(ClientError::InsecureServerUrl("http://example.com".into())), Exit::Usage),
+            (
+                EngineError::Client(ClientError::IssuerMismatch {
+                    expected: "https://a".into(),
+                    found: "https://b".into(),
+                }),
+                Exit::Error,
+            ),
             (EngineError::DataDir("x".into()), Exit::Error),
         ];
         for (error, exit) in cases {

@@ -142,3 +142,41 @@ fn logout_while_the_server_is_down_queues_the_revocation_until_it_is_back() {
     assert_eq!(status.json()["pending_revocation"], false, "the next command sends the revocation: {status:?}");
     assert_eq!(server.active_sessions(), 0, "and the server ended the session");
 }
+
+#[test]
+#[ignore = "needs an unlocked Secret Service; run tools/test"]
+fn removing_the_newest_audit_lines_or_the_whole_log_fails_verify_with_exit_6() {
+    let server = Server::start(common::config());
+    let cli = Tessera::new();
+    assert_eq!(cli.login(&server).code, 0, "login through the keychain writes audit events");
+    assert_eq!(cli.run(&["logout"]).code, 0, "sign-out deletes the session record, not the audit anchor");
+
+    let intact = cli.run(&["audit", "--verify", "--json"]);
+    assert_eq!(intact.code, 0, "an untouched log verifies: {intact:?}");
+    let json = intact.json();
+    assert_eq!(json["anchored"], true, "the keychain anchors the newest record, after sign-out too: {json}");
+    let records = json["records"].as_u64().unwrap_or_default();
+    assert_eq!(json["anchor"]["seq"].as_u64(), Some(records), "the anchor is the last record: {json}");
+    let human = cli.run(&["audit", "--verify"]);
+    assert!(human.stdout.contains("chain intact") && human.stdout.contains("anchored at seq"), "{human:?}");
+
+    // Cut the newest whole line: the chain inside the file still holds.
+    let path = cli.audit_log();
+    let text = std::fs::read_to_string(&path).expect("audit log");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() >= 2, "login and logout wrote at least two records: {text}");
+    std::fs::write(&path, lines[..lines.len() - 1].join("\n") + "\n").expect("truncate the log");
+    let cut = cli.run(&["audit", "--verify", "--json"]);
+    assert_eq!(cut.code, 6, "removing whole lines at the end must fail verification (6): {cut:?}");
+    let json = cut.json();
+    assert_eq!(json["first_break"], serde_json::Value::Null, "the chain itself cannot see it: {json}");
+    assert_eq!(json["anchor"]["status"], "truncated", "the anchor does: {json}");
+    let human = cli.run(&["audit", "--verify"]);
+    assert_eq!(human.code, 6, "the same in human form: {human:?}");
+    assert!(human.stdout.contains("ANCHOR BROKEN"), "and it says why: {human:?}");
+
+    std::fs::remove_file(&path).expect("delete the log");
+    let gone = cli.run(&["audit", "--verify", "--json"]);
+    assert_eq!(gone.code, 6, "a deleted log with an anchor in the keychain is a broken log (6): {gone:?}");
+    assert_eq!(gone.json()["anchor"]["last_seq"], 0, "the file has no record left: {gone:?}");
+}

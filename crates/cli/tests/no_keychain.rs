@@ -101,6 +101,12 @@ fn exit_codes_and_error_shapes_are_as_documented() {
     let bad_url =
         cli.run_with_stdin(&["login", "--server", "ftp://example.com", "--username", USER, "--password-stdin"], "pw\n");
     assert_eq!(bad_url.code, 2, "a server URL that is not http(s) is a usage error (2): {bad_url:?}");
+    let plain = cli.run_with_stdin(
+        &["login", "--server", "http://tessera.example.com", "--username", USER, "--password-stdin", "--json"],
+        "pw\n",
+    );
+    assert_eq!(plain.code, 2, "a password must not go over plain http to another machine (2): {plain:?}");
+    assert!(plain.stderr.contains(r#""code":"insecure_server_url""#), "with its stable code: {plain:?}");
 
     for args in [&["token"][..], &["whoami"], &["logout"], &["sessions"], &["sessions", "revoke", "--others"]] {
         let run = cli.run(args);
@@ -127,6 +133,14 @@ fn audit_verify_fails_with_exit_6_when_the_log_was_edited() {
     let intact = cli.run(&["audit", "--verify"]);
     assert_eq!(intact.code, 0, "an untouched log verifies: {intact:?}");
     assert!(intact.stdout.contains("chain intact"), "and says so: {intact:?}");
+    assert!(
+        intact.stdout.contains("UNANCHORED") && intact.stdout.contains("keychain_unavailable"),
+        "without a keychain the end of the log cannot be checked, and verify must say so: {intact:?}"
+    );
+    let json = cli.run(&["audit", "--verify", "--json"]).json();
+    assert_eq!(json["anchored"], false, "not green-as-anchored: {json}");
+    assert_eq!(json["anchor"]["status"], "unavailable", "the anchor could not be read: {json}");
+    assert_eq!(json["anchor"]["code"], "keychain_unavailable", "and why: {json}");
 
     let path = cli.audit_log();
     let text = std::fs::read_to_string(&path).expect("audit log");

@@ -23,6 +23,7 @@ use crate::clock::Clock;
 use crate::error::{ClientError, sanitize_body};
 use crate::secret::{AccessToken, Password, RefreshToken};
 use crate::token::TokenGrant;
+use crate::url_policy::{check_issuer, require_secure};
 
 /// Settings of an [`AuthClient`].
 #[derive(Debug, Clone)]
@@ -97,6 +98,7 @@ impl AuthClient {
         if !matches!(base.scheme(), "http" | "https") {
             return Err(ClientError::InvalidUrl(format!("{}: only http and https are supported", config.server_url)));
         }
+        require_secure(&base)?;
         let version =
             if config.device.app_version.is_empty() { env!("CARGO_PKG_VERSION") } else { &config.device.app_version };
         let http = reqwest::Client::builder()
@@ -141,7 +143,9 @@ impl AuthClient {
             .get_or_try_init(|| async {
                 let url = self.join(paths::DISCOVERY)?;
                 let raw = self.execute(self.inner.http.get(url)).await?;
-                decode_json::<Discovery>(raw)
+                let doc = decode_json::<Discovery>(raw)?;
+                check_issuer(&self.inner.base, &doc.issuer)?;
+                Ok::<_, ClientError>(doc)
             })
             .await?;
         Ok(doc.clone())
@@ -280,9 +284,7 @@ impl AuthClient {
         let doc = self.discovery().await?;
         let ping = Duration::from_secs(doc.tessera.ws_ping_interval_secs.unwrap_or(25).max(1));
         let url = match &doc.tessera.notifications_ws_endpoint {
-            Some(text) => {
-                Url::parse(text).map_err(|e| ClientError::InvalidUrl(format!("discovered endpoint {text}: {e}")))?
-            }
+            Some(text) => discovered(text)?,
             None => {
                 let mut url = self.join(paths::WS)?;
                 let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
@@ -293,6 +295,7 @@ impl AuthClient {
         if !matches!(url.scheme(), "ws" | "wss") {
             return Err(ClientError::InvalidUrl(format!("{url}: the notification stream must be ws:// or wss://")));
         }
+        require_secure(&url)?;
         Ok((url, ping))
     }
 
@@ -304,9 +307,7 @@ impl AuthClient {
     ) -> Result<Url, ClientError> {
         let doc = self.discovery().await?;
         match pick(&doc.tessera) {
-            Some(text) => {
-                Url::parse(text).map_err(|e| ClientError::InvalidUrl(format!("discovered endpoint {text}: {e}")))
-            }
+            Some(text) => discovered(text),
             None => self.join(path),
         }
     }
@@ -340,8 +341,7 @@ impl AuthClient {
 
     async fn endpoint(&self, pick: impl FnOnce(&Discovery) -> &String) -> Result<Url, ClientError> {
         let doc = self.discovery().await?;
-        let text = pick(&doc);
-        Url::parse(text).map_err(|e| ClientError::InvalidUrl(format!("discovered endpoint {text}: {e}")))
+        discovered(pick(&doc))
     }
 
     fn authed(&self, method: Method, url: Url, access: &AccessToken) -> Result<RequestBuilder, ClientError> {
@@ -383,6 +383,13 @@ impl AuthClient {
         self.inner.skew_ms.store(skew.num_milliseconds(), Ordering::Relaxed);
         self.inner.skew_known.store(true, Ordering::Relaxed);
     }
+}
+
+/// An endpoint named by discovery: a URL, and not plain HTTP to another machine.
+fn discovered(text: &str) -> Result<Url, ClientError> {
+    let url = Url::parse(text).map_err(|e| ClientError::InvalidUrl(format!("discovered endpoint {text}: {e}")))?;
+    require_secure(&url)?;
+    Ok(url)
 }
 
 fn decode_json<T: DeserializeOwned>(raw: Raw) -> Result<T, ClientError> {

@@ -68,6 +68,22 @@ pub enum ClientError {
     /// `b64token`); treated like a refused token.
     #[error("the access token cannot be sent in an Authorization header")]
     UnusableToken,
+    /// A server URL or discovered endpoint uses plain `http://` (or `ws://`) on a host that is
+    /// not this machine (127.0.0.0/8, `::1`, `localhost`): passwords and tokens would cross the
+    /// network unencrypted. Use `https://`.
+    #[error("refusing {0}: plain http:// is allowed only for this machine (127.0.0.1, ::1, localhost); use https://")]
+    InsecureServerUrl(String),
+    /// The discovery document names another issuer than the server it was fetched from
+    /// (RFC 8414 §3.3): a misconfigured `public_url`, or a document that is not this server's.
+    #[error(
+        "the server at {expected} says its issuer is {found}; sign in with the issuer's URL, or fix the server's public_url"
+    )]
+    IssuerMismatch {
+        /// The server URL this client was given.
+        expected: String,
+        /// The `issuer` the discovery document gave.
+        found: String,
+    },
 }
 
 /// What a failure means for the session.
@@ -96,7 +112,7 @@ impl ClientError {
                 ErrorClass::Transient { retry_after: None }
             }
             Self::RateLimited { retry_after, .. } => ErrorClass::Transient { retry_after: *retry_after },
-            Self::InvalidUrl(_) => ErrorClass::Rejected,
+            Self::InvalidUrl(_) | Self::InsecureServerUrl(_) | Self::IssuerMismatch { .. } => ErrorClass::Rejected,
             Self::UnusableToken => ErrorClass::InvalidToken,
             Self::Server { status, error, code, .. } => {
                 if let Some(reason) = SignOutReason::from_code(*code) {
@@ -126,6 +142,8 @@ impl ClientError {
             Self::TooLarge { .. } => "response_too_large",
             Self::InvalidUrl(_) => "invalid_url",
             Self::UnusableToken => "invalid_token",
+            Self::InsecureServerUrl(_) => "insecure_server_url",
+            Self::IssuerMismatch { .. } => "issuer_mismatch",
         }
     }
 }

@@ -47,6 +47,8 @@ pub mod state;
 pub mod token;
 pub mod vault;
 
+mod url_policy;
+
 pub use audit::{AuditEntry, AuditError, AuditEvent, AuditKind, AuditLog, VerifyReport};
 pub use client::{AuthClient, ClientConfig};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -61,4 +63,7 @@ pub use schedule::RefreshScheduler;
 pub use secret::{AccessToken, Password, RefreshToken};
 pub use state::{FeedMode, SessionEvent, SessionState, SignOutReason, WarningCode};
 pub use token::TokenGrant;
-pub use vault::{KeychainVault, MemoryVault, StorageTier, Vault, VaultChoice, VaultError, VaultKey, VaultRecord};
+pub use vault::{
+    AnchorStore, AuditAnchor, KeychainVault, MemoryVault, StorageTier, Vault, VaultChoice, VaultError, VaultKey,
+    VaultRecord,
+};

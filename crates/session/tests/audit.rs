@@ -235,3 +235,68 @@ fn disk_full_is_a_write_error_naming_the_file() {
     let text = err.to_string();
     assert!(text.contains("audit.jsonl") && text.contains("No space left"), "path and cause: {text}");
 }
+
+/// An anchor store in memory whose writes can be made to fail (the real one is the keychain:
+/// tests/audit_anchor.rs).
+#[derive(Debug, Default)]
+struct Anchors {
+    held: std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, tessera_session::AuditAnchor>>,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl tessera_session::AnchorStore for Anchors {
+    fn load_anchor(&self, log: &Path) -> Result<Option<tessera_session::AuditAnchor>, tessera_session::VaultError> {
+        Ok(self.held.lock().expect("lock").get(log).cloned())
+    }
+
+    fn store_anchor(
+        &self,
+        log: &Path,
+        anchor: &tessera_session::AuditAnchor,
+    ) -> Result<(), tessera_session::VaultError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(tessera_session::VaultError::Timeout(3));
+        }
+        self.held.lock().expect("lock").insert(log.to_path_buf(), anchor.clone());
+        Ok(())
+    }
+}
+
+#[test]
+fn records_appended_while_the_anchor_cannot_be_written_are_reported_as_not_anchored() {
+    use tessera_session::audit::AnchorCheck;
+    let dir = tempfile::tempdir().unwrap();
+    let anchors = std::sync::Arc::new(Anchors::default());
+    let log = AuditLog::open_anchored(dir.path(), anchors.clone()).unwrap();
+    log.append(at(0), &AuditEvent::new(AuditKind::SignedIn)).unwrap();
+    anchors.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    let entry = log.append(at(1), &AuditEvent::new(AuditKind::Refreshed));
+    assert!(entry.is_ok(), "a keychain that cannot take the anchor must not lose the record: {entry:?}");
+    let report = AuditLog::verify_anchored(log.path(), anchors.as_ref()).unwrap();
+    assert!(report.is_intact(), "a failed anchor write is not tampering: {report}");
+    assert_eq!(
+        report.anchor,
+        AnchorCheck::Holds { seq: 1, after: 1 },
+        "the record after the anchor is named: {report}"
+    );
+    assert!(report.to_string().contains("not anchored"), "and said in words: {report}");
+
+    anchors.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    log.append(at(2), &AuditEvent::new(AuditKind::Online)).unwrap();
+    let report = AuditLog::verify_anchored(log.path(), anchors.as_ref()).unwrap();
+    assert_eq!(report.anchor, AnchorCheck::Holds { seq: 3, after: 0 }, "the next append anchors them all: {report}");
+}
+
+#[test]
+fn a_log_without_an_anchor_verifies_as_unanchored_not_as_anchored() {
+    use tessera_session::audit::AnchorCheck;
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_with(dir.path(), 2);
+    let report = AuditLog::verify_anchored(log.path(), &Anchors::default()).unwrap();
+    assert!(report.is_intact(), "no anchor is not a break: {report}");
+    assert_eq!(report.anchor, AnchorCheck::Missing, "but the report must say the end is unchecked: {report}");
+    assert!(!report.anchor.is_anchored() && report.to_string().contains("UNANCHORED"), "{report}");
+
+    let missing = AuditLog::verify_anchored(&dir.path().join("none").join("audit.jsonl"), &Anchors::default());
+    assert!(matches!(missing, Err(AuditError::Open { .. })), "no file and no anchor: nothing to verify: {missing:?}");
+}

@@ -31,9 +31,18 @@ async fn discovery(State(base): State<Arc<String>>, Path(scenario): Path<String>
             .into_response();
     }
     let at = |p: &str| format!("{base}/{scenario}{p}");
+    // RFC 8414 §3.3: the issuer is the URL the client was given (the scenario's prefix).
+    let issuer = match scenario.as_str() {
+        "foreign-issuer" => "https://tessera.example.com".to_owned(),
+        _ => at(""),
+    };
+    let token_endpoint = match scenario.as_str() {
+        "downgrade" => "http://tessera.example.com/token".to_owned(),
+        _ => at("/token"),
+    };
     axum::Json(serde_json::json!({
-        "issuer": base.as_str(),
-        "token_endpoint": at("/token"),
+        "issuer": issuer,
+        "token_endpoint": token_endpoint,
         "revocation_endpoint": at("/revoke"),
         "jwks_uri": at("/jwks"),
         "grant_types_supported": ["password", "refresh_token"],
@@ -205,4 +214,33 @@ async fn restoring_against_a_broken_server_stays_signed_in_offline() {
         Some("malformed_response"),
         "metrics keep the last error code"
     );
+}
+
+#[tokio::test]
+async fn discovery_naming_another_issuer_is_refused_before_any_token_request() {
+    let base = mock().await;
+    let err = refresh_error(&base, "foreign-issuer").await;
+    assert_eq!(err.code(), "issuer_mismatch", "RFC 8414 §3.3: the issuer must be the server asked: {err}");
+    assert!(err.to_string().contains("https://tessera.example.com"), "the message names the issuer found: {err}");
+    assert_eq!(err.class(), ErrorClass::Rejected, "a wrong issuer is not a transient failure: {err:?}");
+}
+
+#[tokio::test]
+async fn discovery_cannot_downgrade_the_token_endpoint_to_plain_http() {
+    let base = mock().await;
+    let err = refresh_error(&base, "downgrade").await;
+    assert_eq!(err.code(), "insecure_server_url", "a token endpoint on plain http elsewhere is refused: {err}");
+    assert_no_token(&err);
+}
+
+#[test]
+fn a_plain_http_server_that_is_not_this_machine_is_refused() {
+    for url in ["http://tessera.example.com", "http://10.1.2.3:8787", "http://0.0.0.0:8787"] {
+        let made = AuthClient::new(ClientConfig::new(url, "tessera-cli", device("desk")), Arc::new(SystemClock));
+        let err = made.expect_err("plain http to another machine must be refused");
+        assert_eq!(err.code(), "insecure_server_url", "{url} must be insecure_server_url: {err}");
+    }
+    let local =
+        AuthClient::new(ClientConfig::new("http://localhost:8787", "tessera-cli", device("d")), Arc::new(SystemClock));
+    assert!(local.is_ok(), "plain http to this machine stays allowed (development, tests)");
 }

@@ -120,7 +120,12 @@ impl SessionEngine {
     /// An engine reading wall-clock time from `clock`.
     pub fn with_clock(config: EngineConfig, vault: Arc<dyn Vault>, clock: Arc<dyn Clock>) -> Result<Self, EngineError> {
         let client = AuthClient::new(config.client.clone(), clock.clone())?;
-        let audit = match AuditLog::open(&config.data_dir) {
+        // Anchored in the keychain when the vault is the keychain; memory cannot outlive us.
+        let opened = match vault.anchor_store() {
+            Some(store) => AuditLog::open_anchored(&config.data_dir, store),
+            None => AuditLog::open(&config.data_dir),
+        };
+        let audit = match opened {
             Ok(log) => Some(log),
             Err(e) => {
                 tracing::warn!(error = %e, "audit log unavailable; continuing without it");

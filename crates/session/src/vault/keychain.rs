@@ -4,11 +4,17 @@
 //! One keychain entry per [`VaultKey`]: service = [`VaultKey::service`], user = the login name,
 //! password = [`VaultRecord::to_payload`].
 //!
-//! Every call runs on tokio's blocking pool under a time limit (3 s by default): D-Bus round
+//! Every call of every `KeychainVault` in the process runs on **one serial worker thread**
+//! (`tessera-keychain`) under a time limit (3 s by default, counted from submission): D-Bus round
 //! trips and OS prompts block, and a keychain that never answers must become
-//! [`VaultError::Timeout`], not a frozen app. A call that timed out cannot be cancelled: its
-//! blocking thread finishes (or waits on the platform) in the background, and its effect, if
-//! any, still happens.
+//! [`VaultError::Timeout`], not a frozen app. A call that timed out cannot be cancelled once it
+//! has started; it runs to its end *before* any later call, so a write that timed out can never
+//! land after a newer one. A call whose caller gave up before it started is skipped. Either way
+//! the caller's `Timeout` means "outcome unknown". See the `worker` module.
+//!
+//! Audit anchors ([`AnchorStore`]) are entries of their own, under service
+//! [`KeychainVault::ANCHOR_SERVICE`] and the log file's path as user: independent of any
+//! session record, so signing out (which deletes the session record) keeps the anchor.
 //!
 //! No mock store, ever: keyring 3 silently stores into process memory when built without a
 //! platform feature, and anyone in the process can swap its global default store. This vault
@@ -17,12 +23,29 @@
 //! not persist across restarts.
 
 use std::fmt;
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use keyring::credential::{CredentialBuilder, CredentialPersistence};
 
-use super::{StorageTier, Vault, VaultError, VaultKey, VaultRecord};
+use super::worker::{SerialWorker, WorkerError};
+use super::{AnchorStore, AuditAnchor, StorageTier, Vault, VaultError, VaultKey, VaultRecord};
+
+/// Keychain calls that may wait behind the one running before new ones are refused as busy.
+const QUEUE_CAPACITY: usize = 16;
+
+/// The process's one keychain worker (started on first use), or why it could not start.
+fn worker() -> Result<&'static SerialWorker, VaultError> {
+    static WORKER: OnceLock<Result<SerialWorker, String>> = OnceLock::new();
+    WORKER
+        .get_or_init(|| SerialWorker::spawn("tessera-keychain", QUEUE_CAPACITY).map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| VaultError::Failed(format!("cannot start the keychain worker thread: {e}")))
+}
+
+/// A builder of keychain entries on the platform store.
+type EntryFor<'a> = &'a dyn Fn(&str, &str) -> keyring::Result<keyring::Entry>;
 
 /// A [`Vault`] backed by the OS keychain. Cheap to clone; clones share the configuration.
 #[derive(Clone)]
@@ -37,6 +60,9 @@ impl KeychainVault {
 
     /// The keychain "service" name under which [`probe`](Self::probe) writes its test entry.
     pub const PROBE_SERVICE: &'static str = "tessera:probe";
+
+    /// The keychain "service" name of audit anchors (user: the log file's path).
+    pub const ANCHOR_SERVICE: &'static str = "tessera:audit-anchor";
 
     /// A vault on the platform keychain with the default time limit (3 s).
     pub fn new() -> Self {
@@ -87,16 +113,35 @@ impl KeychainVault {
         .await?
     }
 
-    /// Runs `op` on the blocking pool under the time limit, with a way to build entries on the
-    /// platform store, and maps keyring errors (other than `NoEntry`, which `op` handles).
-    ///
-    /// When the keychain service disappears in the middle of the call (gnome-keyring crashed or
-    /// was restarted), `op` runs once more: the bus starts a fresh daemon on demand, and every
-    /// operation here is idempotent (set, get, delete of one entry).
+    /// Runs `op` on the keychain worker under the time limit, with a way to build entries on
+    /// the platform store, and maps keyring errors (other than `NoEntry`, which `op` handles).
     async fn call<T, F>(&self, op: F) -> Result<T, VaultError>
     where
         T: Send + 'static,
-        F: Fn(&dyn Fn(&str, &str) -> keyring::Result<keyring::Entry>) -> keyring::Result<T> + Send + 'static,
+        F: Fn(EntryFor<'_>) -> keyring::Result<T> + Send + 'static,
+    {
+        let job = self.job(op)?;
+        let outcome = worker()?.run(self.timeout, job).await;
+        self.finish(outcome)
+    }
+
+    /// [`call`](Self::call) for a thread that may block (the audit log's appends and checks).
+    fn call_blocking<T, F>(&self, op: F) -> Result<T, VaultError>
+    where
+        T: Send + 'static,
+        F: Fn(EntryFor<'_>) -> keyring::Result<T> + Send + 'static,
+    {
+        let job = self.job(op)?;
+        let outcome = worker()?.run_blocking(self.timeout, job);
+        self.finish(outcome)
+    }
+
+    /// `op` as a job for the worker. When the keychain service disappears in the middle of the
+    /// call (gnome-keyring crashed or was restarted), `op` runs once more: the bus starts a fresh
+    /// daemon on demand, and every operation here is idempotent (set, get, delete of one entry).
+    fn job<T, F>(&self, op: F) -> Result<impl FnOnce() -> keyring::Result<T> + Send + 'static, VaultError>
+    where
+        F: Fn(EntryFor<'_>) -> keyring::Result<T> + Send + 'static,
     {
         if !matches!(self.builder.persistence(), CredentialPersistence::UntilDelete) {
             return Err(VaultError::Unavailable(
@@ -104,7 +149,7 @@ impl KeychainVault {
             ));
         }
         let builder = Arc::clone(&self.builder);
-        let task = tokio::task::spawn_blocking(move || {
+        Ok(move || {
             let entry_for =
                 |service: &str, user: &str| builder.build(None, service, user).map(keyring::Entry::new_with_credential);
             match op(&entry_for) {
@@ -114,11 +159,23 @@ impl KeychainVault {
                 }
                 result => result,
             }
-        });
-        match tokio::time::timeout(self.timeout, task).await {
-            Err(_elapsed) => Err(VaultError::Timeout(whole_seconds_up(self.timeout))),
-            Ok(Err(join)) => Err(VaultError::Failed(format!("keychain call did not complete: {join}"))),
-            Ok(Ok(result)) => result.map_err(vault_error),
+        })
+    }
+
+    /// What the caller gets from the worker's outcome.
+    fn finish<T>(&self, outcome: Result<keyring::Result<T>, WorkerError>) -> Result<T, VaultError> {
+        match outcome {
+            Ok(result) => result.map_err(vault_error),
+            Err(WorkerError::TimedOut { started }) => {
+                if started {
+                    tracing::warn!("a keychain call timed out while running; it completes before any later call");
+                }
+                Err(VaultError::Timeout(whole_seconds_up(self.timeout)))
+            }
+            // The worker is stuck in one call with a full queue behind it: the keychain is not
+            // answering, and waiting longer would only add to the pile.
+            Err(WorkerError::Busy) => Err(VaultError::Timeout(whole_seconds_up(self.timeout))),
+            Err(WorkerError::Lost) => Err(VaultError::Failed("keychain call did not complete".into())),
         }
     }
 }
@@ -166,6 +223,28 @@ impl Vault for KeychainVault {
 
     fn tier(&self) -> StorageTier {
         StorageTier::Keychain
+    }
+
+    fn anchor_store(&self) -> Option<Arc<dyn AnchorStore>> {
+        Some(Arc::new(self.clone()))
+    }
+}
+
+impl AnchorStore for KeychainVault {
+    fn load_anchor(&self, log: &Path) -> Result<Option<AuditAnchor>, VaultError> {
+        let user = log.to_string_lossy().into_owned();
+        let payload =
+            self.call_blocking(move |entry_for| match entry_for(Self::ANCHOR_SERVICE, &user)?.get_password() {
+                Ok(payload) => Ok(Some(payload)),
+                Err(keyring::Error::NoEntry) => Ok(None),
+                Err(err) => Err(err),
+            })?;
+        payload.map(|p| AuditAnchor::from_payload(&p)).transpose()
+    }
+
+    fn store_anchor(&self, log: &Path, anchor: &AuditAnchor) -> Result<(), VaultError> {
+        let (user, payload) = (log.to_string_lossy().into_owned(), anchor.to_payload());
+        self.call_blocking(move |entry_for| entry_for(Self::ANCHOR_SERVICE, &user)?.set_password(&payload))
     }
 }
 

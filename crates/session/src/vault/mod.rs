@@ -4,8 +4,10 @@
 //! [`MemoryVault`] is for tests and for the explicit memory-only tier when no keychain works.
 //! There is deliberately no plaintext-file vault.
 
+mod anchor;
 mod keychain;
 mod memory;
+mod worker;
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use anchor::{AnchorStore, AuditAnchor};
 pub use keychain::KeychainVault;
 pub use memory::MemoryVault;
 
@@ -175,7 +178,8 @@ impl VaultError {
 /// The long-lived session store. Implementations are cheap to clone and safe to share.
 ///
 /// Calls are async because real keychains block (D-Bus round trips, OS prompts): implementations
-/// run them off the async threads with a time limit.
+/// run them off the async threads with a time limit, and in the order they were made (a call
+/// that timed out never takes effect after a later one).
 #[async_trait::async_trait]
 pub trait Vault: Send + Sync + fmt::Debug {
     /// Reads the record for `key`; `Ok(None)` when there is none.
@@ -186,6 +190,11 @@ pub trait Vault: Send + Sync + fmt::Debug {
     async fn delete(&self, key: &VaultKey) -> Result<(), VaultError>;
     /// Which storage tier this is, for status displays.
     fn tier(&self) -> StorageTier;
+    /// Where the audit log's anchor is kept, when this vault can keep one beyond the process
+    /// (the keychain can; memory cannot, so the default is none).
+    fn anchor_store(&self) -> Option<Arc<dyn AnchorStore>> {
+        None
+    }
 }
 
 /// Where the session's long-lived secret lives, as status shows it.

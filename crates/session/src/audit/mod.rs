@@ -9,17 +9,27 @@
 //! - **Chain.** `prev` is the SHA-256 (hex) of the previous line's bytes, without its newline;
 //!   the first line has 64 zeros. `seq` counts records from 1. [`AuditLog::verify`] recomputes
 //!   both and names the first line where they do not hold. The chain shows edits, insertions and
-//!   deletions inside the file; it has no key, so it cannot show the end being cut off or the
-//!   whole file being rewritten.
+//!   deletions inside the file; on its own (it has no key) it cannot show the end being cut off
+//!   or the whole file being rewritten.
+//! - **Anchor.** A log opened with [`AuditLog::open_anchored`] also writes, after each append and
+//!   under the same file lock, the new record's `seq` and hash to an [`AnchorStore`] outside the
+//!   file (the keychain). [`AuditLog::verify_anchored`] reads it under the file lock and reports
+//!   [`AnchorCheck::Truncated`] or [`AnchorCheck::Mismatch`] when whole lines at the end were
+//!   removed or the file was replaced or deleted. The line is `fdatasync`ed before its anchor is
+//!   written, so a power loss cannot leave an anchor ahead of the file. A failed anchor write
+//!   does not fail the append: the records after the anchor show as not anchored
+//!   ([`AnchorCheck::Holds`]`{ after }`) until the next append anchors them all.
 //! - **No secrets.** The API takes no token types; `detail` and `reason` are for error codes,
 //!   URLs and the like, never a token or password.
 //! - **Appends** are serialized within the process (a mutex) and between processes (an
 //!   exclusive advisory lock on the file), written with one `write` to a file opened in append
 //!   mode. The file is created `0600` on Unix.
-//! - **Not fsynced per line.** A line is in the OS when [`AuditLog::append`] returns, so it
-//!   survives the process crashing; a power loss may drop the last lines, which the chain could
-//!   not reveal anyway (see above). An fsync per line cost 0.2–8 ms on every token refresh,
-//!   doubling the refresh round trip, for no stronger guarantee.
+//! - **Not fsynced per line, unless anchored.** A line is in the OS when [`AuditLog::append`]
+//!   returns, so it survives the process crashing; without an anchor a power loss may drop the
+//!   last lines, which the chain could not reveal anyway (see above), and an fsync per line cost
+//!   0.2–8 ms on every token refresh for no stronger guarantee. An anchored log syncs each line
+//!   before anchoring it (the keychain write costs a D-Bus round trip anyway): otherwise a power
+//!   loss would read as tampering.
 //! - **Torn lines.** A crash or a full disk in the middle of a write can leave a last line
 //!   without its newline. Nothing is ever rewritten: the next append first ends that line with
 //!   a newline and then chains to it like to any other line (its `prev` is the hash of the torn
@@ -28,16 +38,21 @@
 //!   line that the next line does *not* chain to is a break.
 //! - **Time** comes from the caller: this module never reads the clock.
 
-use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+
+mod verify;
 
 use chrono::{DateTime, Utc};
 use fs4::fs_std::FileExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub use verify::{AnchorCheck, BreakProblem, ChainBreak, VerifyReport};
+
+use crate::vault::{AnchorStore, AuditAnchor};
 
 /// The audit log's file name inside the data directory.
 pub const FILE_NAME: &str = "audit.jsonl";
@@ -196,12 +211,37 @@ pub struct AuditLog {
 struct Inner {
     path: PathBuf,
     file: Mutex<File>,
+    /// Where each append's anchor goes, with the name the log has there.
+    anchor: Option<(Arc<dyn AnchorStore>, PathBuf)>,
 }
 
 impl AuditLog {
     /// Opens `<data_dir>/audit.jsonl` for appending, creating the directory (`0700` on Unix)
     /// and the file (`0600`) if needed. An existing file readable by others is made `0600`.
+    /// Appends are not anchored (see [`open_anchored`](Self::open_anchored)).
     pub fn open(data_dir: &Path) -> Result<Self, AuditError> {
+        Self::open_with(data_dir, None)
+    }
+
+    /// Like [`open`](Self::open), and every append also stores the new head in `anchor`.
+    pub fn open_anchored(data_dir: &Path, anchor: Arc<dyn AnchorStore>) -> Result<Self, AuditError> {
+        Self::open_with(data_dir, Some(anchor))
+    }
+
+    /// The name a log has in an [`AnchorStore`]: its canonical path, so two spellings of one
+    /// data dir share one anchor. A directory that cannot be resolved (it does not exist) keeps
+    /// the path as given.
+    pub fn anchor_name(path: &Path) -> PathBuf {
+        match (path.parent(), path.file_name()) {
+            (Some(dir), Some(name)) => {
+                std::fs::canonicalize(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })
+                    .map_or_else(|_| path.to_path_buf(), |dir| dir.join(name))
+            }
+            _ => path.to_path_buf(),
+        }
+    }
+
+    fn open_with(data_dir: &Path, anchor: Option<Arc<dyn AnchorStore>>) -> Result<Self, AuditError> {
         let open_err = |path: &Path| {
             let path = path.to_path_buf();
             move |source| AuditError::Open { path, source }
@@ -227,7 +267,8 @@ impl AuditLog {
                 file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(open_err(&path))?;
             }
         }
-        Ok(Self { inner: Arc::new(Inner { path, file: Mutex::new(file) }) })
+        let anchor = anchor.map(|store| (store, Self::anchor_name(&path)));
+        Ok(Self { inner: Arc::new(Inner { path, file: Mutex::new(file), anchor }) })
     }
 
     /// The log file.
@@ -254,12 +295,21 @@ impl AuditLog {
                 detail: event.detail.clone(),
                 prev,
             };
+            let line = serde_json::to_vec(&entry).map_err(|e| write_err(io::Error::other(e)))?;
             // End a torn last line first, in the same write, so the new record starts a line.
             let mut buf = if tail.unterminated { b"\n".to_vec() } else { Vec::new() };
-            serde_json::to_writer(&mut buf, &entry).map_err(|e| write_err(io::Error::other(e)))?;
+            buf.extend_from_slice(&line);
             buf.push(b'\n');
             let mut writer: &File = file;
             writer.write_all(&buf).map_err(write_err)?;
+            if let Some((store, name)) = &self.inner.anchor {
+                // Durable before anchored: an anchor ahead of the file would read as tampering.
+                file.sync_data().map_err(write_err)?;
+                let anchor = AuditAnchor { seq: entry.seq, sha256: sha256_hex(&line) };
+                if let Err(e) = store.store_anchor(name, &anchor) {
+                    tracing::warn!(code = e.code(), seq = entry.seq, "audit record written but not anchored: {e}");
+                }
+            }
             Ok(entry)
         })
     }
@@ -287,11 +337,51 @@ impl AuditLog {
     /// read the file is an error.
     pub fn verify(path: &Path) -> Result<VerifyReport, AuditError> {
         let file = File::open(path).map_err(|source| AuditError::Open { path: path.to_path_buf(), source })?;
-        FileExt::lock_shared(&file).map_err(|source| AuditError::Lock { path: path.to_path_buf(), source })?;
-        let report = verify_lines(path, &file);
+        Self::verify_file(path, &file, || Err(AnchorCheck::NotChecked))
+    }
+
+    /// [`verify`](Self::verify), and compares the end of the file with its anchor in `store`
+    /// (read under the same shared lock, so no append slips in between). A missing file with an
+    /// anchor is reported as [`AnchorCheck::Truncated`] (the log was deleted); a missing file
+    /// without one is the [`AuditError::Open`] error, as for `verify`.
+    pub fn verify_anchored(path: &Path, store: &dyn AnchorStore) -> Result<VerifyReport, AuditError> {
+        let name = Self::anchor_name(path);
+        let load = || AnchorCheck::loaded(store.load_anchor(&name));
+        match File::open(path) {
+            Ok(file) => Self::verify_file(path, &file, load),
+            Err(source) => match (source.kind(), load()) {
+                (io::ErrorKind::NotFound, Ok(anchor)) => Ok(VerifyReport {
+                    path: path.to_path_buf(),
+                    lines: 0,
+                    records: 0,
+                    torn_lines: Vec::new(),
+                    unterminated_tail: false,
+                    first_break: None,
+                    anchor: AnchorCheck::Truncated { anchored_seq: anchor.seq, last_seq: 0 },
+                }),
+                _ => Err(AuditError::Open { path: path.to_path_buf(), source }),
+            },
+        }
+    }
+
+    /// Checks `file` under a shared lock, with the anchor `load` gives (or the check to report
+    /// instead of comparing).
+    fn verify_file(
+        path: &Path,
+        file: &File,
+        load: impl FnOnce() -> Result<AuditAnchor, AnchorCheck>,
+    ) -> Result<VerifyReport, AuditError> {
+        FileExt::lock_shared(file).map_err(|source| AuditError::Lock { path: path.to_path_buf(), source })?;
+        let anchor = load();
+        let result = verify::verify_lines(path, file, anchor.as_ref().ok().map(|a| a.seq));
         // Closing the file releases the lock as well; an unlock error changes nothing.
-        let _ = FileExt::unlock(&file);
-        report
+        let _ = FileExt::unlock(file);
+        let (mut report, seen) = result?;
+        report.anchor = match anchor {
+            Ok(anchor) => AnchorCheck::compare(&anchor, &seen),
+            Err(check) => check,
+        };
+        Ok(report)
     }
 
     /// Runs `op` holding the in-process mutex and the advisory file lock (exclusive or shared).
@@ -307,151 +397,6 @@ impl AuditLog {
         }
         result
     }
-}
-
-/// The outcome of [`AuditLog::verify`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifyReport {
-    /// The file checked.
-    pub path: PathBuf,
-    /// Lines in the file (a last line without newline counts).
-    pub lines: u64,
-    /// Readable records.
-    pub records: u64,
-    /// Unreadable lines (1-based) that the chain passes through: records cut short by a crash
-    /// or a full disk mid-write. Their events are lost; the chain is not broken by them.
-    pub torn_lines: Vec<u64>,
-    /// The file does not end with a newline: the last write was cut short. The next append
-    /// ends that line before writing its own.
-    pub unterminated_tail: bool,
-    /// The first line where the chain does not hold, if any.
-    pub first_break: Option<ChainBreak>,
-}
-
-impl VerifyReport {
-    /// Whether the chain holds from the first line to the last (torn lines allowed).
-    pub fn is_intact(&self) -> bool {
-        self.first_break.is_none()
-    }
-}
-
-/// Where and how the chain breaks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainBreak {
-    /// The 1-based line number.
-    pub line: u64,
-    /// What is wrong with it.
-    pub problem: BreakProblem,
-}
-
-/// What is wrong at a [`ChainBreak`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BreakProblem {
-    /// `prev` is not the hash of the line before: a line was changed, removed or inserted.
-    PrevMismatch {
-        /// The hash of the line before.
-        expected: String,
-        /// What the line says.
-        found: String,
-    },
-    /// `seq` is not one more than the record before.
-    SeqOutOfOrder {
-        /// One more than the record before.
-        expected: u64,
-        /// What the line says.
-        found: u64,
-    },
-    /// The line is not a record, and the next line does not chain to it.
-    Unreadable,
-}
-
-impl fmt::Display for VerifyReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = self.path.display();
-        match &self.first_break {
-            None => write!(f, "{path}: chain intact, {} records", self.records)?,
-            Some(ChainBreak { line, problem }) => {
-                write!(f, "{path}: chain broken at line {line}: ")?;
-                match problem {
-                    BreakProblem::PrevMismatch { expected, found } => {
-                        write!(f, "prev is {found}, but the line before hashes to {expected}")?
-                    }
-                    BreakProblem::SeqOutOfOrder { expected, found } => {
-                        write!(f, "seq is {found}, expected {expected}")?
-                    }
-                    BreakProblem::Unreadable => write!(f, "not a record, and the next line does not chain to it")?,
-                }
-            }
-        }
-        if !self.torn_lines.is_empty() {
-            write!(f, "; lines cut short by a crash mid-write: {:?}", self.torn_lines)?;
-        }
-        if self.unterminated_tail {
-            write!(f, "; the last line has no newline (interrupted write)")?;
-        }
-        Ok(())
-    }
-}
-
-fn verify_lines(path: &Path, file: &File) -> Result<VerifyReport, AuditError> {
-    let read_err = |source| AuditError::Read { path: path.to_path_buf(), source };
-    let mut reader = BufReader::new(file);
-    let mut report = VerifyReport {
-        path: path.to_path_buf(),
-        lines: 0,
-        records: 0,
-        torn_lines: Vec::new(),
-        unterminated_tail: false,
-        first_break: None,
-    };
-    let mut expected_prev = GENESIS.to_owned();
-    let mut expected_seq = 1;
-    let mut unreadable_before: Option<u64> = None;
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line).map_err(read_err)? == 0 {
-            break;
-        }
-        report.lines += 1;
-        let n = report.lines;
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        } else {
-            report.unterminated_tail = true;
-        }
-        match parse_chain(&line) {
-            Some(chain) => {
-                if report.first_break.is_none() {
-                    let problem = if chain.prev != expected_prev {
-                        Some(BreakProblem::PrevMismatch { expected: expected_prev.clone(), found: chain.prev })
-                    } else if chain.seq != expected_seq {
-                        Some(BreakProblem::SeqOutOfOrder { expected: expected_seq, found: chain.seq })
-                    } else {
-                        None
-                    };
-                    report.first_break = match (problem, unreadable_before) {
-                        // The chain does not pass through the unreadable line before: that line
-                        // is the damage, not a crash fragment.
-                        (Some(BreakProblem::PrevMismatch { .. }), Some(bad)) => {
-                            report.torn_lines.retain(|&l| l != bad);
-                            Some(ChainBreak { line: bad, problem: BreakProblem::Unreadable })
-                        }
-                        (problem, _) => problem.map(|problem| ChainBreak { line: n, problem }),
-                    };
-                }
-                expected_seq = chain.seq + 1;
-                report.records += 1;
-                unreadable_before = None;
-            }
-            None => {
-                report.torn_lines.push(n);
-                unreadable_before = Some(n);
-            }
-        }
-        expected_prev = sha256_hex(&line);
-    }
-    Ok(report)
 }
 
 /// The end of the file, as lines (without newlines).
