@@ -136,7 +136,10 @@ mod tests {
             (EngineError::Client(ClientError::InvalidUrl("x".into())), UiCode::InvalidInput),
             (EngineError::Client(ClientError::InsecureServerUrl("http://example.com".into())), UiCode::InvalidInput),
             (
-                EngineError::Client(ClientError::IssuerMismatch { expected: "https://a".into(), found: "https://b".into() }),
+                EngineError::Client(ClientError::IssuerMismatch {
+                    expected: "https://a".into(),
+                    found: "https://b".into(),
+                }),
                 UiCode::InvalidInput,
             ),
             (EngineError::Vault(VaultError::Locked("l".into())), UiCode::Keychain),
