@@ -53,14 +53,20 @@ pub async fn current(State(state): State<SharedState>, auth: Authenticated) -> J
 
 /// Activity reports closer together than this are coalesced: the later ones are answered from
 /// the session as it is, without a database write (the idle deadline moves by at most this much
-/// less than the client might expect).
+/// less than the client might expect). Never more than a tenth of the idle timeout, so a client
+/// that reports often enough always keeps its session (a short idle timeout, as in tests, would
+/// otherwise end between two recorded reports).
 pub const ACTIVITY_RESOLUTION_MS: i64 = 5_000;
+
+fn activity_resolution_ms(idle_ms: i64) -> i64 {
+    ACTIVITY_RESOLUTION_MS.min(idle_ms / 10)
+}
 
 /// `POST /api/session/activity`: the user is active; extends the idle deadline.
 pub async fn activity(State(state): State<SharedState>, auth: Authenticated) -> AppResult<Json<SessionInfo>> {
     auth.limit_write(&state)?;
     let now = state.clock.now_ms();
-    if now - auth.session.last_activity_at < ACTIVITY_RESOLUTION_MS {
+    if now - auth.session.last_activity_at < activity_resolution_ms(state.idle_ms()) {
         let id = auth.session.id.clone();
         return Ok(Json(session_info(&state, auth.session, &id)));
     }
