@@ -194,7 +194,6 @@ impl SignInRefusal<'_> {
     }
 }
 
-
 async fn refresh_grant(
     state: &AppState,
     client: &ClientIp,
