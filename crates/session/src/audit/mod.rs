@@ -350,15 +350,9 @@ impl AuditLog {
         match File::open(path) {
             Ok(file) => Self::verify_file(path, &file, load),
             Err(source) => match (source.kind(), load()) {
-                (io::ErrorKind::NotFound, Ok(anchor)) => Ok(VerifyReport {
-                    path: path.to_path_buf(),
-                    lines: 0,
-                    records: 0,
-                    torn_lines: Vec::new(),
-                    unterminated_tail: false,
-                    first_break: None,
-                    anchor: AnchorCheck::Truncated { anchored_seq: anchor.seq, last_seq: 0 },
-                }),
+                (io::ErrorKind::NotFound, Ok(anchor)) => {
+                    Ok(VerifyReport::empty(path, AnchorCheck::Truncated { anchored_seq: anchor.seq, last_seq: 0 }))
+                }
                 _ => Err(AuditError::Open { path: path.to_path_buf(), source }),
             },
         }

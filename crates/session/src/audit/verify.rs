@@ -32,6 +32,19 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
+    /// The report of a file with nothing read from it yet.
+    pub(super) fn empty(path: &Path, anchor: AnchorCheck) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            lines: 0,
+            records: 0,
+            torn_lines: Vec::new(),
+            unterminated_tail: false,
+            first_break: None,
+            anchor,
+        }
+    }
+
     /// Whether the chain holds from the first line to the last (torn lines allowed) and the
     /// anchor, if one was checked, is in the file unchanged.
     pub fn is_intact(&self) -> bool {
@@ -226,15 +239,7 @@ pub(super) fn verify_lines(
 ) -> Result<(VerifyReport, Seen), AuditError> {
     let read_err = |source| AuditError::Read { path: path.to_path_buf(), source };
     let mut reader = BufReader::new(file);
-    let mut report = VerifyReport {
-        path: path.to_path_buf(),
-        lines: 0,
-        records: 0,
-        torn_lines: Vec::new(),
-        unterminated_tail: false,
-        first_break: None,
-        anchor: AnchorCheck::NotChecked,
-    };
+    let mut report = VerifyReport::empty(path, AnchorCheck::NotChecked);
     let mut seen = Seen::default();
     let mut expected_prev = GENESIS.to_owned();
     let mut expected_seq = 1;
