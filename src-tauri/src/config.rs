@@ -10,8 +10,8 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use tessera_session::local::{normalize_server_url as normalize_server, write_atomically};
-use tessera_session::{CurrentAccount, LocalDirs};
+use tessera_session::local::write_atomically;
+use tessera_session::{Account, CurrentAccountFile, LocalDirs, normalize_server_url};
 
 use crate::error::{UiCode, UiError};
 
@@ -75,20 +75,21 @@ pub fn resolve_server(
     args: Option<String>,
     env: Option<String>,
     settings: &Settings,
-    current: Option<&CurrentAccount>,
+    current: Option<&Account>,
 ) -> String {
     let url = args
         .or(env.filter(|v| !v.trim().is_empty()))
         .or_else(|| settings.server_url.clone())
-        .or_else(|| current.map(|c| c.server_url.clone()))
+        .or_else(|| current.map(|c| c.server_url().to_owned()))
         .unwrap_or_else(|| DEFAULT_SERVER_URL.to_owned());
-    normalize_server(&url)
+    normalize_server_url(&url)
 }
 
 /// The CLI's current account; `None` when there is none or it cannot be read (logged: the
 /// app then starts at the sign-in screen).
-pub fn current_account(dirs: &LocalDirs) -> Option<CurrentAccount> {
-    CurrentAccount::load(dirs)
+pub fn current_account(dirs: &LocalDirs) -> Option<Account> {
+    CurrentAccountFile::shared(dirs)
+        .load()
         .map_err(|e| tracing::warn!(code = e.code(), "ignoring the current account: {e}"))
         .ok()
         .flatten()
@@ -96,7 +97,7 @@ pub fn current_account(dirs: &LocalDirs) -> Option<CurrentAccount> {
 
 /// Checks a server URL the user typed.
 pub fn check_server_url(url: &str) -> Result<String, UiError> {
-    let url = normalize_server(url);
+    let url = normalize_server_url(url);
     let ok = (url.starts_with("http://") || url.starts_with("https://")) && url.len() > "https://".len();
     if ok {
         Ok(url)
@@ -112,8 +113,8 @@ mod tests {
     #[test]
     fn server_url_precedence_is_args_env_settings_current_default() {
         let settings = Settings { server_url: Some("http://settings".into()), ..Settings::default() };
-        let current = CurrentAccount { server_url: "http://current".into(), username: "alice".into() };
-        let pick = |a: Option<&str>, e: Option<&str>, s: &Settings, c: Option<&CurrentAccount>| {
+        let current = Account::new("http://current", "alice");
+        let pick = |a: Option<&str>, e: Option<&str>, s: &Settings, c: Option<&Account>| {
             resolve_server(a.map(Into::into), e.map(Into::into), s, c)
         };
         assert_eq!(

@@ -17,7 +17,9 @@ use support::{App, Bus, Desk, Driver, Home, ONE_APP_AT_A_TIME, Xvfb};
 use tessera_protocol::{DeviceInfo, Role};
 use tessera_server::Config;
 use tessera_server::testing::TestServer;
-use tessera_session::{CurrentAccount, EngineConfig, KeychainVault, LocalDirs, MemoryVault, Password, SessionEngine};
+use tessera_session::{
+    Account, CurrentAccountFile, EngineConfig, KeychainVault, LocalDirs, MemoryVault, Password, SessionEngine,
+};
 
 /// Creates a notification for `user` the way the server's hooks do, and returns when durable.
 async fn notify(server: &TestServer, user: &str, text: &str) {
@@ -229,7 +231,7 @@ async fn app_opens_signed_in_to_the_session_tessera_login_made() {
     let config = EngineConfig::new(&server.url, &dirs.data, "tessera-cli", device);
     let cli = SessionEngine::new(config, Arc::new(KeychainVault::new())).expect("engine");
     cli.sign_in(USER, &Password::new(PASSWORD)).await.expect("the CLI signs in");
-    CurrentAccount { server_url: server.url.clone(), username: USER.into() }.store(&dirs).expect("current.json");
+    CurrentAccountFile::shared(&dirs).store(&Account::new(&server.url, USER)).expect("current.json");
 
     let app = desk.driver.launch(&[]).await;
     assert_eq!(app.visible_text("user-name", "the CLI's session").await, USER, "opened signed in, no password");

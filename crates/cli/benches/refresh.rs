@@ -15,7 +15,7 @@ use tessera_protocol::{DeviceInfo, Role, TokenRequest, TokenResponse, paths};
 use tessera_server::testing::TestServer;
 use tessera_session::lock::{LOCK_WAIT, RefreshLock};
 use tessera_session::{
-    AuditEvent, AuditKind, AuditLog, EngineConfig, KeychainVault, MemoryVault, Password, SessionEngine, Vault, VaultKey,
+    Account, AuditEvent, AuditKind, AuditLog, EngineConfig, KeychainVault, MemoryVault, Password, SessionEngine, Vault,
 };
 
 const USER: &str = "bench";
@@ -119,7 +119,7 @@ async fn run_variant(name: &str, url: &str, data_dir: &std::path::Path, vault: A
 /// Where the engine's extra time goes: the two pieces of `refresh_now` that a bare grant does
 /// not have, each timed alone the way the engine runs it (on the blocking pool).
 async fn breakdown(data_dir: &std::path::Path, n: usize) {
-    let key = VaultKey { server_url: "http://bench.invalid".into(), username: USER.into() };
+    let key = Account::new("http://bench.invalid", USER);
     let mut lock_times = Vec::with_capacity(n);
     for _ in 0..n {
         let start = Instant::now();

@@ -1,10 +1,10 @@
 //! What every command needs: the config and data directories, the current account, the vault
 //! (keychain or, when it is unusable, memory only) and an engine for a server.
 
-pub use tessera_session::CurrentAccount;
-use tessera_session::local::{normalize_server_url, this_device};
+use tessera_session::local::this_device;
 use tessera_session::{
-    EngineConfig, LocalDirs, LocalError, SessionEngine, SessionEvent, SessionState, VaultChoice, VaultError,
+    Account, CurrentAccountFile, EngineConfig, LocalDirs, LocalError, SessionEngine, SessionEvent, SessionState,
+    VaultChoice, VaultError,
 };
 use tokio::sync::broadcast;
 
@@ -36,14 +36,9 @@ pub async fn storage() -> Storage {
 
 /// An engine for `server_url` on `storage`, with a listener that prints its warnings.
 pub fn engine(dirs: &Dirs, server_url: &str, storage: &Storage) -> Result<(SessionEngine, Warnings), Failure> {
-    let config = EngineConfig::new(
-        normalize_server_url(server_url),
-        dirs.data.clone(),
-        CLIENT_ID,
-        this_device(env!("CARGO_PKG_VERSION")),
-    )
-    .with_env_overrides()
-    .map_err(|e| Failure::new(Exit::Usage, "invalid_config", e.to_string()))?;
+    let config = EngineConfig::for_dirs(server_url, dirs, CLIENT_ID, this_device(env!("CARGO_PKG_VERSION")))
+        .with_env_overrides()
+        .map_err(|e| Failure::new(Exit::Usage, "invalid_config", e.to_string()))?;
     let engine = SessionEngine::new(config, storage.vault.clone()).map_err(Failure::from)?;
     let warnings = Warnings { events: engine.subscribe() };
     Ok((engine, warnings))
@@ -78,7 +73,12 @@ pub struct Restored {
     /// Its warnings.
     pub warnings: Warnings,
     /// The account.
-    pub account: CurrentAccount,
+    pub account: Account,
+}
+
+/// The account current on this machine (`current.json`, shared with the app), if any.
+pub fn current_account(dirs: &Dirs) -> Result<Option<Account>, Failure> {
+    Ok(CurrentAccountFile::shared(dirs).load()?)
 }
 
 /// Restores the current account's session from the keychain (one refresh, no password).
@@ -97,13 +97,13 @@ pub async fn restore_current_or_offline(dirs: &Dirs) -> Result<Restored, Failure
 }
 
 async fn restore(dirs: &Dirs, allow_offline: bool) -> Result<Restored, Failure> {
-    let Some(account) = CurrentAccount::load(dirs)? else { return Err(Failure::not_signed_in()) };
+    let Some(account) = current_account(dirs)? else { return Err(Failure::not_signed_in()) };
     let storage = storage().await;
     if let Some(e) = &storage.keychain_error {
         return Err(keychain_unusable(&account, e));
     }
-    let (engine, mut warnings) = engine(dirs, &account.server_url, &storage)?;
-    let state = engine.restore_user(&account.username).await;
+    let (engine, mut warnings) = engine(dirs, account.server_url(), &storage)?;
+    let state = engine.restore_user(account.username()).await;
     warnings.print();
     match state.map_err(Failure::from)? {
         SessionState::SignedOut { reason: Some(reason) } => {
@@ -120,23 +120,20 @@ async fn restore(dirs: &Dirs, allow_offline: bool) -> Result<Restored, Failure> 
 
 /// The failure for "the account's session may be in the keychain, but the keychain is unusable"
 /// (exit 5): not "not signed in", which would send the user to sign in for nothing.
-pub fn keychain_unusable(account: &CurrentAccount, e: &VaultError) -> Failure {
+pub fn keychain_unusable(account: &Account, e: &VaultError) -> Failure {
     Failure::new(
         Exit::Keychain,
         e.code(),
-        format!(
-            "cannot open the system keychain that holds the session of {} at {}: {e}",
-            account.username, account.server_url
-        ),
+        format!("cannot open the system keychain that holds the session of {account}: {e}"),
     )
 }
 
 /// The failure for "signed in, but the server cannot be reached".
-pub fn offline(engine: &SessionEngine, account: &CurrentAccount) -> Failure {
+pub fn offline(engine: &SessionEngine, account: &Account) -> Failure {
     let code = engine.metrics().last_error_code.unwrap_or_else(|| "offline".to_owned());
     Failure::new(
         Exit::Offline,
         code,
-        format!("cannot reach {}; still signed in as {}, try again later", account.server_url, account.username),
+        format!("cannot reach {}; still signed in as {}, try again later", account.server_url(), account.username()),
     )
 }

@@ -29,11 +29,13 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod account;
 pub mod audit;
 pub mod backoff;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod desk;
 mod engine;
 pub mod error;
 pub mod feed;
@@ -49,21 +51,22 @@ pub mod vault;
 
 mod url_policy;
 
+pub use account::{Account, CurrentAccountFile, normalize_server_url};
 pub use audit::{AuditEntry, AuditError, AuditEvent, AuditKind, AuditLog, VerifyReport};
 pub use client::{AuthClient, ClientConfig};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{ConfigError, EngineConfig};
+pub use config::{ConfigError, EngineConfig, IdleTimeoutRefused, check_idle_timeout};
+pub use desk::Desk;
 pub use engine::{SessionEngine, SessionStatus, SignOutOutcome};
 pub use error::{ClientError, EngineError, ErrorClass, ErrorPayload};
 pub use feed::NotificationFeed;
 pub use idle::{IdleError, IdleSource, IdleStatus, IdleWatch, SystemIdle};
-pub use local::{CurrentAccount, LocalDirs, LocalError};
+pub use local::{LocalDirs, LocalError};
 pub use metrics::MetricsSnapshot;
 pub use schedule::RefreshScheduler;
 pub use secret::{AccessToken, Password, RefreshToken};
 pub use state::{FeedMode, SessionEvent, SessionState, SignOutReason, WarningCode};
 pub use token::TokenGrant;
 pub use vault::{
-    AnchorStore, AuditAnchor, KeychainVault, MemoryVault, StorageTier, Vault, VaultChoice, VaultError, VaultKey,
-    VaultRecord,
+    AnchorStore, AuditAnchor, KeychainVault, MemoryVault, StorageTier, Vault, VaultChoice, VaultError, VaultRecord,
 };

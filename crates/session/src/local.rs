@@ -1,8 +1,8 @@
-//! The files the `tessera` CLI and the desktop app share on one machine, so either can pick up
-//! the session the other signed in: the config dir holds `current.json` (which server and user
-//! are current), the data dir the engine's refresh locks, account notes, audit log and
-//! notification cache. Neither ever holds a token: those are in the keychain under the
-//! current server + user.
+//! The directories the `tessera` CLI and the desktop app share on one machine, so either can pick
+//! up the session the other signed in: the config dir holds `current.json` (which account is
+//! current, [`crate::CurrentAccountFile`]), the data dir the engine's refresh locks, audit log
+//! and notification cache. Neither ever holds a token: those are in the keychain under the
+//! current account.
 //!
 //! Directories: `ProjectDirs("dev", "tessera", "tessera")`, each overridable by
 //! `TESSERA_CONFIG_DIR` / `TESSERA_DATA_DIR`.
@@ -10,7 +10,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use tessera_protocol::DeviceInfo;
 
 /// Environment variable overriding the config directory.
@@ -24,7 +23,7 @@ pub enum LocalError {
     /// No home directory to derive the directories from, and the variable is unset.
     #[error("cannot find a home directory for Tessera's files; set {0}")]
     NoHome(&'static str),
-    /// `current.json` is not what we wrote.
+    /// A file is not what we wrote.
     #[error("{} is damaged ({detail}); delete it", path.display())]
     Damaged {
         /// The file.
@@ -67,7 +66,7 @@ impl LocalError {
 pub struct LocalDirs {
     /// Holds `current.json`.
     pub config: PathBuf,
-    /// The engine's lock files, account notes, audit log and notification cache.
+    /// The engine's lock files, audit log and notification cache.
     pub data: PathBuf,
 }
 
@@ -87,57 +86,6 @@ impl LocalDirs {
             data: pick(DATA_DIR_ENV, project.as_ref().map(|p| p.data_dir()))?,
         })
     }
-}
-
-/// The account the CLI and the app work with, in `<config dir>/current.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CurrentAccount {
-    /// Server base URL as [`normalize_server_url`] spells it.
-    pub server_url: String,
-    /// Login name.
-    pub username: String,
-}
-
-impl CurrentAccount {
-    const FILE: &'static str = "current.json";
-
-    /// Where it lives.
-    pub fn path(dirs: &LocalDirs) -> PathBuf {
-        dirs.config.join(Self::FILE)
-    }
-
-    /// Reads `current.json`; `None` when there is none.
-    pub fn load(dirs: &LocalDirs) -> Result<Option<Self>, LocalError> {
-        let path = Self::path(dirs);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| LocalError::Damaged { path, detail: e.to_string() }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(LocalError::Unreadable { path, source }),
-        }
-    }
-
-    /// Writes `current.json` atomically.
-    pub fn store(&self, dirs: &LocalDirs) -> Result<(), LocalError> {
-        let path = Self::path(dirs);
-        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other);
-        json.and_then(|json| write_atomically(&path, &json)).map_err(|source| LocalError::Unwritable { path, source })
-    }
-
-    /// Removes `current.json` (missing is fine).
-    pub fn remove(dirs: &LocalDirs) -> Result<(), LocalError> {
-        let path = Self::path(dirs);
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(LocalError::Unwritable { path, source: e }),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// The server URL as vault keys and `current.json` spell it: trimmed, no trailing slash.
-pub fn normalize_server_url(url: &str) -> String {
-    url.trim().trim_end_matches('/').to_owned()
 }
 
 /// This device, as the server's sessions list shows it.
@@ -168,61 +116,5 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
             let _ = std::fs::remove_file(&tmp);
             Err(e)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-    use super::*;
-
-    fn dirs(root: &Path) -> LocalDirs {
-        LocalDirs { config: root.join("config"), data: root.join("data") }
-    }
-
-    #[test]
-    fn current_account_round_trips_and_a_missing_file_is_none() {
-        let root = tempfile::tempdir().unwrap();
-        let dirs = dirs(root.path());
-        assert!(CurrentAccount::load(&dirs).unwrap().is_none());
-        let account = CurrentAccount { server_url: "http://127.0.0.1:8787".into(), username: "alice".into() };
-        account.store(&dirs).unwrap();
-        assert_eq!(CurrentAccount::load(&dirs).unwrap(), Some(account));
-        let leftovers: Vec<_> = std::fs::read_dir(&dirs.config).unwrap().flatten().map(|e| e.file_name()).collect();
-        assert_eq!(leftovers, ["current.json"], "no temporary file is left behind");
-        CurrentAccount::remove(&dirs).unwrap();
-        CurrentAccount::remove(&dirs).unwrap();
-        assert!(CurrentAccount::load(&dirs).unwrap().is_none());
-    }
-
-    #[test]
-    fn a_damaged_file_is_an_error_naming_it() {
-        let root = tempfile::tempdir().unwrap();
-        let dirs = dirs(root.path());
-        std::fs::create_dir_all(&dirs.config).unwrap();
-        std::fs::write(CurrentAccount::path(&dirs), b"{\"server_url\": 7").unwrap();
-        let e = CurrentAccount::load(&dirs).unwrap_err();
-        assert_eq!(e.code(), "config_damaged");
-        assert!(e.to_string().contains("current.json"), "{e}");
-    }
-
-    #[test]
-    fn an_unwritable_directory_is_an_error_and_keeps_the_old_file() {
-        let root = tempfile::tempdir().unwrap();
-        let dirs = dirs(root.path());
-        let old = CurrentAccount { server_url: "http://old".into(), username: "alice".into() };
-        old.store(&dirs).unwrap();
-        // A regular file where the temporary file would go: creating it fails like a full disk.
-        let blocked = LocalDirs { config: CurrentAccount::path(&dirs), data: dirs.data.clone() };
-        let e = CurrentAccount { server_url: "http://new".into(), username: "bob".into() }.store(&blocked).unwrap_err();
-        assert_eq!(e.code(), "config_unwritable");
-        assert_eq!(CurrentAccount::load(&dirs).unwrap(), Some(old), "the previous account is untouched");
-    }
-
-    #[test]
-    fn server_urls_are_normalized() {
-        assert_eq!(normalize_server_url(" http://a:1/ "), "http://a:1");
-        assert_eq!(normalize_server_url("https://a//"), "https://a");
     }
 }

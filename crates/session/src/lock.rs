@@ -1,5 +1,5 @@
-//! Files in the data directory: the refresh lock shared by every Tessera process on the machine,
-//! and the non-secret note of which account was last signed in.
+//! The refresh lock in the data directory, shared by every Tessera process on the machine: one
+//! per [`Account`].
 //!
 //! The lock is an advisory whole-file lock (`flock` on Unix, `LockFileEx` on Windows) through
 //! `fs4`. It is released when the file handle closes, so a process killed while holding it never
@@ -9,11 +9,10 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
+use crate::account::Account;
 use crate::error::EngineError;
-use crate::vault::VaultKey;
 
 /// How long to wait for another process's refresh before giving up (it does one HTTP request
 /// with a 15 s limit and one keychain write with a 3 s limit).
@@ -26,15 +25,15 @@ pub struct RefreshLock {
 }
 
 impl RefreshLock {
-    /// Path of the lock file for one server + user.
-    pub fn path(data_dir: &Path, key: &VaultKey) -> PathBuf {
-        let digest = sha2::Sha256::digest(format!("{}\n{}", key.service(), key.username).as_bytes());
+    /// Path of the lock file for one account.
+    pub fn path(data_dir: &Path, account: &Account) -> PathBuf {
+        let digest = sha2::Sha256::digest(format!("{}\n{}", account.keychain_service(), account.username()).as_bytes());
         data_dir.join(format!("refresh-{}.lock", hex::encode(&digest[..8])))
     }
 
     /// Waits (on a blocking thread) for the lock, at most `wait`.
-    pub async fn acquire(data_dir: &Path, key: &VaultKey, wait: Duration) -> Result<Self, EngineError> {
-        let path = Self::path(data_dir, key);
+    pub async fn acquire(data_dir: &Path, account: &Account, wait: Duration) -> Result<Self, EngineError> {
+        let path = Self::path(data_dir, account);
         let dir = data_dir.to_owned();
         let task = tokio::task::spawn_blocking(move || -> std::io::Result<File> {
             std::fs::create_dir_all(&dir)?;
@@ -53,48 +52,12 @@ impl RefreshLock {
     }
 }
 
-/// The account last signed in from this data directory: lets `restore()` find the keychain
-/// record without asking. Holds no secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccountNote {
-    /// Base URL of the server.
-    pub server_url: String,
-    /// Login name.
-    pub username: String,
-}
-
-impl AccountNote {
-    const FILE: &'static str = "account.json";
-
-    /// Reads the note; `Ok(None)` when there is none.
-    pub async fn load(data_dir: &Path) -> Result<Option<Self>, EngineError> {
-        match tokio::fs::read(data_dir.join(Self::FILE)).await {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| EngineError::DataDir(format!("{} is damaged: {e}", data_dir.join(Self::FILE).display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(EngineError::DataDir(format!("reading {}: {e}", data_dir.join(Self::FILE).display()))),
-        }
-    }
-
-    /// Writes the note atomically (temporary file, then rename).
-    pub async fn store(&self, data_dir: &Path) -> Result<(), EngineError> {
-        let io =
-            |e: std::io::Error| EngineError::DataDir(format!("writing {}: {e}", data_dir.join(Self::FILE).display()));
-        tokio::fs::create_dir_all(data_dir).await.map_err(io)?;
-        let tmp = data_dir.join(format!("{}.{}.tmp", Self::FILE, uuid::Uuid::new_v4()));
-        let json = serde_json::to_vec_pretty(self).map_err(|e| EngineError::DataDir(e.to_string()))?;
-        tokio::fs::write(&tmp, json).await.map_err(io)?;
-        tokio::fs::rename(&tmp, data_dir.join(Self::FILE)).await.map_err(io)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn key() -> VaultKey {
-        VaultKey { server_url: "http://127.0.0.1:1".into(), username: "alice".into() }
+    fn key() -> Account {
+        Account::new("http://127.0.0.1:1", "alice")
     }
 
     #[tokio::test]
@@ -111,18 +74,7 @@ mod tests {
         drop(first);
         let third = RefreshLock::acquire(dir.path(), &key(), LOCK_WAIT).await;
         assert!(third.is_ok(), "dropping the holder must release the lock: {third:?}");
-        let other = VaultKey { username: "bob".into(), ..key() };
+        let other = Account::new("http://127.0.0.1:1", "bob");
         assert_ne!(RefreshLock::path(dir.path(), &key()), RefreshLock::path(dir.path(), &other), "one lock per record");
-    }
-
-    #[tokio::test]
-    async fn account_note_round_trips() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
-        let none = AccountNote::load(dir.path()).await;
-        assert_eq!(none, Ok(None), "no note in a fresh data dir");
-        let note = AccountNote { server_url: "http://x".into(), username: "alice".into() };
-        let stored = note.store(dir.path()).await;
-        assert_eq!(stored, Ok(()), "the note must be written");
-        assert_eq!(AccountNote::load(dir.path()).await, Ok(Some(note)), "the note must read back");
     }
 }

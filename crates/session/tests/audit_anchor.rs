@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tessera_session::audit::{AnchorCheck, AuditEvent, AuditKind, AuditLog, FILE_NAME};
-use tessera_session::{AnchorStore, KeychainVault, Vault, VaultKey};
+use tessera_session::{Account, AnchorStore, KeychainVault, Vault};
 
 fn at(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_777_636_800 + secs, 0).expect("a valid test timestamp")
@@ -97,7 +97,7 @@ async fn the_anchor_outlives_the_session_record_and_the_process() {
     let dir = tempfile::tempdir().expect("temp dir");
     let log = anchored_log(dir.path(), 2);
     // Signing out deletes the session record of the user; the anchor is its own entry.
-    let key = VaultKey { server_url: format!("http://127.0.0.1:1/{}", uuid::Uuid::new_v4()), username: "ann".into() };
+    let key = Account::new(&format!("http://127.0.0.1:1/{}", uuid::Uuid::new_v4()), "ann");
     keychain().delete(&key).await.expect("delete the session record");
     let anchor = tokio::task::spawn_blocking(move || keychain().load_anchor(&AuditLog::anchor_name(log.path())))
         .await

@@ -80,7 +80,7 @@ async fn next_start_restores_the_session_without_a_password() {
 
     let before = server.refresh_count();
     let second = engine(&server.url, dir.path(), &vault);
-    let state = second.restore().await.unwrap_or_else(|e| panic!("restore must work: {e}"));
+    let state = second.restore_user(USER).await.unwrap_or_else(|e| panic!("restore must work: {e}"));
     assert!(is_active(&state), "a stored session restores to Active: {state:?}");
     assert_eq!(server.refresh_count(), before + 1, "restoring costs exactly one refresh");
     assert_eq!(second.status().session_id, session_id, "it is the same server-side session");
@@ -282,8 +282,10 @@ async fn server_down_means_offline_and_still_signed_in_then_active_after_restart
     assert!(engine.status().session_id.is_some(), "the session is kept");
     assert!(record(&vault, &url).await.is_some(), "the vault record is kept");
     let restarted = engine_for(&url, dir.path(), &vault);
-    let state =
-        restarted.restore().await.unwrap_or_else(|e| panic!("restore while offline reports, it does not fail: {e}"));
+    let state = restarted
+        .restore_user(USER)
+        .await
+        .unwrap_or_else(|e| panic!("restore while offline reports, it does not fail: {e}"));
     assert!(
         matches!(state, SessionState::Offline { .. }),
         "a start without network is Offline and signed in: {state:?}"
@@ -360,7 +362,7 @@ async fn two_engines_sharing_a_record_adopt_each_others_rotations() {
     // separate memory, different OAuth clients. The server binds the token to the CLI's client.
     let cli = signed_in(&server.url, dir.path(), &vault).await;
     let desktop = desktop_engine(&server.url, dir.path(), &vault);
-    let state = desktop.restore().await.unwrap_or_else(|e| panic!("the app restores the CLI's session: {e}"));
+    let state = desktop.restore_user(USER).await.unwrap_or_else(|e| panic!("the app restores the CLI's session: {e}"));
     assert!(is_active(&state), "restored: {state:?}");
     for round in 0..3 {
         desktop

@@ -22,7 +22,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use chrono::DateTime;
-use tessera_session::{KeychainVault, RefreshToken, Vault, VaultError, VaultKey, VaultRecord};
+use tessera_session::{Account, KeychainVault, RefreshToken, Vault, VaultError, VaultRecord};
 
 /// Set in the child's environment to the story it should play ("report" or "locked").
 const CHILD_ENV: &str = "TESSERA_TEST_VAULT_CHILD";
@@ -80,7 +80,7 @@ async fn stored_session_survives_a_restart_and_is_in_the_real_keychain() {
     assert_eq!(vault().load(&rec.key()).await, Ok(Some(rec.clone())), "a new vault must read the stored record");
     // Another process, through libsecret: proves this is gnome-keyring, not keyring's mock.
     let out = Command::new("secret-tool")
-        .args(["lookup", "service", &rec.key().service(), "username", &rec.username])
+        .args(["lookup", "service", &rec.key().keychain_service(), "username", &rec.username])
         .output()
         .expect("run secret-tool (package libsecret-tools)");
     assert!(out.status.success(), "secret-tool must find the entry: {}", String::from_utf8_lossy(&out.stderr));
@@ -252,10 +252,7 @@ async fn child_vault_report() {
             report("load_existing", &vault.load(&rec.key()).await);
             report("store_existing", &vault.store(&rec).await);
             report("store_new", &vault.store(&record(&server, "erin", "trt_new")).await);
-            report(
-                "delete_existing",
-                &vault.delete(&VaultKey { server_url: server.clone(), username: "dana".into() }).await,
-            );
+            report("delete_existing", &vault.delete(&Account::new(&server, "dana")).await);
             report("probe", &vault.probe().await);
         }
         other => println!("{RESULT}error=unknown story {other}"),

@@ -9,13 +9,13 @@ mod relay;
 mod settings;
 
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
 use tessera_protocol::DeviceInfo;
 use tessera_session::{
-    CurrentAccount, EngineConfig, ErrorPayload, IdleStatus, IdleWatch, LocalDirs, NotificationFeed, Password,
-    RefreshScheduler, SessionEngine, SessionState, SessionStatus, SignOutOutcome, StorageTier, SystemIdle, VaultChoice,
+    Desk, EngineConfig, ErrorPayload, IdleStatus, LocalDirs, NotificationFeed, Password, SessionEngine, SessionState,
+    SessionStatus, SignOutOutcome, StorageTier, SystemIdle, VaultChoice,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -30,21 +30,15 @@ pub const CLIENT_ID: &str = "tessera-desktop";
 /// Events the webview may fall behind by before it is told to re-read the status.
 const RELAY_CAPACITY: usize = 128;
 
-/// One engine and what lives as long as it does.
+/// The desk of the current server and the task relaying its engine's events.
 struct Live {
-    engine: SessionEngine,
-    feed: Option<NotificationFeed>,
-    idle: IdleWatch,
-    _scheduler: RefreshScheduler,
+    desk: Arc<Desk>,
     forward: JoinHandle<()>,
 }
 
 impl Drop for Live {
     fn drop(&mut self) {
         self.forward.abort();
-        if let Some(feed) = &self.feed {
-            feed.stop();
-        }
     }
 }
 
@@ -120,17 +114,17 @@ impl Shell {
         let storage = self.storage().await;
         let result = async {
             let engine = self.engine_for(&server_url).await?;
-            let Some(account) = current_account(&self.dirs).filter(|a| a.server_url == server_url) else {
+            let Some(account) = current_account(&self.dirs).filter(|a| a.server_url() == server_url) else {
                 return Ok(());
             };
             if let Some(e) = &storage.keychain_error {
                 return Err(UiError::new(
                     UiCode::Keychain,
-                    format!("The saved session of {} could not be opened: {e}", account.username),
+                    format!("The saved session of {} could not be opened: {e}", account.username()),
                 ));
             }
-            let state = engine.restore_user(&account.username).await?;
-            tracing::info!(state = state.name(), user = %account.username, "restored at start");
+            let state = engine.restore_user(account.username()).await?;
+            tracing::info!(state = state.name(), user = %account.username(), "restored at start");
             Ok::<(), UiError>(())
         }
         .await;
@@ -154,8 +148,13 @@ impl Shell {
 
     /// The current engine (after start).
     pub async fn engine(&self) -> Result<SessionEngine, UiError> {
+        Ok(self.desk().await?.engine().clone())
+    }
+
+    /// The current desk (after start).
+    async fn desk(&self) -> Result<Arc<Desk>, UiError> {
         self.ready().await;
-        self.live.lock().await.as_ref().map(|l| l.engine.clone()).ok_or_else(|| {
+        self.live.lock().await.as_ref().map(|l| l.desk.clone()).ok_or_else(|| {
             UiError::new(UiCode::InvalidInput, "No usable server URL is configured; enter one on the sign-in screen.")
         })
     }
@@ -165,15 +164,16 @@ impl Shell {
     async fn engine_for(&self, server_url: &str) -> Result<SessionEngine, UiError> {
         let mut live = self.live.lock().await;
         if let Some(current) = live.as_ref() {
-            if current.engine.config().server_url() == server_url {
-                return Ok(current.engine.clone());
+            let engine = current.desk.engine();
+            if engine.config().server_url() == server_url {
+                return Ok(engine.clone());
             }
-            if current.engine.state().is_signed_in() {
+            if engine.state().is_signed_in() {
                 return Err(UiError::new(UiCode::InvalidInput, "Sign out before switching servers."));
             }
         }
         let storage = self.storage().await;
-        let mut config = EngineConfig::new(server_url, self.dirs.data.clone(), CLIENT_ID, self.device.clone());
+        let mut config = EngineConfig::for_dirs(server_url, &self.dirs, CLIENT_ID, self.device.clone());
         if let Some(secs) = self.settings().idle_timeout_secs {
             config.idle_timeout = std::time::Duration::from_secs(secs);
         }
@@ -188,47 +188,33 @@ impl Shell {
         };
         let engine = SessionEngine::new(config, storage.vault.clone())?;
         let forward = tokio::spawn(relay::forward(engine.subscribe(), self.relay.clone(), self.hook.clone()));
-        let scheduler = engine.spawn_scheduler();
-        let feed = NotificationFeed::spawn(engine.clone())
-            .map_err(|e| tracing::warn!(code = e.code(), "no notification feed: {e}"))
-            .ok();
-        let idle = IdleWatch::spawn(engine.clone(), SystemIdle::detect());
-        *live = Some(Live { engine: engine.clone(), feed, idle, _scheduler: scheduler, forward });
+        let desk = Arc::new(Desk::open(engine.clone(), SystemIdle::detect()));
+        *live = Some(Live { desk, forward });
         self.relay.send(UiEvent::Shell(ShellEvent::Resync));
         tracing::info!(server = %server_url, "engine ready");
         Ok(engine)
     }
 
-    /// Password sign-in on `server_url`; notes the account for the CLI when the session is in
-    /// the keychain (a memory-only session cannot be picked up by anyone else).
+    /// Password sign-in on `server_url`. The engine makes the account current for the CLI when
+    /// the session is in the keychain (a memory-only session cannot be picked up by anyone else).
     pub async fn sign_in(&self, server_url: &str, username: &str, password: &Password) -> Result<AppStatus, UiError> {
         self.ready().await;
         let engine = self.engine_for(server_url).await?;
-        let status = engine.sign_in(username, password).await?;
+        engine.sign_in(username, password).await?;
         *self.restore_error.lock().unwrap_or_else(PoisonError::into_inner) = None;
-        if status.storage == StorageTier::Keychain {
-            let account = CurrentAccount { server_url: status.server_url.clone(), username: username.to_owned() };
-            if let Err(e) = account.store(&self.dirs) {
-                tracing::warn!(code = e.code(), "the CLI will not see this session: {e}");
-            }
-        }
         self.update_settings(|s| s.server_url = Some(server_url.to_owned()))?;
         Ok(self.status().await)
     }
 
-    /// Signs out here and at the server, and forgets the CLI's current account.
+    /// Signs out here and at the server, forgetting the current account and the cached
+    /// notifications.
     pub async fn sign_out(&self) -> Result<SignOutOutcome, UiError> {
-        let engine = self.engine().await?;
-        let outcome = engine.sign_out().await?;
-        if let Err(e) = CurrentAccount::remove(&self.dirs) {
-            tracing::warn!(code = e.code(), "{e}");
-        }
-        Ok(outcome)
+        Ok(self.desk().await?.sign_out().await?)
     }
 
     /// Signs out a session that lives in memory only (at exit: nobody could resume it).
     pub async fn end_memory_session(&self) {
-        let engine = self.live.lock().await.as_ref().map(|l| l.engine.clone());
+        let engine = self.live.lock().await.as_ref().map(|l| l.desk.engine().clone());
         if let Some(engine) = engine.filter(|e| e.state().is_signed_in() && e.status().storage == StorageTier::Memory) {
             match engine.sign_out().await {
                 Ok(outcome) => tracing::info!(?outcome, "memory-only session signed out at exit"),
@@ -245,7 +231,7 @@ impl Shell {
         let storage = self.storage().await;
         let live = self.live.lock().await;
         let settings_url = self.settings().server_url.unwrap_or_default();
-        let session = live.as_ref().map(|l| l.engine.status()).unwrap_or_else(|| SessionStatus {
+        let session = live.as_ref().map(|l| l.desk.engine().status()).unwrap_or_else(|| SessionStatus {
             state: SessionState::SignedOut { reason: None },
             server_url: settings_url.clone(),
             username: None,
@@ -257,7 +243,7 @@ impl Shell {
             clock_skew_ms: None,
             pending_revocation: false,
         });
-        let feed_mode = live.as_ref().and_then(|l| l.feed.as_ref()).map(NotificationFeed::mode);
+        let feed_mode = live.as_ref().and_then(|l| l.desk.feed()).map(NotificationFeed::mode);
         AppStatus {
             feed_mode,
             event_seq,
@@ -292,7 +278,7 @@ impl Shell {
         self.ready().await;
         let live = self.live.lock().await;
         let live = live.as_ref().ok_or_else(|| UiError::new(UiCode::NotSignedIn, "You are not signed in."))?;
-        live.idle.report_activity();
+        live.desk.report_activity();
         Ok(())
     }
 
@@ -300,7 +286,7 @@ impl Shell {
     pub async fn feed(&self) -> Result<NotificationFeed, UiError> {
         self.ready().await;
         let live = self.live.lock().await;
-        live.as_ref().and_then(|l| l.feed.clone()).ok_or_else(|| {
+        live.as_ref().and_then(|l| l.desk.feed().cloned()).ok_or_else(|| {
             UiError::new(UiCode::Unavailable, "Notifications are not available (the local cache could not be opened).")
         })
     }
@@ -308,6 +294,6 @@ impl Shell {
     /// The idle watch's view (source, timeout, countdown).
     pub async fn idle_status(&self) -> Option<IdleStatus> {
         self.ready().await;
-        self.live.lock().await.as_ref().map(|l| l.idle.status())
+        self.live.lock().await.as_ref().map(|l| l.desk.idle_status())
     }
 }

@@ -8,13 +8,15 @@ use tessera_session::{Password, StorageTier};
 
 use super::logout;
 use crate::cli::LoginArgs;
-use crate::context::{self, CurrentAccount, Dirs};
+use tessera_session::Account;
+
+use crate::context::{self, Dirs};
 use crate::failure::{Exit, Failure};
 use crate::output;
 
 pub async fn run(dirs: &Dirs, args: &LoginArgs, json: bool) -> Result<Exit, Failure> {
-    let server_url = tessera_session::local::normalize_server_url(&args.server);
-    let username = args.username.trim().to_owned();
+    let account = Account::new(&args.server, &args.username);
+    let (server_url, username) = (account.server_url().to_owned(), account.username().to_owned());
     if server_url.is_empty() {
         return Err(Failure::usage("--server must not be empty"));
     }
@@ -23,25 +25,14 @@ pub async fn run(dirs: &Dirs, args: &LoginArgs, json: bool) -> Result<Exit, Fail
     }
     let password = read_password(args.password_stdin, &username, &server_url)?;
     let storage = context::storage().await;
-    let account = CurrentAccount { server_url: server_url.clone(), username: username.clone() };
 
     // One account at a time: a different current account is signed out first, so its refresh
     // token does not linger in the keychain where no command would reach it.
     if storage.keychain_error.is_none() {
-        if let Some(previous) = CurrentAccount::load(dirs)?.filter(|p| *p != account) {
-            match logout::sign_out_account(dirs, &previous, &storage).await {
-                Ok(outcome) => {
-                    eprintln!(
-                        "Signed out {} at {} first ({})",
-                        previous.username,
-                        previous.server_url,
-                        logout::outcome_word(outcome)
-                    );
-                    CurrentAccount::remove(dirs)?;
-                }
-                Err(e) => {
-                    eprintln!("warning: could not sign out {} at {} first: {e}", previous.username, previous.server_url)
-                }
+        if let Some(previous) = context::current_account(dirs)?.filter(|p| *p != account) {
+            match logout::sign_out_current(dirs, &previous, &storage).await {
+                Ok(outcome) => eprintln!("Signed out {previous} first ({})", logout::outcome_word(outcome)),
+                Err(e) => eprintln!("warning: could not sign out {previous} first: {e}"),
             }
         }
     }
@@ -52,8 +43,8 @@ pub async fn run(dirs: &Dirs, args: &LoginArgs, json: bool) -> Result<Exit, Fail
     let status = signed_in?;
     let session_id = status.session_id.clone().unwrap_or_default();
 
+    // The engine made the account current when the session reached the keychain.
     if status.storage == StorageTier::Keychain {
-        account.store(dirs)?;
         if json {
             output::json(&json!({
                 "signed_in": true,

@@ -1,15 +1,14 @@
 //! `tessera logout`: revoke at the server, delete the keychain record, forget the account.
 
 use serde_json::json;
-use tessera_session::SignOutOutcome;
-use tessera_session::lock::AccountNote;
+use tessera_session::{Account, SignOutOutcome};
 
-use crate::context::{self, CurrentAccount, Dirs, Storage};
+use crate::context::{self, Dirs, Storage};
 use crate::failure::{self, Exit, Failure};
 use crate::output;
 
 pub async fn run(dirs: &Dirs, json: bool) -> Result<Exit, Failure> {
-    let Some(account) = CurrentAccount::load(dirs)? else { return Err(Failure::not_signed_in()) };
+    let Some(account) = context::current_account(dirs)? else { return Err(Failure::not_signed_in()) };
     let storage = context::storage().await;
     if let Some(e) = &storage.keychain_error {
         // Without the keychain the stored session cannot be reached to revoke it: change nothing.
@@ -17,19 +16,17 @@ pub async fn run(dirs: &Dirs, json: bool) -> Result<Exit, Failure> {
         failure.message = format!("cannot open the system keychain to sign out: {e}; nothing was changed");
         return Err(failure);
     }
-    let outcome = sign_out_account(dirs, &account, &storage).await?;
-    // A queued revocation needs the account noted to be sent by a later command.
-    if outcome != SignOutOutcome::RevocationQueued {
-        CurrentAccount::remove(dirs)?;
-    }
+    // The engine forgets the current account, unless a revocation stays queued for a later
+    // command to send.
+    let outcome = sign_out_current(dirs, &account, &storage).await?;
     if json {
         output::json(&json!({
-            "server_url": account.server_url,
-            "username": account.username,
+            "server_url": account.server_url(),
+            "username": account.username(),
             "outcome": outcome,
         }))?;
     } else {
-        let who = format!("{} at {}", account.username, account.server_url);
+        let who = account.to_string();
         match outcome {
             SignOutOutcome::Revoked => println!("Signed out {who}."),
             SignOutOutcome::RevocationQueued => println!(
@@ -46,30 +43,18 @@ pub async fn run(dirs: &Dirs, json: bool) -> Result<Exit, Failure> {
     Ok(if outcome == SignOutOutcome::NotSignedIn { Exit::NotSignedIn } else { Exit::Ok })
 }
 
-/// Signs `account` out (server revocation, keychain record, memory), from a fresh process.
-pub async fn sign_out_account(
-    dirs: &Dirs,
-    account: &CurrentAccount,
-    storage: &Storage,
-) -> Result<SignOutOutcome, Failure> {
-    let (engine, mut warnings) = context::engine(dirs, &account.server_url, storage)?;
-    // The engine signs out the account noted in the data directory. When that note names
-    // another account (the desktop app signed in elsewhere meanwhile), pick ours up first.
-    let noted = AccountNote::load(&dirs.data).await.ok().flatten();
-    let ours = noted.is_some_and(|n| n.server_url == account.server_url && n.username == account.username);
-    if !ours {
-        engine.restore_user(&account.username).await.map_err(Failure::from)?;
+/// Signs the current account (`account`, as the caller read it) out from a fresh process:
+/// server revocation, keychain record, cached notifications, current-account file.
+pub async fn sign_out_current(dirs: &Dirs, account: &Account, storage: &Storage) -> Result<SignOutOutcome, Failure> {
+    let (engine, mut warnings) = context::engine(dirs, account.server_url(), storage)?;
+    // A revocation an earlier offline sign-out queued for this account goes first.
+    if let Err(e) = engine.flush_pending_revocations().await {
+        tracing::info!(code = e.code(), "queued revocation still pending");
     }
     let outcome = engine.sign_out().await;
     // Shared desks: the next person must not read this user's notifications.
-    if let Err(e) = tessera_session::feed::forget_cached(&dirs.data, &account.server_url, &account.username).await {
+    if let Err(e) = tessera_session::feed::forget_cached(&dirs.data, account).await {
         tracing::warn!(code = e.code(), "could not delete the cached notifications");
-    }
-    // A revocation an earlier offline sign-out queued for this account.
-    if ours {
-        if let Err(e) = engine.flush_pending_revocations().await {
-            tracing::info!(code = e.code(), "queued revocation still pending");
-        }
     }
     warnings.print();
     outcome.map_err(Failure::from)

@@ -5,7 +5,7 @@ use serde_json::json;
 use tessera_session::NotificationFeed;
 
 use crate::cli::{NotificationsArgs, NotificationsCommand, ReadArgs};
-use crate::context::{self, CurrentAccount, Dirs};
+use crate::context::{self, Dirs};
 use crate::failure::{Exit, Failure};
 use crate::output;
 
@@ -19,27 +19,16 @@ pub async fn run(dirs: &Dirs, args: &NotificationsArgs, json: bool) -> Result<Ex
 async fn list(dirs: &Dirs, args: &NotificationsArgs, json: bool) -> Result<Exit, Failure> {
     // The cache only: no keychain, no server. It is deleted on sign-out, so what it holds
     // belongs to the account still current here.
-    let Some(account) = CurrentAccount::load(dirs)? else { return Err(Failure::not_signed_in()) };
-    let items = tessera_session::feed::cached_notifications(
-        &dirs.data,
-        &account.server_url,
-        &account.username,
-        args.unread,
-        args.limit,
-    )
-    .await
-    .map_err(Failure::from)?;
+    let Some(account) = context::current_account(dirs)? else { return Err(Failure::not_signed_in()) };
+    let items = tessera_session::feed::cached_notifications(&dirs.data, &account, args.unread, args.limit)
+        .await
+        .map_err(Failure::from)?;
     if json {
         output::json(&json!({ "notifications": items }))?;
         return Ok(Exit::Ok);
     }
     if items.is_empty() {
-        println!(
-            "No {}notifications cached for {} at {}.",
-            if args.unread { "unread " } else { "" },
-            account.username,
-            account.server_url
-        );
+        println!("No {}notifications cached for {account}.", if args.unread { "unread " } else { "" });
         return Ok(Exit::Ok);
     }
     let rows: Vec<Vec<String>> = items

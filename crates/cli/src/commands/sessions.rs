@@ -4,7 +4,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use crate::cli::SessionsCommand;
-use crate::context::{self, CurrentAccount, Dirs};
+use crate::context::{self, Dirs};
 use crate::failure::{Exit, Failure};
 use crate::output;
 
@@ -60,10 +60,9 @@ async fn revoke(dirs: &Dirs, id: &str, json: bool) -> Result<Exit, Failure> {
         }
         _ => Failure::from(e),
     })?;
+    // The engine has signed out here and forgotten the account; the cache goes too.
     if own {
-        CurrentAccount::remove(dirs)?;
-        let account = &restored.account;
-        if let Err(e) = tessera_session::feed::forget_cached(&dirs.data, &account.server_url, &account.username).await {
+        if let Err(e) = tessera_session::feed::forget_cached(&dirs.data, &restored.account).await {
             tracing::warn!(code = e.code(), "could not delete the cached notifications");
         }
     }

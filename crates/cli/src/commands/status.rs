@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tessera_session::{SessionState, SignOutReason, StorageTier, VaultKey};
+use tessera_session::{SessionState, SignOutReason, StorageTier};
 
-use crate::context::{self, CurrentAccount, Dirs};
+use crate::context::{self, Dirs};
 use crate::failure::{Exit, Failure};
 use crate::output;
 
@@ -45,7 +45,7 @@ struct Reason {
 }
 
 pub async fn run(dirs: &Dirs, json: bool) -> Result<Exit, Failure> {
-    let account = CurrentAccount::load(dirs)?;
+    let account = context::current_account(dirs)?;
     let storage = context::storage().await;
     let storage_view = |tier: StorageTier, write_failure: Option<String>| StorageView {
         tier,
@@ -68,22 +68,21 @@ pub async fn run(dirs: &Dirs, json: bool) -> Result<Exit, Failure> {
     if storage.keychain_error.is_some() {
         // The session may be in the keychain; we cannot tell. Show the account and why.
         let view = StatusView {
-            server_url: Some(account.server_url.clone()),
-            username: Some(account.username.clone()),
+            server_url: Some(account.server_url().to_owned()),
+            username: Some(account.username().to_owned()),
             ..signed_out_view(storage_view(storage.tier(), None))
         };
         print(&view, json)?;
         return Ok(Exit::Keychain);
     }
-    let (engine, mut warnings) = context::engine(dirs, &account.server_url, &storage)?;
-    let restored = engine.restore_user(&account.username).await;
+    let (engine, mut warnings) = context::engine(dirs, account.server_url(), &storage)?;
+    let restored = engine.restore_user(account.username()).await;
     warnings.print();
     restored.map_err(Failure::from)?;
     let status = engine.status();
     let metrics = engine.metrics();
     // Read after restoring: restoring sends a queued revocation when it can.
-    let key = VaultKey { server_url: account.server_url.clone(), username: account.username.clone() };
-    let pending = match storage.vault.load(&key).await {
+    let pending = match storage.vault.load(&account).await {
         Ok(record) => record.is_some_and(|r| r.pending_revocation.is_some()),
         Err(_) => status.pending_revocation,
     };
@@ -96,8 +95,8 @@ pub async fn run(dirs: &Dirs, json: bool) -> Result<Exit, Failure> {
         signed_in,
         state: status.state.name(),
         signed_out_reason: reason,
-        server_url: Some(account.server_url.clone()),
-        username: Some(account.username.clone()),
+        server_url: Some(account.server_url().to_owned()),
+        username: Some(account.username().to_owned()),
         session_id: status.session_id.clone(),
         access_expires_at: status.access_expires_at,
         refresh_expires_at: status.refresh_expires_at,

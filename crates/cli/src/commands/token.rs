@@ -31,7 +31,7 @@ pub async fn whoami(dirs: &Dirs, json: bool) -> Result<Exit, Failure> {
     if json {
         output::json(&me)?;
     } else {
-        println!("{} ({}, {}) at {}", me.username, me.display_name, me.role.as_str(), restored.account.server_url);
+        println!("{} ({}, {}) at {}", me.username, me.display_name, me.role.as_str(), restored.account.server_url());
     }
     Ok(Exit::Ok)
 }

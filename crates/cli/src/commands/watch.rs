@@ -2,7 +2,7 @@
 //! watch (`TESSERA_IDLE_TIMEOUT_SECS`, `TESSERA_IDLE_WARNING_SECS`) and prints every engine event
 //! until Ctrl-C or SIGTERM (exit 0) or the session ends (exit 3, e.g. after the idle timeout).
 
-use tessera_session::{IdleWatch, NotificationFeed, SessionEngine, SessionEvent, SessionState, SystemIdle};
+use tessera_session::{Desk, SessionEngine, SessionEvent, SessionState, SystemIdle};
 use tokio::sync::broadcast;
 
 use crate::context::{self, Dirs};
@@ -14,38 +14,32 @@ pub async fn run(dirs: &Dirs, json: bool) -> Result<Exit, Failure> {
     watch(restored.engine, json).await
 }
 
-/// The event loop: refresh schedule and feed for `engine`, one line per event. Other watchers
-/// (e.g. idle) start here too, so they live exactly as long as the loop.
+/// The event loop over a [`Desk`] for `engine` (refresh schedule, feed, idle watch), one line
+/// per event.
 pub async fn watch(engine: SessionEngine, json: bool) -> Result<Exit, Failure> {
     let mut events = engine.subscribe();
-    let username = engine.status().username;
-    let _schedule = engine.spawn_scheduler();
-    let feed = NotificationFeed::spawn(engine.clone()).map_err(Failure::from)?;
+    let account = engine.status().username.map(|user| engine.config().account(&user));
     // System-wide idle (X11, GNOME); without a source the terminal cannot tell activity, so the
     // session then ends at the idle timeout unless something else reports activity — said by a
     // `idle_unknown` warning event.
-    let _idle = IdleWatch::spawn(engine.clone(), SystemIdle::detect());
-    print(&SessionEvent::StateChanged { state: engine.state(), reason: None }, json)?;
+    let desk = Desk::open(engine, SystemIdle::detect());
+    print(&SessionEvent::StateChanged { state: desk.engine().state(), reason: None }, json)?;
     let mut terminate = terminate_signal()?;
-    let exit = loop {
+    loop {
         let event = tokio::select! {
-            _ = tokio::signal::ctrl_c() => break Ok(Exit::Ok),
-            _ = terminate.recv() => break Ok(Exit::Ok),
+            _ = tokio::signal::ctrl_c() => return Ok(Exit::Ok),
+            _ = terminate.recv() => return Ok(Exit::Ok),
             event = events.recv() => event,
         };
         match event {
             Ok(event) => {
                 print(&event, json)?;
                 if let SessionEvent::StateChanged { state: SessionState::SignedOut { reason }, .. } = event {
-                    // The feed deletes the cache on sign-out too, but this process is about to
-                    // exit: make sure it is gone first.
-                    if let Some(username) = &username {
-                        let (dir, server) = (&engine.config().data_dir, engine.config().server_url());
-                        if let Err(e) = tessera_session::feed::forget_cached(dir, &server, username).await {
-                            eprintln!("warning: could not delete the cached notifications ({})", e.code());
-                        }
+                    // This process is about to exit: the cache goes first.
+                    if let Some(account) = &account {
+                        desk.forget_cached(account).await;
                     }
-                    break Err(match reason {
+                    return Err(match reason {
                         Some(reason) => Failure::from(tessera_session::EngineError::SignedOut(reason)),
                         None => Failure::not_signed_in(),
                     });
@@ -54,11 +48,9 @@ pub async fn watch(engine: SessionEngine, json: bool) -> Result<Exit, Failure> {
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 eprintln!("warning: {n} events were dropped (output too slow)")
             }
-            Err(broadcast::error::RecvError::Closed) => break Ok(Exit::Ok),
+            Err(broadcast::error::RecvError::Closed) => return Ok(Exit::Ok),
         }
-    };
-    feed.stop();
-    exit
+    }
 }
 
 #[cfg(unix)]

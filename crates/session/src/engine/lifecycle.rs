@@ -2,15 +2,15 @@
 
 use serde::Serialize;
 
+use super::records::{RecordGuard, is_pending_only};
+use super::refresh::Cause;
 use super::{Held, SessionEngine, SessionStatus};
+use crate::account::Account;
 use crate::audit::AuditKind;
 use crate::error::{ClientError, EngineError, ErrorClass};
-use crate::lock::{AccountNote, LOCK_WAIT, RefreshLock};
 use crate::secret::{Password, RefreshToken};
 use crate::state::{SessionState, SignOutReason, WarningCode};
-use crate::vault::{VaultKey, VaultRecord};
-
-use super::refresh::{Cause, is_pending_only};
+use crate::vault::{StorageTier, VaultRecord};
 
 /// What sign-out achieved at the server. Locally the session is gone in every case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -53,9 +53,9 @@ impl SessionEngine {
                 return Err(e.into());
             }
         };
-        let key = self.key_for(username);
-        let lock = RefreshLock::acquire(&self.inner.config.data_dir, &key, LOCK_WAIT).await.ok();
-        let previous = match self.inner.vault.load(&key).await {
+        let account = self.inner.config.account(username);
+        let guard = self.lock_record_anyway(&account).await;
+        let previous = match guard.load().await {
             Ok(previous) => previous,
             Err(e) => {
                 self.warn(WarningCode::VaultReadFailed, format!("could not read the keychain ({})", e.code()));
@@ -80,29 +80,29 @@ impl SessionEngine {
             refresh_token: grant.refresh_token.clone(),
             session_id: grant.session_id.clone(),
             client_id: Some(self.inner.client.client_id().to_owned()),
-            username: username.to_owned(),
-            server_url: self.inner.config.server_url(),
+            username: account.username().to_owned(),
+            server_url: account.server_url().to_owned(),
             refresh_expires_at: grant.refresh_expires_at,
             session_expires_at: grant.session_expires_at,
             pending_revocation: pending,
         };
-        let persisted = self.persist(&record).await;
-        drop(lock);
-        let note = AccountNote { server_url: record.server_url.clone(), username: username.to_owned() };
-        if let Err(e) = note.store(&self.inner.config.data_dir).await {
-            tracing::warn!(error = %e, "could not note the account; restore() will need the user name");
+        let persisted = self.persist(&guard, &record).await;
+        if persisted && self.inner.vault.tier() == StorageTier::Keychain {
+            self.make_current(&guard);
         }
+        drop(guard);
         let issued = self.install(record, grant, persisted);
         self.audit(Self::audit_event(AuditKind::SignedIn, Some(&issued.session_id))).await;
         Ok(self.status())
     }
 
-    /// Restores the account last signed in from this data directory (see
-    /// [`restore_user`](Self::restore_user)); signed out when there is none.
+    /// Restores the current account ([`EngineConfig::current_account`](crate::EngineConfig)) when
+    /// it is on this engine's server (see [`restore_user`](Self::restore_user)); signed out when
+    /// there is none.
     pub async fn restore(&self) -> Result<SessionState, EngineError> {
-        match AccountNote::load(&self.inner.config.data_dir).await? {
-            Some(note) if note.server_url == self.inner.config.server_url() => self.restore_user(&note.username).await,
-            _ => Ok(self.state()),
+        match self.current_account()? {
+            Some(account) => self.restore_user(account.username()).await,
+            None => Ok(self.state()),
         }
     }
 
@@ -115,8 +115,8 @@ impl SessionEngine {
         if self.cur().session.is_some() {
             return Ok(self.state());
         }
-        let key = self.key_for(username);
-        let record = match self.inner.vault.load(&key).await {
+        let account = self.inner.config.account(username);
+        let record = match self.inner.vault.load(&account).await {
             Ok(Some(record)) => record,
             Ok(None) => return Ok(self.state()),
             Err(e) => {
@@ -125,7 +125,7 @@ impl SessionEngine {
             }
         };
         if is_pending_only(&record) {
-            if let Err(e) = self.flush_pending_locked(&key).await {
+            if let Err(e) = self.flush_pending_locked(&account).await {
                 tracing::info!(code = e.code(), "queued revocation still pending");
             }
             return Ok(self.state());
@@ -134,16 +134,8 @@ impl SessionEngine {
         let session_id = record.session_id.clone();
         let now = self.now();
         let expired = record.session_expires_at <= now;
-        {
-            let mut cur = self.cur();
-            cur.session = Some(Held { record, access: None, issued_at: now, expires_at: now });
-            cur.persisted = true;
-            cur.epoch += 1;
-            cur.token_generation += 1;
-            cur.last_failure = None;
-            self.set_state_locked(&mut cur, SessionState::Refreshing);
-            self.publish_schedule(&cur);
-        }
+        let held = Held { record, access: None, issued_at: now, expires_at: now };
+        self.replace_session(&mut self.cur(), Some(held), true, SessionState::Refreshing);
         if expired {
             self.end_locked(SignOutReason::SessionExpired, None).await;
             return Ok(self.state());
@@ -156,7 +148,7 @@ impl SessionEngine {
             Err(e) => return Err(e),
         }
         if has_pending && self.cur().session.is_some() {
-            if let Err(e) = self.flush_pending_locked(&key).await {
+            if let Err(e) = self.flush_pending_locked(&account).await {
                 tracing::info!(code = e.code(), "queued revocation still pending");
             }
         }
@@ -164,9 +156,10 @@ impl SessionEngine {
     }
 
     /// Signs out: revokes the session at the server (RFC 7009), deletes the vault record, clears
-    /// memory. When the server cannot be reached, signs out locally anyway and queues the
-    /// revocation in the keychain. Works in a fresh process too (e.g. `tessera logout`): without
-    /// a session in memory it signs out the account noted in the data directory.
+    /// memory and forgets the current account. When the server cannot be reached, signs out
+    /// locally anyway and queues the revocation in the keychain (the account stays current, so a
+    /// later start sends it). Works in a fresh process too (e.g. `tessera sign-out`): without a
+    /// session in memory it signs out the current account.
     pub async fn sign_out(&self) -> Result<SignOutOutcome, EngineError> {
         self.sign_out_because(SignOutReason::UserSignedOut).await
     }
@@ -177,27 +170,43 @@ impl SessionEngine {
     pub async fn sign_out_because(&self, reason: SignOutReason) -> Result<SignOutOutcome, EngineError> {
         let _gate = self.inner.gate.lock().await;
         let in_memory = self.cur().session.as_ref().map(|h| h.record.clone());
-        let record = match in_memory {
-            Some(record) => Some(record),
-            None => match self.noted_key().await? {
-                Some(key) => self.inner.vault.load(&key).await?.filter(|r| !is_pending_only(r)),
-                None => None,
+        let (account, record) = match in_memory {
+            Some(record) => (record.key(), Some(record)),
+            None => match self.current_account()? {
+                Some(account) => {
+                    let stored = self.inner.vault.load(&account).await?.filter(|r| !is_pending_only(r));
+                    (account, stored)
+                }
+                None => return Ok(SignOutOutcome::NotSignedIn),
             },
         };
-        let Some(record) = record else { return Ok(SignOutOutcome::NotSignedIn) };
-        let key = record.key();
-        let lock = RefreshLock::acquire(&self.inner.config.data_dir, &key, LOCK_WAIT).await.ok();
+        let guard = self.lock_record_anyway(&account).await;
+        let outcome = match record {
+            Some(record) => self.revoke_and_remove(&guard, &record, reason).await,
+            None => SignOutOutcome::NotSignedIn,
+        };
+        // A queued revocation keeps the account current: whichever program starts next sends it.
+        self.forget_current_if_gone(&guard).await;
+        Ok(outcome)
+    }
+
+    /// Revokes `record`'s session at the server and removes it here. The caller holds the gate
+    /// and `guard` (the record's account).
+    async fn revoke_and_remove(
+        &self,
+        guard: &RecordGuard,
+        record: &VaultRecord,
+        reason: SignOutReason,
+    ) -> SignOutOutcome {
         // Revoke the freshest token: another process may have rotated ours.
-        let (token, older) = match self.inner.vault.load(&key).await {
-            Ok(Some(stored)) if stored.session_id == record.session_id && !is_pending_only(&stored) => {
-                (stored.refresh_token.clone(), stored.pending_revocation.clone())
-            }
+        let (token, older) = match guard.load_ours(&record.session_id).await {
+            Ok(Some(stored)) => (stored.refresh_token, stored.pending_revocation),
             _ => (record.refresh_token.clone(), record.pending_revocation.clone()),
         };
         let mut outcome = match self.inner.client.revoke(&token, record.client_id.as_deref()).await {
             Err(e) if is_transient(&e) => {
                 tracing::info!(code = e.code(), "server unreachable at sign-out; queueing the revocation");
-                self.queue_revocation(&record, token).await
+                self.queue_revocation(guard, record, token).await
             }
             // RFC 7009: any other answer means the server will not take this token again.
             _ => SignOutOutcome::Revoked,
@@ -205,16 +214,15 @@ impl SessionEngine {
         if outcome == SignOutOutcome::Revoked {
             match older {
                 Some(older) => match self.inner.client.revoke(&older, record.client_id.as_deref()).await {
-                    Err(e) if is_transient(&e) => outcome = self.queue_revocation(&record, older).await,
-                    _ => self.delete_record(&key).await,
+                    Err(e) if is_transient(&e) => outcome = self.queue_revocation(guard, record, older).await,
+                    _ => self.delete_record(guard).await,
                 },
-                None => self.delete_record(&key).await,
+                None => self.delete_record(guard).await,
             }
         }
-        drop(lock);
         self.clear_memory(reason);
         self.audit(Self::audit_event(AuditKind::SignedOut, Some(&record.session_id)).reason(reason.as_str())).await;
-        Ok(outcome)
+        outcome
     }
 
     /// Sends a revocation queued by an offline sign-out. Returns how many were sent (0 or 1);
@@ -223,32 +231,29 @@ impl SessionEngine {
     pub async fn flush_pending_revocations(&self) -> Result<usize, EngineError> {
         let _gate = self.inner.gate.lock().await;
         let in_memory = self.cur().session.as_ref().map(|h| h.record.key());
-        let key = match in_memory {
-            Some(key) => Some(key),
-            None => self.noted_key().await?,
+        let account = match in_memory {
+            Some(account) => Some(account),
+            None => self.current_account()?,
         };
-        match key {
-            Some(key) => self.flush_pending_locked(&key).await,
+        match account {
+            Some(account) => self.flush_pending_locked(&account).await,
             None => Ok(0),
         }
     }
 
     /// The caller holds the gate.
-    async fn flush_pending_locked(&self, key: &VaultKey) -> Result<usize, EngineError> {
-        let lock = RefreshLock::acquire(&self.inner.config.data_dir, key, LOCK_WAIT).await.ok();
-        let Some(stored) = self.inner.vault.load(key).await? else { return Ok(0) };
+    async fn flush_pending_locked(&self, account: &Account) -> Result<usize, EngineError> {
+        let guard = self.lock_record_anyway(account).await;
+        let Some(stored) = guard.load().await? else { return Ok(0) };
         let Some(pending) = stored.pending_revocation.clone() else { return Ok(0) };
         if let Err(e) = self.inner.client.revoke(&pending, stored.client_id.as_deref()).await {
             if is_transient(&e) {
                 return Err(e.into());
             }
         }
-        if is_pending_only(&stored) {
-            self.inner.vault.delete(key).await?;
-        } else {
-            self.inner.vault.store(&VaultRecord { pending_revocation: None, ..stored.clone() }).await?;
-        }
-        drop(lock);
+        guard.clear_revocation(&stored).await?;
+        self.forget_current_if_gone(&guard).await;
+        drop(guard);
         if let Some(held) = self.cur().session.as_mut().filter(|h| h.record.session_id == stored.session_id) {
             held.record.pending_revocation = None;
         }
@@ -257,9 +262,8 @@ impl SessionEngine {
     }
 
     /// Writes a record that only carries `token` for revocation.
-    async fn queue_revocation(&self, record: &VaultRecord, token: RefreshToken) -> SignOutOutcome {
-        let queued = VaultRecord { refresh_token: token.clone(), pending_revocation: Some(token), ..record.clone() };
-        match self.inner.vault.store(&queued).await {
+    async fn queue_revocation(&self, guard: &RecordGuard, record: &VaultRecord, token: RefreshToken) -> SignOutOutcome {
+        match guard.queue_revocation(record, token).await {
             Ok(()) => {
                 self.warn(
                     WarningCode::RevocationPending,
@@ -278,8 +282,8 @@ impl SessionEngine {
         }
     }
 
-    async fn delete_record(&self, key: &VaultKey) {
-        if let Err(e) = self.inner.vault.delete(key).await {
+    async fn delete_record(&self, guard: &RecordGuard) {
+        if let Err(e) = guard.remove().await {
             self.warn(
                 WarningCode::VaultWriteFailed,
                 format!("could not delete the session from the keychain ({})", e.code()),
@@ -287,11 +291,9 @@ impl SessionEngine {
         }
     }
 
-    /// The vault key of the account noted in the data directory, for this server.
-    async fn noted_key(&self) -> Result<Option<VaultKey>, EngineError> {
-        Ok(AccountNote::load(&self.inner.config.data_dir)
-            .await?
-            .filter(|n| n.server_url == self.inner.config.server_url())
-            .map(|n| self.key_for(&n.username)))
+    /// The current account, when it is on this engine's server.
+    fn current_account(&self) -> Result<Option<Account>, EngineError> {
+        let current = self.inner.config.current_account.load().map_err(|e| EngineError::DataDir(e.to_string()))?;
+        Ok(current.filter(|account| account.server_url() == self.inner.config.server_url()))
     }
 }

@@ -6,10 +6,12 @@
 //!   data directory, inside which the vault is re-read so a token another process already rotated
 //!   is adopted instead of replayed ([`refresh`](self) module).
 //! - A rotated refresh token is in the vault before the new state is reported.
-//! - Sign-in, restore, sign-out and pending revocations are in the `lifecycle` module.
+//! - Sign-in, restore, sign-out and pending revocations are in the `lifecycle` module; every
+//!   change of the keychain record goes through the `records` module's guard.
 
 mod api;
 mod lifecycle;
+mod records;
 mod refresh;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -27,7 +29,7 @@ use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::schedule::{RefreshScheduler, ScheduleInput, SchedulePolicy, TokenTimes};
 use crate::secret::AccessToken;
 use crate::state::{SessionEvent, SessionState, SignOutReason, WarningCode};
-use crate::vault::{StorageTier, Vault, VaultKey, VaultRecord};
+use crate::vault::{StorageTier, Vault, VaultRecord};
 
 pub use lifecycle::SignOutOutcome;
 
@@ -236,10 +238,6 @@ impl SessionEngine {
         self.inner.clock.now()
     }
 
-    fn key_for(&self, username: &str) -> VaultKey {
-        VaultKey { server_url: self.inner.config.server_url(), username: username.to_owned() }
-    }
-
     pub(crate) fn emit(&self, event: SessionEvent) {
         // No subscriber is fine.
         let _ = self.inner.events.send(event);
@@ -270,6 +268,19 @@ impl SessionEngine {
                 });
             }
         }
+    }
+
+    /// Puts `session` (or none) in place of the current one: every earlier refresh outcome and
+    /// token generation is superseded, and the schedule re-arms on the new dates.
+    fn replace_session(&self, cur: &mut Current, session: Option<Held>, persisted: bool, state: SessionState) {
+        cur.session = session;
+        cur.epoch += 1;
+        cur.token_generation += 1;
+        cur.last_failure = None;
+        cur.persisted = persisted;
+        cur.offline_since = None;
+        self.set_state_locked(cur, state);
+        self.publish_schedule(cur);
     }
 
     fn set_state(&self, state: SessionState) {

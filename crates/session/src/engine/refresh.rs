@@ -14,10 +14,10 @@
 
 use chrono::{DateTime, Utc};
 
+use super::records::{RecordGuard, is_pending_only};
 use super::{Held, SessionEngine};
 use crate::audit::AuditKind;
 use crate::error::{ClientError, EngineError, ErrorClass};
-use crate::lock::{LOCK_WAIT, RefreshLock};
 use crate::schedule::{RefreshOutcome, ScheduleTarget};
 use crate::secret::AccessToken;
 use crate::state::{SessionEvent, SessionState, SignOutReason, WarningCode};
@@ -44,11 +44,6 @@ pub(crate) struct Issued {
     pub(crate) token: AccessToken,
     pub(crate) epoch: u64,
     pub(crate) session_id: String,
-}
-
-/// A record that only carries a revocation to send (the user signed out while offline).
-pub(crate) fn is_pending_only(record: &VaultRecord) -> bool {
-    record.pending_revocation.as_ref() == Some(&record.refresh_token)
 }
 
 impl SessionEngine {
@@ -112,17 +107,12 @@ impl SessionEngine {
             snapshot
         };
         tracing::debug!(?cause, session_id = %record.session_id, "refreshing");
-        let key = record.key();
-        let lock = match RefreshLock::acquire(&self.inner.config.data_dir, &key, LOCK_WAIT).await {
-            Ok(lock) => Some(lock),
-            Err(e @ EngineError::LockTimeout(_)) => return self.refresh_failed(e),
-            Err(e) => {
-                tracing::warn!(error = %e, "refreshing without the cross-process lock");
-                None
-            }
+        let guard = match self.lock_record(&record.key()).await {
+            Ok(guard) => guard,
+            Err(e) => return self.refresh_failed(e),
         };
         if persisted {
-            match self.inner.vault.load(&key).await {
+            match guard.load().await {
                 Ok(None) => return self.signed_out_elsewhere(&record.session_id),
                 Ok(Some(stored)) if is_pending_only(&stored) => return self.signed_out_elsewhere(&record.session_id),
                 Ok(Some(stored)) => {
@@ -159,8 +149,8 @@ impl SessionEngine {
                     pending_revocation: record.pending_revocation.clone(),
                 };
                 // Crash-safe rotation: the vault has the new token before anyone hears of it.
-                let persisted = self.persist(&rotated).await;
-                drop(lock);
+                let persisted = self.persist(&guard, &rotated).await;
+                drop(guard);
                 self.inner.metrics.refresh_succeeded(started.elapsed());
                 let issued = self.install(rotated, grant, persisted);
                 self.audit(Self::audit_event(AuditKind::Refreshed, Some(&issued.session_id))).await;
@@ -172,11 +162,11 @@ impl SessionEngine {
                     .await;
                 match (e.class(), &e) {
                     (ErrorClass::SessionEnded(reason), _) => {
-                        self.end_locked(reason, lock).await;
+                        self.end_locked(reason, Some(guard)).await;
                         Err(EngineError::SignedOut(reason))
                     }
                     (ErrorClass::InvalidToken | ErrorClass::Rejected, ClientError::Server { .. }) => {
-                        self.end_locked(SignOutReason::ServerRejected, lock).await;
+                        self.end_locked(SignOutReason::ServerRejected, Some(guard)).await;
                         Err(EngineError::SignedOut(SignOutReason::ServerRejected))
                     }
                     // Offline past the refresh token's end: no refresh or reported activity reached
@@ -188,7 +178,7 @@ impl SessionEngine {
                             SignOutReason::IdleTimeout
                         };
                         tracing::info!(code = e.code(), ?reason, "offline past the refresh token's end");
-                        self.end_locked(reason, lock).await;
+                        self.end_locked(reason, Some(guard)).await;
                         Err(EngineError::SignedOut(reason))
                     }
                     // Network, 5xx, 429, unreadable bodies, a bad discovered URL: keep the session.
@@ -199,8 +189,8 @@ impl SessionEngine {
     }
 
     /// Writes `record` to the vault; on failure warns and reports the memory tier.
-    pub(crate) async fn persist(&self, record: &VaultRecord) -> bool {
-        match self.inner.vault.store(record).await {
+    pub(crate) async fn persist(&self, guard: &RecordGuard, record: &VaultRecord) -> bool {
+        match guard.replace(record).await {
             Ok(()) => true,
             Err(e) => {
                 self.warn(
@@ -215,7 +205,7 @@ impl SessionEngine {
                     .await;
                 // A stale record would be replayed by the next start (or another process) and
                 // could trip reuse detection; without it, the next start simply asks to sign in.
-                if let Err(e) = self.inner.vault.delete(&record.key()).await {
+                if let Err(e) = guard.remove().await {
                     tracing::warn!(code = e.code(), "could not remove the stale keychain record either");
                 }
                 false
@@ -234,14 +224,7 @@ impl SessionEngine {
         };
         let state = self.settled_state(&held, self.now());
         let session_id = held.record.session_id.clone();
-        cur.session = Some(held);
-        cur.epoch += 1;
-        cur.token_generation += 1;
-        cur.last_failure = None;
-        cur.persisted = persisted;
-        cur.offline_since = None;
-        self.set_state_locked(&mut cur, state);
-        self.publish_schedule(&cur);
+        self.replace_session(&mut cur, Some(held), persisted, state);
         Issued { token: grant.access_token, epoch: cur.epoch, session_id }
     }
 
@@ -276,45 +259,26 @@ impl SessionEngine {
     }
 
     /// Ends the session: removes our vault record (keeping any queued revocation), clears memory,
-    /// reports `SignedOut{reason}`. The caller holds the gate, and `lock` if it has it.
-    pub(crate) async fn end_locked(&self, reason: SignOutReason, lock: Option<RefreshLock>) {
+    /// reports `SignedOut{reason}`. The caller holds the gate, and the record's guard if it has it.
+    pub(crate) async fn end_locked(&self, reason: SignOutReason, guard: Option<RecordGuard>) {
         let Some(record) = self.cur().session.as_ref().map(|h| h.record.clone()) else { return };
-        let lock = match lock {
-            Some(lock) => Some(lock),
-            None => RefreshLock::acquire(&self.inner.config.data_dir, &record.key(), LOCK_WAIT).await.ok(),
+        let guard = match guard {
+            Some(guard) => guard,
+            None => self.lock_record_anyway(&record.key()).await,
         };
         // Only our own record goes: another process may have signed in anew meanwhile.
-        let key = record.key();
-        match self.inner.vault.load(&key).await {
-            Ok(Some(stored)) if stored.session_id == record.session_id && !is_pending_only(&stored) => {
-                let result = match stored.pending_revocation.clone() {
-                    // Keep an older sign-out's queued revocation.
-                    Some(pending) => self.inner.vault.store(&VaultRecord { refresh_token: pending, ..stored }).await,
-                    None => self.inner.vault.delete(&key).await,
-                };
-                if let Err(e) = result {
-                    tracing::warn!(code = e.code(), "could not remove the ended session from the keychain");
-                }
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(code = e.code(), "could not read the keychain to remove the ended session"),
+        if let Err(e) = guard.remove_ours(&record.session_id).await {
+            tracing::warn!(code = e.code(), "could not remove the ended session from the keychain");
         }
-        drop(lock);
+        self.forget_current_if_gone(&guard).await;
+        drop(guard);
         self.clear_memory(reason);
         self.audit(Self::audit_event(AuditKind::SignedOut, Some(&record.session_id)).reason(reason.as_str())).await;
     }
 
     /// Forgets the session in memory and reports `SignedOut{reason}`.
     pub(crate) fn clear_memory(&self, reason: SignOutReason) {
-        let mut cur = self.cur();
-        cur.session = None;
-        cur.epoch += 1;
-        cur.token_generation += 1;
-        cur.last_failure = None;
-        cur.persisted = false;
-        cur.offline_since = None;
-        self.set_state_locked(&mut cur, SessionState::SignedOut { reason: Some(reason) });
-        self.publish_schedule(&cur);
+        self.replace_session(&mut self.cur(), None, false, SessionState::SignedOut { reason: Some(reason) });
     }
 
     /// A warning or end date passed: `Expiring` near the end, signed out at it.

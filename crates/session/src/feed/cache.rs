@@ -9,6 +9,7 @@
 //! A write for a user who is no longer the active one is skipped, so a write that was already
 //! on its way when the user signed out cannot re-create deleted rows.
 
+use crate::account::Account;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -48,13 +49,6 @@ CREATE TABLE pending_marks (
 );
 ";
 
-/// Whose rows: the server (without trailing slash) and the user name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct UserKey {
-    pub(crate) server_url: String,
-    pub(crate) username: String,
-}
-
 /// Where the user's stream stands: the epoch and the last `seq` held.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Cursor {
@@ -73,7 +67,7 @@ pub(crate) struct PendingMark {
 /// The open database and the user whose rows may be written.
 pub(crate) struct Db {
     conn: Connection,
-    active: Option<UserKey>,
+    active: Option<Account>,
 }
 
 type Result<T> = std::result::Result<T, rusqlite::Error>;
@@ -112,19 +106,19 @@ impl Db {
     }
 
     /// Makes `user` the one whose rows may be written (`None`: nobody).
-    pub(crate) fn set_active(&mut self, user: Option<UserKey>) {
+    pub(crate) fn set_active(&mut self, user: Option<Account>) {
         self.active = user;
     }
 
-    fn is_active(&self, user: &UserKey) -> bool {
+    fn is_active(&self, user: &Account) -> bool {
         self.active.as_ref() == Some(user)
     }
 
-    pub(crate) fn cursor(&self, user: &UserKey) -> Result<Cursor> {
+    pub(crate) fn cursor(&self, user: &Account) -> Result<Cursor> {
         self.conn
             .query_row(
                 "SELECT epoch, last_seq FROM cursors WHERE server_url = ?1 AND username = ?2",
-                params![user.server_url, user.username],
+                params![user.server_url(), user.username()],
                 |r| Ok(Cursor { epoch: r.get(0)?, last_seq: r.get(1)? }),
             )
             .optional()
@@ -133,7 +127,7 @@ impl Db {
 
     /// Stores `items` (already filtered to `seq > cursor`) and the new cursor in one
     /// transaction. A notification already held keeps a local read mark.
-    pub(crate) fn store(&mut self, user: &UserKey, items: &[Notification], cursor: &Cursor) -> Result<bool> {
+    pub(crate) fn store(&mut self, user: &Account, items: &[Notification], cursor: &Cursor) -> Result<bool> {
         if !self.is_active(user) {
             return Ok(false);
         }
@@ -147,7 +141,7 @@ impl Db {
 
     /// Replaces everything held for `user` after a history reset. Queued marks refer to the old
     /// history and are dropped.
-    pub(crate) fn replace(&mut self, user: &UserKey, items: &[Notification], cursor: &Cursor) -> Result<bool> {
+    pub(crate) fn replace(&mut self, user: &Account, items: &[Notification], cursor: &Cursor) -> Result<bool> {
         if !self.is_active(user) {
             return Ok(false);
         }
@@ -160,7 +154,7 @@ impl Db {
         Ok(true)
     }
 
-    pub(crate) fn set_cursor(&mut self, user: &UserKey, cursor: &Cursor) -> Result<()> {
+    pub(crate) fn set_cursor(&mut self, user: &Account, cursor: &Cursor) -> Result<()> {
         if self.is_active(user) {
             set_cursor(&self.conn, user, cursor)?;
         }
@@ -168,14 +162,14 @@ impl Db {
     }
 
     /// Newest first.
-    pub(crate) fn list(&self, user: &UserKey, unread_only: bool, limit: usize) -> Result<Vec<Notification>> {
+    pub(crate) fn list(&self, user: &Account, unread_only: bool, limit: usize) -> Result<Vec<Notification>> {
         let mut stmt = self.conn.prepare(
             "SELECT seq, type, payload, created_at, read_at FROM notifications
              WHERE server_url = ?1 AND username = ?2 AND (?3 = 0 OR read_at IS NULL)
              ORDER BY seq DESC LIMIT ?4",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params![user.server_url, user.username, unread_only, limit], |r| {
+        let rows = stmt.query_map(params![user.server_url(), user.username(), unread_only, limit], |r| {
             let payload: String = r.get(2)?;
             Ok(Notification {
                 seq: r.get(0)?,
@@ -189,10 +183,10 @@ impl Db {
         rows.collect()
     }
 
-    pub(crate) fn unread_count(&self, user: &UserKey) -> Result<u64> {
+    pub(crate) fn unread_count(&self, user: &Account) -> Result<u64> {
         let n: i64 = self.conn.query_row(
             "SELECT COUNT(*) FROM notifications WHERE server_url = ?1 AND username = ?2 AND read_at IS NULL",
-            params![user.server_url, user.username],
+            params![user.server_url(), user.username()],
             |r| r.get(0),
         )?;
         Ok(u64::try_from(n).unwrap_or(0))
@@ -203,27 +197,27 @@ impl Db {
     ///
     /// Unlike the feed's writes this does not require `user` to be the active one: the caller
     /// checked with the engine that they are signed in, and the feed task may not have caught up.
-    pub(crate) fn mark_read(&mut self, user: &UserKey, seq: Option<i64>, at: DateTime<Utc>) -> Result<u64> {
+    pub(crate) fn mark_read(&mut self, user: &Account, seq: Option<i64>, at: DateTime<Utc>) -> Result<u64> {
         let tx = self.conn.transaction()?;
         let changed = tx.execute(
             "UPDATE notifications SET read_at = ?3
              WHERE server_url = ?1 AND username = ?2 AND read_at IS NULL AND (?4 IS NULL OR seq = ?4)",
-            params![user.server_url, user.username, at, seq],
+            params![user.server_url(), user.username(), at, seq],
         )?;
         tx.execute(
             "INSERT INTO pending_marks (server_url, username, seq) VALUES (?1, ?2, ?3)",
-            params![user.server_url, user.username, seq],
+            params![user.server_url(), user.username(), seq],
         )?;
         tx.commit()?;
         Ok(changed as u64)
     }
 
     /// Queued marks, oldest first.
-    pub(crate) fn pending(&self, user: &UserKey) -> Result<Vec<PendingMark>> {
+    pub(crate) fn pending(&self, user: &Account) -> Result<Vec<PendingMark>> {
         let mut stmt = self
             .conn
             .prepare("SELECT id, seq FROM pending_marks WHERE server_url = ?1 AND username = ?2 ORDER BY id")?;
-        let rows = stmt.query_map(params![user.server_url, user.username], |r| {
+        let rows = stmt.query_map(params![user.server_url(), user.username()], |r| {
             Ok(PendingMark { id: r.get(0)?, seq: r.get(1)? })
         })?;
         rows.collect()
@@ -234,7 +228,7 @@ impl Db {
     }
 
     /// Forgets everything held for `user` (sign-out) and stops writes for them.
-    pub(crate) fn delete_user(&mut self, user: &UserKey) -> Result<()> {
+    pub(crate) fn delete_user(&mut self, user: &Account) -> Result<()> {
         if self.is_active(user) {
             self.active = None;
         }
@@ -242,13 +236,13 @@ impl Db {
         delete_rows(&tx, user)?;
         tx.execute(
             "DELETE FROM cursors WHERE server_url = ?1 AND username = ?2",
-            params![user.server_url, user.username],
+            params![user.server_url(), user.username()],
         )?;
         tx.commit()
     }
 }
 
-fn insert_items(conn: &Connection, user: &UserKey, items: &[Notification]) -> Result<()> {
+fn insert_items(conn: &Connection, user: &Account, items: &[Notification]) -> Result<()> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO notifications (server_url, username, seq, type, payload, created_at, read_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -258,38 +252,38 @@ fn insert_items(conn: &Connection, user: &UserKey, items: &[Notification]) -> Re
     )?;
     for n in items {
         let payload = n.payload.to_string();
-        stmt.execute(params![user.server_url, user.username, n.seq, n.kind, payload, n.created_at, n.read_at])?;
+        stmt.execute(params![user.server_url(), user.username(), n.seq, n.kind, payload, n.created_at, n.read_at])?;
     }
     Ok(())
 }
 
-fn set_cursor(conn: &Connection, user: &UserKey, cursor: &Cursor) -> Result<()> {
+fn set_cursor(conn: &Connection, user: &Account, cursor: &Cursor) -> Result<()> {
     conn.execute(
         "INSERT INTO cursors (server_url, username, epoch, last_seq) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (server_url, username) DO UPDATE SET epoch = excluded.epoch, last_seq = excluded.last_seq",
-        params![user.server_url, user.username, cursor.epoch, cursor.last_seq],
+        params![user.server_url(), user.username(), cursor.epoch, cursor.last_seq],
     )
     .map(|_| ())
 }
 
-fn trim(conn: &Connection, user: &UserKey) -> Result<()> {
+fn trim(conn: &Connection, user: &Account) -> Result<()> {
     conn.execute(
         "DELETE FROM notifications WHERE server_url = ?1 AND username = ?2 AND seq <= COALESCE(
              (SELECT seq FROM notifications WHERE server_url = ?1 AND username = ?2
               ORDER BY seq DESC LIMIT 1 OFFSET ?3), -1)",
-        params![user.server_url, user.username, KEEP_PER_USER],
+        params![user.server_url(), user.username(), KEEP_PER_USER],
     )
     .map(|_| ())
 }
 
-fn delete_rows(conn: &Connection, user: &UserKey) -> Result<()> {
+fn delete_rows(conn: &Connection, user: &Account) -> Result<()> {
     conn.execute(
         "DELETE FROM notifications WHERE server_url = ?1 AND username = ?2",
-        params![user.server_url, user.username],
+        params![user.server_url(), user.username()],
     )?;
     conn.execute(
         "DELETE FROM pending_marks WHERE server_url = ?1 AND username = ?2",
-        params![user.server_url, user.username],
+        params![user.server_url(), user.username()],
     )?;
     Ok(())
 }
@@ -325,8 +319,8 @@ mod tests {
         }
     }
 
-    fn user(name: &str) -> UserKey {
-        UserKey { server_url: "http://s".into(), username: name.into() }
+    fn user(name: &str) -> Account {
+        Account::new("http://s", name)
     }
 
     fn open(dir: &Path) -> Db {
@@ -350,7 +344,7 @@ mod tests {
             "bob writes when active"
         );
         let seqs =
-            |db: &Db, u: &UserKey| db.list(u, false, 10).unwrap_or_default().iter().map(|n| n.seq).collect::<Vec<_>>();
+            |db: &Db, u: &Account| db.list(u, false, 10).unwrap_or_default().iter().map(|n| n.seq).collect::<Vec<_>>();
         assert_eq!(seqs(&db, &alice), vec![2, 1], "alice sees only hers, newest first");
         assert_eq!(seqs(&db, &bob), vec![9], "bob sees only his");
         db.mark_read(&bob, Some(9), Utc::now()).unwrap_or_default();

@@ -2,7 +2,7 @@
 //! they were made, now or when the server is reachable again.
 
 use super::Shared;
-use super::cache::UserKey;
+use crate::account::Account;
 use crate::error::{ClientError, EngineError};
 
 /// What sending one mark achieved.
@@ -41,7 +41,7 @@ impl Shared {
     }
 
     /// Sends the queued marks of `user` in order, stopping at the first that cannot be sent now.
-    pub(crate) async fn flush_marks(&self, user: &UserKey) -> Result<(), EngineError> {
+    pub(crate) async fn flush_marks(&self, user: &Account) -> Result<(), EngineError> {
         let _one_at_a_time = self.marks.lock().await;
         for mark in self.cache.pending(user).await? {
             match self.send(mark.seq).await {

@@ -36,10 +36,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tessera_protocol::Notification;
 use tokio::sync::{broadcast, watch};
 
+use crate::account::Account;
 use crate::engine::SessionEngine;
 use crate::error::EngineError;
 use crate::state::{FeedMode, SessionEvent, SessionState};
-use cache::UserKey;
 use store::CacheHandle;
 
 /// The notification feed of one engine. Cheap to clone; the feed stops with
@@ -137,24 +137,23 @@ impl NotificationFeed {
     }
 }
 
-/// The notifications cached for `username` at `server_url` in `data_dir`, newest first, read
+/// The notifications cached for `account` in `data_dir`, newest first, read
 /// without a session or a network (for `tessera notifications`, which runs no feed). The cache
 /// of a user is deleted when they sign out.
 pub async fn cached_notifications(
     data_dir: &Path,
-    server_url: &str,
-    username: &str,
+    account: &Account,
     unread_only: bool,
     limit: usize,
 ) -> Result<Vec<Notification>, EngineError> {
-    let user = UserKey { server_url: server_url.trim_end_matches('/').to_owned(), username: username.to_owned() };
+    let user = account.clone();
     CacheHandle::open(data_dir).call(move |db| db.list(&user, unread_only, limit)).await
 }
 
 /// Deletes what is cached for a user (notifications, cursor, queued read marks): sign-out in a
 /// process that runs no feed, e.g. `tessera logout`.
-pub async fn forget_cached(data_dir: &Path, server_url: &str, username: &str) -> Result<(), EngineError> {
-    let user = UserKey { server_url: server_url.trim_end_matches('/').to_owned(), username: username.to_owned() };
+pub async fn forget_cached(data_dir: &Path, account: &Account) -> Result<(), EngineError> {
+    let user = account.clone();
     CacheHandle::open(data_dir).call(move |db| db.delete_user(&user)).await
 }
 
@@ -183,10 +182,10 @@ impl Shared {
     }
 
     /// The signed-in user whose cache rows the public calls read.
-    fn user(&self) -> Result<UserKey, EngineError> {
+    fn user(&self) -> Result<Account, EngineError> {
         let status = self.engine.status();
         match (status.state.is_signed_in(), status.username) {
-            (true, Some(username)) => Ok(UserKey { server_url: status.server_url, username }),
+            (true, Some(username)) => Ok(Account::new(&status.server_url, &username)),
             _ => Err(match status.state {
                 SessionState::SignedOut { reason: Some(reason) } => EngineError::SignedOut(reason),
                 _ => EngineError::NotSignedIn,
@@ -198,7 +197,7 @@ impl Shared {
 #[cfg(test)]
 impl Shared {
     /// A feed's shared state for unit tests: `engine` and a cache in `data_dir` for `user`.
-    pub(crate) fn for_test(engine: SessionEngine, data_dir: &Path, user: &UserKey) -> Arc<Self> {
+    pub(crate) fn for_test(engine: SessionEngine, data_dir: &Path, user: &Account) -> Arc<Self> {
         let cache = CacheHandle::open(data_dir);
         let shared =
             Arc::new(Self { engine, cache, mode: Mutex::new(FeedMode::Offline), marks: tokio::sync::Mutex::new(()) });
@@ -209,7 +208,7 @@ impl Shared {
 
 /// The signed-in session the feed is running for.
 struct Running {
-    user: UserKey,
+    user: Account,
     session_id: String,
     task: tokio::task::JoinHandle<()>,
 }
@@ -248,9 +247,7 @@ async fn supervise(
 async fn follow(shared: &Arc<Shared>, running: &mut Option<Running>) {
     let status = shared.engine.status();
     let now = match (status.state.is_signed_in(), status.username, status.session_id) {
-        (true, Some(username), Some(session_id)) => {
-            Some((UserKey { server_url: status.server_url, username }, session_id))
-        }
+        (true, Some(username), Some(session_id)) => Some((Account::new(&status.server_url, &username), session_id)),
         _ => None,
     };
     if let (Some(run), Some((user, session_id))) = (running.as_ref(), now.as_ref()) {

@@ -20,7 +20,8 @@ use tessera_protocol::Notification;
 use tokio::time::Instant;
 
 use super::Shared;
-use super::cache::{Cursor, UserKey};
+use super::cache::Cursor;
+use crate::account::Account;
 use crate::backoff::Backoff;
 use crate::error::EngineError;
 use crate::state::{FeedMode, SessionEvent};
@@ -54,7 +55,7 @@ pub(crate) enum End {
 /// The state of one session's feed.
 pub(crate) struct Run {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) user: UserKey,
+    pub(crate) user: Account,
     pub(crate) session_id: String,
     /// What the cache holds (kept in memory too, so the feed works without a cache).
     pub(crate) cursor: Cursor,
@@ -63,7 +64,7 @@ pub(crate) struct Run {
 }
 
 /// The feed of one session, until it ends (or the supervisor aborts it).
-pub(crate) async fn run(shared: Arc<Shared>, user: UserKey, session_id: String) {
+pub(crate) async fn run(shared: Arc<Shared>, user: Account, session_id: String) {
     let cursor = match shared.cache.cursor(&user).await {
         Ok(cursor) => cursor,
         Err(e) => {

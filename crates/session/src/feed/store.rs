@@ -6,7 +6,8 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::cache::{Cursor, Db, PendingMark, UserKey};
+use super::cache::{Cursor, Db, PendingMark};
+use crate::account::Account;
 use crate::error::EngineError;
 
 /// The cache, shared by the feed task and the public calls.
@@ -50,7 +51,7 @@ impl CacheHandle {
         }
     }
 
-    pub(crate) async fn set_active(&self, user: Option<UserKey>) {
+    pub(crate) async fn set_active(&self, user: Option<Account>) {
         let _ = self
             .call(move |db| {
                 db.set_active(user);
@@ -59,12 +60,12 @@ impl CacheHandle {
             .await;
     }
 
-    pub(crate) async fn cursor(&self, user: &UserKey) -> Result<Cursor, EngineError> {
+    pub(crate) async fn cursor(&self, user: &Account) -> Result<Cursor, EngineError> {
         let user = user.clone();
         self.call(move |db| db.cursor(&user)).await
     }
 
-    pub(crate) async fn pending(&self, user: &UserKey) -> Result<Vec<PendingMark>, EngineError> {
+    pub(crate) async fn pending(&self, user: &Account) -> Result<Vec<PendingMark>, EngineError> {
         let user = user.clone();
         self.call(move |db| db.pending(&user)).await
     }

@@ -221,10 +221,11 @@ mod tests {
     use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
     use super::*;
+    use crate::account::Account;
     use crate::config::EngineConfig;
     use crate::engine::SessionEngine;
     use crate::feed::Shared;
-    use crate::feed::cache::{Cursor, UserKey};
+    use crate::feed::cache::Cursor;
     use crate::state::SessionEvent;
     use crate::vault::MemoryVault;
 
@@ -270,7 +271,7 @@ mod tests {
         let config = EngineConfig::new("http://127.0.0.1:9", dir, "tessera-cli", device);
         let engine = SessionEngine::new(config, Arc::new(MemoryVault::new()))
             .unwrap_or_else(|e| panic!("engine must build: {e}"));
-        let user = UserKey { server_url: "http://127.0.0.1:9".into(), username: "alice".into() };
+        let user = Account::new("http://127.0.0.1:9", "alice");
         let shared = Shared::for_test(engine.clone(), dir, &user);
         let run = Run { shared, user, session_id: "s1".into(), cursor: Cursor::default(), connections: 0 };
         (run, engine)

@@ -72,7 +72,7 @@ pub enum IdleError {
         /// The error.
         reason: String,
     },
-    /// A timeout that cannot be used (zero).
+    /// A timeout the idle-timeout rule ([`crate::config::check_idle_timeout`]) refuses.
     #[error("invalid idle timeout: {0}")]
     InvalidTimeout(String),
 }

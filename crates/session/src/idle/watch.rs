@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::suspend::{self, SystemSignal};
 use super::tracker::{JUMP_MIN, Tracker, Verdict};
 use super::{IdleError, IdleSource, IdleStatus};
+use crate::config::check_idle_timeout;
 use crate::engine::SessionEngine;
 use crate::state::{SessionEvent, SignOutReason, WarningCode};
 
@@ -124,9 +125,7 @@ impl IdleWatch {
     /// Sets the idle timeout; returns the effective one (never longer than the server's idle
     /// timeout, once known). Takes effect at once.
     pub fn set_timeout(&self, timeout: Duration) -> Result<Duration, IdleError> {
-        if timeout < Duration::from_secs(1) {
-            return Err(IdleError::InvalidTimeout(format!("{timeout:?} is shorter than a second")));
-        }
+        check_idle_timeout(timeout, None).map_err(|refused| IdleError::InvalidTimeout(refused.0))?;
         let effective = {
             let mut tracker = self.shared.tracker();
             tracker.requested = timeout;

@@ -1,7 +1,7 @@
 //! [`KeychainVault`]: the OS keychain through the `keyring` crate (Secret Service on Linux,
 //! Keychain Services on macOS, Credential Manager on Windows).
 //!
-//! One keychain entry per [`VaultKey`]: service = [`VaultKey::service`], user = the login name,
+//! One keychain entry per [`Account`]: service = [`Account::keychain_service`], user = the login name,
 //! password = [`VaultRecord::to_payload`].
 //!
 //! Every call of every `KeychainVault` in the process runs on **one serial worker thread**
@@ -30,7 +30,8 @@ use std::time::Duration;
 use keyring::credential::{CredentialBuilder, CredentialPersistence};
 
 use super::worker::{SerialWorker, WorkerError};
-use super::{AnchorStore, AuditAnchor, StorageTier, Vault, VaultError, VaultKey, VaultRecord};
+use super::{AnchorStore, AuditAnchor, StorageTier, Vault, VaultError, VaultRecord};
+use crate::account::Account;
 
 /// Keychain calls that may wait behind the one running before new ones are refused as busy.
 const QUEUE_CAPACITY: usize = 16;
@@ -194,8 +195,8 @@ impl fmt::Debug for KeychainVault {
 
 #[async_trait::async_trait]
 impl Vault for KeychainVault {
-    async fn load(&self, key: &VaultKey) -> Result<Option<VaultRecord>, VaultError> {
-        let (service, user) = (key.service(), key.username.clone());
+    async fn load(&self, key: &Account) -> Result<Option<VaultRecord>, VaultError> {
+        let (service, user) = (key.keychain_service(), key.username().to_owned());
         let payload = self
             .call(move |entry_for| match entry_for(&service, &user)?.get_password() {
                 Ok(payload) => Ok(Some(payload)),
@@ -208,12 +209,12 @@ impl Vault for KeychainVault {
 
     async fn store(&self, record: &VaultRecord) -> Result<(), VaultError> {
         let key = record.key();
-        let (service, user, payload) = (key.service(), key.username, record.to_payload());
+        let (service, user, payload) = (key.keychain_service(), key.username().to_owned(), record.to_payload());
         self.call(move |entry_for| entry_for(&service, &user)?.set_password(&payload)).await
     }
 
-    async fn delete(&self, key: &VaultKey) -> Result<(), VaultError> {
-        let (service, user) = (key.service(), key.username.clone());
+    async fn delete(&self, key: &Account) -> Result<(), VaultError> {
+        let (service, user) = (key.keychain_service(), key.username().to_owned());
         self.call(move |entry_for| match entry_for(&service, &user)?.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(err) => Err(err),

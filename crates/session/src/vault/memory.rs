@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::{StorageTier, Vault, VaultError, VaultKey, VaultRecord};
+use super::{StorageTier, Vault, VaultError, VaultRecord};
+use crate::account::Account;
 
 /// A [`Vault`] that keeps records in a shared in-memory map. Clones share the same records.
 #[derive(Clone, Default)]
@@ -18,7 +19,7 @@ pub struct MemoryVault {
 
 #[derive(Default)]
 struct State {
-    records: HashMap<VaultKey, VaultRecord>,
+    records: HashMap<Account, VaultRecord>,
     failure: Option<VaultError>,
 }
 
@@ -69,7 +70,7 @@ impl MemoryVault {
 
 #[async_trait::async_trait]
 impl Vault for MemoryVault {
-    async fn load(&self, key: &VaultKey) -> Result<Option<VaultRecord>, VaultError> {
+    async fn load(&self, key: &Account) -> Result<Option<VaultRecord>, VaultError> {
         Ok(self.working()?.records.get(key).cloned())
     }
 
@@ -78,7 +79,7 @@ impl Vault for MemoryVault {
         Ok(())
     }
 
-    async fn delete(&self, key: &VaultKey) -> Result<(), VaultError> {
+    async fn delete(&self, key: &Account) -> Result<(), VaultError> {
         self.working()?.records.remove(key);
         Ok(())
     }

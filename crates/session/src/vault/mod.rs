@@ -19,23 +19,8 @@ pub use anchor::{AnchorStore, AuditAnchor};
 pub use keychain::KeychainVault;
 pub use memory::MemoryVault;
 
+use crate::account::Account;
 use crate::secret::RefreshToken;
-
-/// Identifies one record: a server and a user on it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct VaultKey {
-    /// Base URL of the server, e.g. `http://127.0.0.1:8787`.
-    pub server_url: String,
-    /// Login name.
-    pub username: String,
-}
-
-impl VaultKey {
-    /// The keychain "service" name: one per server, so two servers never share a record.
-    pub fn service(&self) -> String {
-        format!("tessera:{}", self.server_url.trim_end_matches('/'))
-    }
-}
 
 /// What survives a restart: enough to refresh without a password. Kept under 1 KiB serialized
 /// so it fits Windows Credential Manager's 2,560-byte limit with room to spare.
@@ -65,9 +50,9 @@ pub struct VaultRecord {
 }
 
 impl VaultRecord {
-    /// The key this record is stored under.
-    pub fn key(&self) -> VaultKey {
-        VaultKey { server_url: self.server_url.clone(), username: self.username.clone() }
+    /// The account this record belongs to: its key in the vault.
+    pub fn key(&self) -> Account {
+        Account::new(&self.server_url, &self.username)
     }
 
     /// Serializes for the keychain. The only place a `RefreshToken` is turned into bytes.
@@ -183,11 +168,11 @@ impl VaultError {
 #[async_trait::async_trait]
 pub trait Vault: Send + Sync + fmt::Debug {
     /// Reads the record for `key`; `Ok(None)` when there is none.
-    async fn load(&self, key: &VaultKey) -> Result<Option<VaultRecord>, VaultError>;
+    async fn load(&self, key: &Account) -> Result<Option<VaultRecord>, VaultError>;
     /// Writes (creates or replaces) the record. Returns only once it is durably stored.
     async fn store(&self, record: &VaultRecord) -> Result<(), VaultError>;
     /// Deletes the record; deleting a missing record is not an error.
-    async fn delete(&self, key: &VaultKey) -> Result<(), VaultError>;
+    async fn delete(&self, key: &Account) -> Result<(), VaultError>;
     /// Which storage tier this is, for status displays.
     fn tier(&self) -> StorageTier;
     /// Where the audit log's anchor is kept, when this vault can keep one beyond the process

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use sha2::Digest;
-use tessera_session::{StorageTier, Vault, VaultError, VaultKey, VaultRecord};
+use tessera_session::{Account, StorageTier, Vault, VaultError, VaultRecord};
 
 #[derive(Debug, Clone)]
 pub struct FileVault {
@@ -19,8 +19,8 @@ impl FileVault {
         Self { dir: dir.into() }
     }
 
-    fn path(&self, key: &VaultKey) -> PathBuf {
-        let digest = sha2::Sha256::digest(format!("{}\n{}", key.service(), key.username).as_bytes());
+    fn path(&self, key: &Account) -> PathBuf {
+        let digest = sha2::Sha256::digest(format!("{}\n{}", key.keychain_service(), key.username()).as_bytes());
         self.dir.join(format!("{}.json", hex::encode(&digest[..8])))
     }
 }
@@ -31,7 +31,7 @@ fn failed(e: std::io::Error) -> VaultError {
 
 #[async_trait::async_trait]
 impl Vault for FileVault {
-    async fn load(&self, key: &VaultKey) -> Result<Option<VaultRecord>, VaultError> {
+    async fn load(&self, key: &Account) -> Result<Option<VaultRecord>, VaultError> {
         match std::fs::read_to_string(self.path(key)) {
             Ok(payload) => VaultRecord::from_payload(&payload).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -47,7 +47,7 @@ impl Vault for FileVault {
         std::fs::rename(&tmp, &path).map_err(failed)
     }
 
-    async fn delete(&self, key: &VaultKey) -> Result<(), VaultError> {
+    async fn delete(&self, key: &Account) -> Result<(), VaultError> {
         match std::fs::remove_file(self.path(key)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(failed(e)),
             _ => Ok(()),

@@ -17,7 +17,7 @@ use tessera_protocol::{DeviceInfo, Role};
 use tessera_server::Config;
 use tessera_server::testing::TestServer;
 use tessera_session::{
-    EngineConfig, MemoryVault, Password, SessionEngine, SessionEvent, SessionState, Vault, VaultKey, VaultRecord,
+    Account, EngineConfig, MemoryVault, Password, SessionEngine, SessionEvent, SessionState, Vault, VaultRecord,
 };
 use tokio::sync::broadcast;
 
@@ -61,8 +61,8 @@ pub async fn signed_in(url: &str, data_dir: &Path, vault: &MemoryVault) -> Sessi
     engine
 }
 
-pub fn key(url: &str) -> VaultKey {
-    VaultKey { server_url: url.trim_end_matches('/').to_owned(), username: USER.into() }
+pub fn key(url: &str) -> Account {
+    Account::new(url, USER)
 }
 
 pub async fn record(vault: &MemoryVault, url: &str) -> Option<VaultRecord> {
