@@ -155,7 +155,7 @@ pub struct SettingsView {
 pub struct SettingsPatch {
     /// New server URL (only while signed out).
     pub server_url: Option<String>,
-    /// New idle timeout in seconds (60 s up to the server's limit).
+    /// New idle timeout in seconds (the UI picks whole minutes; at most the server's limit).
     pub idle_timeout_secs: Option<u64>,
     /// OS notifications on or off.
     pub os_notifications: Option<bool>,

@@ -220,11 +220,11 @@ async fn restarted_app_is_signed_in_again_without_a_password() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs an unlocked Secret Service; run tools/test"]
-async fn app_opens_signed_in_to_the_session_tessera_login_made() {
+async fn app_opens_signed_in_to_the_session_tessera_sign_in_made() {
     let server = server().await;
     let _one = ONE_APP_AT_A_TIME.lock().await;
     let desk = desk(&server, Bus::Inherit).await;
-    // What `tessera login` does: sign in as the CLI's OAuth client, keep the refresh token in the
+    // What `tessera sign-in` does: sign in as the CLI's OAuth client, keep the refresh token in the
     // keychain, note the account in the shared config and data dirs.
     let dirs = LocalDirs { config: desk.home.shared_config(), data: desk.home.shared_data() };
     let device = DeviceInfo { name: "this desk".into(), platform: "linux".into(), app_version: "cli".into() };

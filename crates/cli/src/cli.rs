@@ -14,7 +14,7 @@ Files (never a token; tokens live in the system keychain, or in memory only when
 
 Environment:
   TESSERA_CONFIG_DIR, TESSERA_DATA_DIR   override the OS config and data directories
-  TESSERA_SERVER, TESSERA_USERNAME       defaults for `login --server` and `--username`
+  TESSERA_SERVER, TESSERA_USERNAME       defaults for `sign-in --server` and `--username`
   TESSERA_LOG                            log filter for diagnostics on stderr (e.g. debug)
   TESSERA_IDLE_TIMEOUT_SECS              `watch`: sign out after this much inactivity (default 900)
   TESSERA_IDLE_WARNING_SECS              `watch`: warn this long before (default 60)";
@@ -47,13 +47,15 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Sign in with a password; the refresh token goes to the system keychain.
-    Login(LoginArgs),
+    #[command(visible_alias = "login")]
+    SignIn(SignInArgs),
     /// Show whether you are signed in, to which server, until when, and where the token lives.
     Status,
     /// Print a valid access token (refreshing it first) to stdout, and nothing else.
     Token,
     /// Sign out: revoke the session at the server and remove it from the keychain.
-    Logout,
+    #[command(visible_alias = "logout")]
+    SignOut,
     /// Print the signed-in user.
     Whoami,
     /// List your sessions (devices), or sign devices out.
@@ -78,9 +80,9 @@ pub enum Command {
     },
 }
 
-/// `tessera login`.
+/// `tessera sign-in` (alias `login`).
 #[derive(Debug, Args)]
-pub struct LoginArgs {
+pub struct SignInArgs {
     /// Server base URL, e.g. https://tessera.example.com.
     #[arg(long, env = "TESSERA_SERVER")]
     pub server: String,

@@ -78,7 +78,11 @@ impl Failure {
 
     /// Not signed in (exit 3), with the hint how to sign in.
     pub fn not_signed_in() -> Self {
-        Self::new(Exit::NotSignedIn, "not_signed_in", "not signed in; run `tessera login --server URL --username NAME`")
+        Self::new(
+            Exit::NotSignedIn,
+            "not_signed_in",
+            "not signed in; run `tessera sign-in --server URL --username NAME`",
+        )
     }
 
     /// Prints the failure to stderr in the documented shape.
@@ -106,7 +110,7 @@ impl From<EngineError> for Failure {
             EngineError::SignedOut(reason) => Self::new(
                 Exit::NotSignedIn,
                 code,
-                format!("the session ended ({}); sign in again with `tessera login`", reason.as_str()),
+                format!("the session ended ({}); sign in again with `tessera sign-in`", reason.as_str()),
             ),
             EngineError::AlreadySignedIn(user) => Self::new(Exit::Error, code, format!("already signed in as {user}")),
             EngineError::Client(client) => from_client(client),
@@ -126,7 +130,7 @@ pub fn from_client(e: &ClientError) -> Failure {
         ErrorClass::SessionEnded(reason) => Failure::new(
             Exit::NotSignedIn,
             code,
-            format!("the session ended ({}); sign in again with `tessera login`", reason.as_str()),
+            format!("the session ended ({}); sign in again with `tessera sign-in`", reason.as_str()),
         ),
         ErrorClass::InvalidToken => Failure::new(Exit::NotSignedIn, code, e.to_string()),
         ErrorClass::Rejected => match e {
@@ -157,7 +161,7 @@ mod tests {
         let json = serde_json::to_string(&failure).unwrap_or_default();
         assert_eq!(
             json,
-            r#"{"code":"signed_out","message":"the session ended (session_revoked); sign in again with `tessera login`"}"#,
+            r#"{"code":"signed_out","message":"the session ended (session_revoked); sign in again with `tessera sign-in`"}"#,
             "scripts parse this exact shape"
         );
         assert_eq!(failure.exit, Exit::NotSignedIn, "an ended session is 'not signed in' (3)");

@@ -128,7 +128,7 @@ fn logout_while_the_server_is_down_queues_the_revocation_until_it_is_back() {
     assert_eq!(cli.login(&server).code, 0, "login");
     server.stop();
 
-    let logout = cli.run(&["logout", "--json"]);
+    let logout = cli.run(&["sign-out", "--json"]);
     assert_eq!(logout.code, 0, "signing out locally works without the server: {logout:?}");
     assert_eq!(logout.json()["outcome"], "revocation_queued", "the revocation waits in the keychain: {logout:?}");
     let status = cli.run(&["status", "--json"]);

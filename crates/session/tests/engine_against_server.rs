@@ -5,11 +5,12 @@ mod common;
 
 use std::sync::Arc;
 
+use common::file_vault::FileVault;
 use common::*;
 use tessera_server::testing::TestServer;
 use tessera_session::{
-    AuditKind, AuditLog, EngineError, MemoryVault, Password, RefreshToken, SessionEvent, SessionState, SignOutReason,
-    StorageTier, Vault, VaultError, VaultRecord, WarningCode,
+    AuditKind, AuditLog, EngineError, MemoryVault, Password, RefreshToken, SessionEngine, SessionEvent, SessionState,
+    SignOutReason, StorageTier, Vault, VaultError, VaultRecord, WarningCode,
 };
 
 #[tokio::test]
@@ -309,10 +310,14 @@ async fn sign_out_while_the_server_is_down_is_revoked_once_it_is_back() {
     add_user(&server).await;
     let (url, addr) = (server.url.clone(), server.addr);
     let dir = temp_dir();
-    let vault = MemoryVault::new();
-    let engine = signed_in(&url, dir.path(), &vault).await;
-    let token =
-        record(&vault, &url).await.map(|r| r.refresh_token).unwrap_or_else(|| panic!("signed in, so a record exists"));
+    // A vault that outlives the engine, as the keychain does (so the account is current).
+    let vault = Arc::new(FileVault::new(dir.path().join("vault")));
+    let stored = || async { vault.load(&key(&url)).await.unwrap_or_else(|e| panic!("file vault: {e}")) };
+    let on_the_vault =
+        || SessionEngine::new(engine_config(&url, dir.path()), vault.clone()).unwrap_or_else(|e| panic!("engine: {e}"));
+    let engine = on_the_vault();
+    engine.sign_in(USER, &Password::new(PASSWORD)).await.unwrap_or_else(|e| panic!("sign-in: {e}"));
+    let token = stored().await.map(|r| r.refresh_token).unwrap_or_else(|| panic!("signed in, so a record exists"));
     server.stop().await;
 
     let mut events = engine.subscribe();
@@ -329,16 +334,18 @@ async fn sign_out_while_the_server_is_down_is_revoked_once_it_is_back() {
     })
     .await;
     assert_eq!(warned, WarningCode::RevocationPending, "the user is told the server does not know yet");
-    let queued = record(&vault, &url).await.unwrap_or_else(|| panic!("the queued revocation lives in the vault"));
+    let queued = stored().await.unwrap_or_else(|| panic!("the queued revocation lives in the vault"));
     assert_eq!(queued.pending_revocation.as_ref(), Some(&token), "the token to revoke is kept in the keychain");
 
     let server = TestServer::start_on(&addr.to_string(), server_dir.path(), server_config(), clock).await;
     let server = server.unwrap_or_else(|e| panic!("the server must restart: {e}"));
-    let next_start = engine_for(&url, dir.path(), &vault);
+    let next_start = on_the_vault();
     let flushed =
         next_start.flush_pending_revocations().await.unwrap_or_else(|e| panic!("flush must work online: {e}"));
     assert_eq!(flushed, 1, "one queued revocation was sent");
-    assert!(vault.is_empty(), "nothing is left in the vault afterwards");
+    assert!(stored().await.is_none(), "nothing is left in the vault afterwards");
+    let current = tessera_session::CurrentAccountFile::in_dir(dir.path()).load();
+    assert_eq!(current.ok(), Some(None), "and the account is no longer current");
     let replay = next_start.client().refresh(&token, None).await;
     assert!(replay.is_err(), "the server must have ended the session: the old token no longer refreshes");
     drop(server);
@@ -358,7 +365,7 @@ async fn two_engines_sharing_a_record_adopt_each_others_rotations() {
     let server = server(config).await;
     let dir = temp_dir();
     let vault = MemoryVault::new();
-    // `tessera login`, then the desktop app: same data dir (lock file), same keychain record,
+    // `tessera sign-in`, then the desktop app: same data dir (lock file), same keychain record,
     // separate memory, different OAuth clients. The server binds the token to the CLI's client.
     let cli = signed_in(&server.url, dir.path(), &vault).await;
     let desktop = desktop_engine(&server.url, dir.path(), &vault);

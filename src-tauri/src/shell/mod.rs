@@ -1,12 +1,14 @@
 //! [`Shell`]: what the commands share — the vault tier, the engine for the current server, the
 //! settings, and the relay that carries engine events to the webview.
 //!
-//! Session logic stays in `tessera-session`; this is wiring: choose the vault once, build an
-//! engine per server URL (the vault key includes the URL), restore the CLI's current account at
+//! Session logic stays in `tessera-session`; this is wiring: choose the vault once, open a
+//! [`Desk`] per server URL (an account includes its server), restore the current account at
 //! start, and forward every engine's events into one bounded relay whatever engine is current.
 
 mod relay;
 mod settings;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -211,7 +211,9 @@ impl Driver {
         let caps =
             json!({"capabilities": {"alwaysMatch": {"webkitgtk:browserOptions": {"binary": binary, "args": args}}}});
         let http = client();
-        let value = send(http.post(format!("{}/session", self.url)).json(&caps)).await;
+        // Starting the app (WebKit, the engine's restore) can take minutes on a loaded 2-core
+        // machine; the commands after it keep the usual limit.
+        let value = send(http.post(format!("{}/session", self.url)).json(&caps).timeout(LAUNCH_TIMEOUT)).await;
         let id = value["sessionId"].as_str().unwrap_or_else(|| panic!("no session id in {value}")).to_owned();
         App {
             http,
@@ -223,6 +225,9 @@ impl Driver {
         }
     }
 }
+
+/// The most a WebDriver session (the app's launch) may take to start.
+const LAUNCH_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// A client whose requests fail instead of hanging when the driver or app stops answering.
 fn client() -> reqwest::Client {

@@ -3,10 +3,10 @@
 
 mod audit;
 mod debug;
-mod login;
-mod logout;
 mod notifications;
 mod sessions;
+mod sign_in;
+mod sign_out;
 mod status;
 mod token;
 pub mod watch;
@@ -20,10 +20,10 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
     let dirs = Dirs::from_env()?;
     let json = cli.json;
     match &cli.command {
-        Command::Login(args) => login::run(&dirs, args, json).await,
+        Command::SignIn(args) => sign_in::run(&dirs, args, json).await,
         Command::Status => status::run(&dirs, json).await,
         Command::Token => token::token(&dirs, json).await,
-        Command::Logout => logout::run(&dirs, json).await,
+        Command::SignOut => sign_out::run(&dirs, json).await,
         Command::Whoami => token::whoami(&dirs, json).await,
         Command::Sessions { command } => sessions::run(&dirs, command.as_ref(), json).await,
         Command::Audit(args) => audit::run(&dirs, args, json).await,

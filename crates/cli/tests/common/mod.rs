@@ -273,10 +273,10 @@ impl Tessera {
             .expect("spawn tessera")
     }
 
-    /// `tessera login` as alice with the password on stdin.
+    /// `tessera sign-in` as alice with the password on stdin.
     pub fn login(&self, server: &Server) -> Run {
         self.run_with_stdin(
-            &["login", "--server", &server.url, "--username", USER, "--password-stdin"],
+            &["sign-in", "--server", &server.url, "--username", USER, "--password-stdin"],
             &format!("{PASSWORD}\n"),
         )
     }

@@ -185,8 +185,12 @@ impl SessionEngine {
             Some(record) => self.revoke_and_remove(&guard, &record, reason).await,
             None => SignOutOutcome::NotSignedIn,
         };
-        // A queued revocation keeps the account current: whichever program starts next sends it.
+        // A queued revocation keeps the account current: whichever program starts next sends it
+        // (and this engine remembers it too, for when the network returns).
         self.forget_current_if_gone(&guard).await;
+        if outcome == SignOutOutcome::RevocationQueued {
+            self.cur().queued_for = Some(account);
+        }
         Ok(outcome)
     }
 
@@ -230,8 +234,11 @@ impl SessionEngine {
     /// network comes back.
     pub async fn flush_pending_revocations(&self) -> Result<usize, EngineError> {
         let _gate = self.inner.gate.lock().await;
-        let in_memory = self.cur().session.as_ref().map(|h| h.record.key());
-        let account = match in_memory {
+        let known = {
+            let cur = self.cur();
+            cur.session.as_ref().map(|h| h.record.key()).or_else(|| cur.queued_for.clone())
+        };
+        let account = match known {
             Some(account) => Some(account),
             None => self.current_account()?,
         };
@@ -253,6 +260,7 @@ impl SessionEngine {
         }
         guard.clear_revocation(&stored).await?;
         self.forget_current_if_gone(&guard).await;
+        self.cur().queued_for.take_if(|queued| queued == account);
         drop(guard);
         if let Some(held) = self.cur().session.as_mut().filter(|h| h.record.session_id == stored.session_id) {
             held.record.pending_revocation = None;

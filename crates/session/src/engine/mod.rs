@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
+use crate::account::Account;
 use crate::audit::{AuditEvent, AuditKind, AuditLog};
 use crate::client::AuthClient;
 use crate::clock::{Clock, SystemClock};
@@ -71,6 +72,9 @@ struct Current {
     persisted: bool,
     /// When the engine went offline, while it is.
     offline_since: Option<DateTime<Utc>>,
+    /// The account whose revocation this engine queued at an offline sign-out, until sent: a
+    /// memory-only session is current nowhere else, yet its revocation is still owed.
+    queued_for: Option<Account>,
 }
 
 /// A live session.
@@ -151,6 +155,7 @@ impl SessionEngine {
                     token_generation: 0,
                     persisted: false,
                     offline_since: None,
+                    queued_for: None,
                 }),
                 events,
                 schedule,

@@ -151,7 +151,7 @@ pub async fn cached_notifications(
 }
 
 /// Deletes what is cached for a user (notifications, cursor, queued read marks): sign-out in a
-/// process that runs no feed, e.g. `tessera logout`.
+/// process that runs no feed, e.g. `tessera sign-out`.
 pub async fn forget_cached(data_dir: &Path, account: &Account) -> Result<(), EngineError> {
     let user = account.clone();
     CacheHandle::open(data_dir).call(move |db| db.delete_user(&user)).await

@@ -32,7 +32,7 @@ pub struct VaultRecord {
     pub session_id: String,
     /// The OAuth client the refresh token was issued to (`tessera-cli`, `tessera-desktop`). The
     /// server binds a token to its client, so whichever program picks the session up (the app
-    /// restoring a `tessera login`, the CLI using the app's session) refreshes and revokes it as
+    /// restoring a `tessera sign-in`, the CLI using the app's session) refreshes and revokes it as
     /// this client. `None` only in records written before the field existed: the engine's own
     /// client id is used.
     pub client_id: Option<String>,

@@ -1,4 +1,4 @@
-//! `tessera logout`: revoke at the server, delete the keychain record, forget the account.
+//! `tessera sign-out` (alias `logout`): revoke at the server, delete the keychain record, forget the account.
 
 use serde_json::json;
 use tessera_session::{Account, SignOutOutcome};

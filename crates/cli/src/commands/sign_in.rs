@@ -1,4 +1,4 @@
-//! `tessera login`: password sign-in; the refresh token goes to the keychain.
+//! `tessera sign-in` (alias `login`): password sign-in; the refresh token goes to the keychain.
 
 use std::io::BufRead;
 
@@ -6,15 +6,15 @@ use chrono::Utc;
 use serde_json::json;
 use tessera_session::{Password, StorageTier};
 
-use super::logout;
-use crate::cli::LoginArgs;
+use super::sign_out;
+use crate::cli::SignInArgs;
 use tessera_session::Account;
 
 use crate::context::{self, Dirs};
 use crate::failure::{Exit, Failure};
 use crate::output;
 
-pub async fn run(dirs: &Dirs, args: &LoginArgs, json: bool) -> Result<Exit, Failure> {
+pub async fn run(dirs: &Dirs, args: &SignInArgs, json: bool) -> Result<Exit, Failure> {
     let account = Account::new(&args.server, &args.username);
     let (server_url, username) = (account.server_url().to_owned(), account.username().to_owned());
     if server_url.is_empty() {
@@ -30,8 +30,8 @@ pub async fn run(dirs: &Dirs, args: &LoginArgs, json: bool) -> Result<Exit, Fail
     // token does not linger in the keychain where no command would reach it.
     if storage.keychain_error.is_none() {
         if let Some(previous) = context::current_account(dirs)?.filter(|p| *p != account) {
-            match logout::sign_out_current(dirs, &previous, &storage).await {
-                Ok(outcome) => eprintln!("Signed out {previous} first ({})", logout::outcome_word(outcome)),
+            match sign_out::sign_out_current(dirs, &previous, &storage).await {
+                Ok(outcome) => eprintln!("Signed out {previous} first ({})", sign_out::outcome_word(outcome)),
                 Err(e) => eprintln!("warning: could not sign out {previous} first: {e}"),
             }
         }
@@ -42,18 +42,20 @@ pub async fn run(dirs: &Dirs, args: &LoginArgs, json: bool) -> Result<Exit, Fail
     warnings.print();
     let status = signed_in?;
     let session_id = status.session_id.clone().unwrap_or_default();
+    // `--json`: these fields, then where the session lives.
+    let mut result = json!({
+        "signed_in": true,
+        "server_url": server_url,
+        "username": username,
+        "session_id": session_id,
+    });
 
     // The engine made the account current when the session reached the keychain.
     if status.storage == StorageTier::Keychain {
         if json {
-            output::json(&json!({
-                "signed_in": true,
-                "server_url": server_url,
-                "username": username,
-                "session_id": session_id,
-                "storage": "keychain",
-                "session_expires_at": status.session_expires_at,
-            }))?;
+            result["storage"] = json!("keychain");
+            result["session_expires_at"] = json!(status.session_expires_at);
+            output::json(&result)?;
         } else {
             println!("Signed in to {server_url} as {username} (session {session_id}).");
             println!("The refresh token is in the system keychain; access tokens stay in memory.");
@@ -74,16 +76,11 @@ pub async fn run(dirs: &Dirs, args: &LoginArgs, json: bool) -> Result<Exit, Fail
     warnings.print();
     let revoked = matches!(signed_out, Ok(tessera_session::SignOutOutcome::Revoked));
     if json {
-        output::json(&json!({
-            "signed_in": true,
-            "server_url": server_url,
-            "username": username,
-            "session_id": session_id,
-            "storage": "memory",
-            "storage_reason": why,
-            "ended_with_process": true,
-            "revoked_at_exit": revoked,
-        }))?;
+        result["storage"] = json!("memory");
+        result["storage_reason"] = json!(why);
+        result["ended_with_process"] = json!(true);
+        result["revoked_at_exit"] = json!(revoked);
+        output::json(&result)?;
     } else {
         println!("Signed in to {server_url} as {username}, MEMORY ONLY: {why}.");
         println!(
@@ -91,7 +88,7 @@ pub async fn run(dirs: &Dirs, args: &LoginArgs, json: bool) -> Result<Exit, Fail
             if revoked { " and has been signed out at the server" } else { "" }
         );
         println!(
-            "Make the system keychain available (e.g. unlock it) and run `tessera login` again to stay signed in."
+            "Make the system keychain available (e.g. unlock it) and run `tessera sign-in` again to stay signed in."
         );
     }
     Ok(Exit::Ok)
