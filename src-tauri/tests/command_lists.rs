@@ -4,6 +4,8 @@
 //! (capabilities/main.json: what the webview may call) and the UI's calls (ui/js). A command
 //! missing from one of them is a command the webview cannot call, or one nobody meant to allow.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::collections::BTreeSet;
 use std::path::Path;
 
