@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::SessionPolicy;
 use crate::client_ip::Cidr;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Base URL (`iss`, discovery), without a trailing slash.
     pub issuer: String,
+    /// Ending sessions (audited, counted, announced after commit).
+    pub sessions: SessionPolicy,
     /// The refresh-rotation writer (group commit).
     pub rotator: Rotator,
     /// Outbox fan-out, session-end signals, hooks, webhooks.
@@ -81,8 +84,16 @@ impl AppState {
         let ws_slots = WsSlots::new(&config, Arc::clone(&metrics));
         let notify = Notifier::new(db.clone(), &config, clock.clone(), Arc::clone(&metrics), deliver_webhooks)?;
         let issuer = if config.public_url.is_empty() { issuer } else { config.public_url.clone() };
-        Ok(Arc::new_cyclic(|weak| Self {
-            rotator: Rotator::spawn(weak.clone()),
+        let sessions = SessionPolicy {
+            db: db.clone(),
+            clock: clock.clone(),
+            metrics: Arc::clone(&metrics),
+            announcer: Arc::clone(&notify.sessions),
+            idle_ms: secs_to_ms(config.session_idle_timeout_secs),
+        };
+        Ok(Arc::new(Self {
+            rotator: Rotator::spawn(sessions.clone(), secs_to_ms(config.refresh_grace_secs)),
+            sessions,
             notify,
             db,
             limiter: RateLimiter::new(&config, clock.clone()),

@@ -6,10 +6,11 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use tessera_protocol::{AuditEntry, AuditList, DeviceInfo, Me, RevokeOthersResponse, SessionInfo, SessionList};
 
-use crate::auth::{EndReason, check_open, end_session};
+use crate::auth::check_open;
 use crate::clock::to_datetime;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Authenticated, Path, Query};
+use crate::session_end::EndReason;
 use crate::state::{AppState, SharedState};
 use crate::store::sessions::{self, SessionRow};
 use crate::store::{audit, users};
@@ -105,7 +106,7 @@ pub async fn revoke_one(
         .filter(|row| row.user_id == auth.user_id() && row.ended_at.is_none())
         .ok_or_else(|| AppError::not_found("no such session"))?;
     let detail = format!("revoked from session {}", auth.session.id);
-    end_session(&state, &mut conn, &row, EndReason::Revoked, Some(&auth.ip), Some(&detail)).await?;
+    state.sessions.end_now(&mut conn, &row, EndReason::Revoked, Some(&auth.ip), Some(&detail)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -121,10 +122,12 @@ pub async fn revoke_others(
         .filter(|row| row.id != auth.session.id)
         .collect();
     let detail = format!("revoked from session {}", auth.session.id);
+    let mut ended = Vec::with_capacity(others.len());
     for row in &others {
-        end_session(&state, &mut tx, row, EndReason::Revoked, Some(&auth.ip), Some(&detail)).await?;
+        ended.extend(state.sessions.end(&mut tx, row, EndReason::Revoked, Some(&auth.ip), Some(&detail)).await?);
     }
     tx.commit().await?;
+    state.sessions.announce(ended);
     Ok(Json(RevokeOthersResponse { revoked: others.len() as u64 }))
 }
 
