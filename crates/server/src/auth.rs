@@ -68,7 +68,7 @@ impl SessionPolicy {
     /// the audit table and metrics. Returns `None` when the session had already ended; otherwise
     /// the end, which the caller announces ([`SessionPolicy::announce`]) once `conn`'s
     /// transaction has committed — never before, so no listener hears of an end that is rolled
-    /// back. On a connection outside a transaction each statement commits on its own.
+    /// back. A caller without a transaction of its own uses [`SessionPolicy::end_now`].
     pub async fn end(
         &self,
         conn: &mut SqliteConnection,

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
+
 use crate::auth::SessionPolicy;
 use crate::client_ip::Cidr;
 use crate::clock::Clock;
@@ -48,6 +50,20 @@ pub struct AppState {
 
 /// What handlers receive.
 pub type SharedState = Arc<AppState>;
+
+/// Handlers that only touch storage take `State<Db>`.
+impl FromRef<SharedState> for Db {
+    fn from_ref(state: &SharedState) -> Self {
+        state.db.clone()
+    }
+}
+
+/// Handlers that end sessions (and nothing else) take `State<SessionPolicy>`.
+impl FromRef<SharedState> for SessionPolicy {
+    fn from_ref(state: &SharedState) -> Self {
+        state.sessions.clone()
+    }
+}
 
 impl AppState {
     /// Opens storage and keys in `data_dir` for serving: webhooks are delivered, including those a

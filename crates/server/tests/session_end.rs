@@ -9,10 +9,12 @@ mod common;
 use common::{Harness, config};
 use futures_util::FutureExt;
 use reqwest::StatusCode;
-use tessera_protocol::SignOutReason;
+use sqlx::{Sqlite, Transaction};
+use tessera_protocol::TokenResponse;
 use tessera_server::SharedState;
 use tessera_server::admin::{self, Actor};
-use tessera_server::session_end::EndReason;
+use tessera_server::notify::hub::Subscription;
+use tessera_server::session_end::{EndReason, SessionEnded};
 use tessera_server::store::sessions::{self, SessionRow};
 use tokio::task::JoinHandle;
 
@@ -32,47 +34,63 @@ fn on_announcement(state: &SharedState, session_id: &str) -> JoinHandle<(EndReas
     })
 }
 
-#[tokio::test]
-async fn an_end_whose_transaction_rolls_back_is_never_announced() {
-    let h = Harness::start(config()).await;
-    let state = &h.server.state;
-    let session = h.sign_in().await.session_id;
-    let open = row(state, &session).await;
-    let mut heard = state.notify.sessions.subscribe(session.clone());
+/// What the listener of [`on_announcement`] heard: `expected`, and at that moment the database
+/// already showed the session ended, for the shared reason.
+async fn heard_after_commit(listener: JoinHandle<(EndReason, SessionRow)>, expected: EndReason) {
+    let (reason, seen) = listener.await.unwrap();
+    assert_eq!(reason, expected, "the listener hears why");
+    assert!(seen.ended_at.is_some(), "when the end of {} is heard, the database already shows it", seen.id);
+    let stored = Some(expected.sign_out_reason());
+    assert_eq!(seen.stored_end_reason(), stored, "the end is stored as the shared reason");
+}
 
+/// A session of alice's, ended inside a transaction that is still open, and a subscriber of its
+/// end that has heard nothing yet.
+struct Ending {
+    signed_in: TokenResponse,
+    tx: Transaction<'static, Sqlite>,
+    ended: Option<SessionEnded>,
+    heard: Subscription<String, EndReason>,
+}
+
+async fn end_in_open_transaction(h: &Harness) -> Ending {
+    let state = &h.server.state;
+    let signed_in = h.sign_in().await;
+    let open = row(state, &signed_in.session_id).await;
+    let mut heard = state.notify.sessions.subscribe(signed_in.session_id.clone());
     let mut tx = state.db.write.begin().await.unwrap();
     let ended = state.sessions.end(&mut tx, &open, EndReason::Revoked, None, Some("test")).await.unwrap();
     assert!(ended.is_some(), "the session was open, so this transaction ends it");
     assert!(heard.recv().now_or_never().is_none(), "nothing is announced while the transaction is open");
+    Ending { signed_in, tx, ended, heard }
+}
+
+#[tokio::test]
+async fn an_end_whose_transaction_rolls_back_is_never_announced() {
+    let h = Harness::start(config()).await;
+    let Ending { signed_in, tx, ended, mut heard } = end_in_open_transaction(&h).await;
     tx.rollback().await.unwrap();
     // What a failed transaction's caller does: it never reaches the announcement.
     drop(ended);
 
     assert!(heard.recv().now_or_never().is_none(), "an end that was rolled back is never announced");
-    assert!(row(state, &session).await.ended_at.is_none(), "and the session is still open");
-    let resp = h.get(tessera_protocol::paths::ME, &h.sign_in().await.access_token).await;
-    assert_eq!(resp.status(), StatusCode::OK, "the server goes on serving after the rollback");
+    let session = row(&h.server.state, &signed_in.session_id).await;
+    assert!(session.ended_at.is_none(), "and the session is still open");
+    let resp = h.get(tessera_protocol::paths::ME, &signed_in.access_token).await;
+    assert_eq!(resp.status(), StatusCode::OK, "its access token still works");
 }
 
 #[tokio::test]
 async fn an_end_is_announced_after_its_transaction_commits() {
     let h = Harness::start(config()).await;
     let state = &h.server.state;
-    let session = h.sign_in().await.session_id;
-    let open = row(state, &session).await;
-    let listener = on_announcement(state, &session);
-    let mut early = state.notify.sessions.subscribe(session.clone());
-
-    let mut tx = state.db.write.begin().await.unwrap();
-    let ended = state.sessions.end(&mut tx, &open, EndReason::Revoked, None, Some("test")).await.unwrap();
-    assert!(early.recv().now_or_never().is_none(), "nothing is announced before the commit");
+    let Ending { signed_in, tx, ended, heard } = end_in_open_transaction(&h).await;
+    drop(heard);
+    let listener = on_announcement(state, &signed_in.session_id);
     tx.commit().await.unwrap();
     state.sessions.announce(ended);
 
-    let (reason, seen) = listener.await.unwrap();
-    assert_eq!(reason, EndReason::Revoked, "the listener hears why");
-    assert!(seen.ended_at.is_some(), "when the end is heard, the database already shows it");
-    assert_eq!(seen.stored_end_reason(), Some(SignOutReason::SessionRevoked), "stored as the shared reason");
+    heard_after_commit(listener, EndReason::Revoked).await;
 }
 
 #[tokio::test]
@@ -80,7 +98,7 @@ async fn a_replayed_refresh_token_is_announced_once_the_revocation_is_committed(
     let h = Harness::start(config()).await;
     let state = &h.server.state;
     let first = h.sign_in().await;
-    let second: tessera_protocol::TokenResponse = h.refresh(&first.refresh_token).await.json().await.unwrap();
+    let second: TokenResponse = h.refresh(&first.refresh_token).await.json().await.unwrap();
     let resp = h.refresh(&second.refresh_token).await;
     assert_eq!(resp.status(), StatusCode::OK, "presenting the second token makes it the previous one");
     let listener = on_announcement(state, &first.session_id);
@@ -89,10 +107,8 @@ async fn a_replayed_refresh_token_is_announced_once_the_revocation_is_committed(
     let resp = h.refresh(&first.refresh_token).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "the replay is refused");
 
-    let (reason, seen) = listener.await.unwrap();
-    assert_eq!(reason, EndReason::ReuseDetected, "the rotation writer announces the reuse");
-    assert!(seen.ended_at.is_some(), "the rotation batch committed before the end was announced");
-    assert_eq!(seen.stored_end_reason(), Some(SignOutReason::RefreshReuseDetected), "stored as the shared reason");
+    // The rotation batch that detected the reuse committed before it announced the end.
+    heard_after_commit(listener, EndReason::ReuseDetected).await;
 }
 
 #[tokio::test]
@@ -107,9 +123,8 @@ async fn sessions_ended_by_an_administrator_are_announced_after_the_change_commi
     let outcome = admin::disable(state, "alice", Actor::Host).await.unwrap();
     assert_eq!(outcome.ended.len(), 2, "disabling ends both sessions");
 
+    // The disable committed before its ends were announced.
     for listener in listeners {
-        let (reason, seen) = listener.await.unwrap();
-        assert_eq!(reason, EndReason::Revoked, "an administrator's end is a revocation");
-        assert!(seen.ended_at.is_some(), "the disable committed before its ends were announced");
+        heard_after_commit(listener, EndReason::Revoked).await;
     }
 }

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use tessera_protocol::{AuditEntry, AuditList, DeviceInfo, Me, RevokeOthersResponse, SessionInfo, SessionList};
 
-use crate::auth::check_open;
+use crate::auth::{SessionPolicy, check_open};
 use crate::clock::to_datetime;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Authenticated, Path, Query};
@@ -96,26 +96,26 @@ pub async fn list(State(state): State<SharedState>, auth: Authenticated) -> AppR
 
 /// `DELETE /api/sessions/{id}`: signs out one of the user's devices (the current one included).
 pub async fn revoke_one(
-    State(state): State<SharedState>,
+    State(policy): State<SessionPolicy>,
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
-    let mut conn = state.db.write.acquire().await?;
+    let mut conn = policy.db.write.acquire().await?;
     let row = sessions::by_id(&mut conn, &id)
         .await?
         .filter(|row| row.user_id == auth.user_id() && row.ended_at.is_none())
         .ok_or_else(|| AppError::not_found("no such session"))?;
     let detail = format!("revoked from session {}", auth.session.id);
-    state.sessions.end_now(&mut conn, &row, EndReason::Revoked, Some(&auth.ip), Some(&detail)).await?;
+    policy.end_now(&mut conn, &row, EndReason::Revoked, Some(&auth.ip), Some(&detail)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/sessions/revoke-others`: signs out every other device of the user.
 pub async fn revoke_others(
-    State(state): State<SharedState>,
+    State(policy): State<SessionPolicy>,
     auth: Authenticated,
 ) -> AppResult<Json<RevokeOthersResponse>> {
-    let mut tx = state.db.write.begin().await?;
+    let mut tx = policy.db.write.begin().await?;
     let others: Vec<SessionRow> = sessions::open_for_user(&mut tx, auth.user_id())
         .await?
         .into_iter()
@@ -124,10 +124,10 @@ pub async fn revoke_others(
     let detail = format!("revoked from session {}", auth.session.id);
     let mut ended = Vec::with_capacity(others.len());
     for row in &others {
-        ended.extend(state.sessions.end(&mut tx, row, EndReason::Revoked, Some(&auth.ip), Some(&detail)).await?);
+        ended.extend(policy.end(&mut tx, row, EndReason::Revoked, Some(&auth.ip), Some(&detail)).await?);
     }
     tx.commit().await?;
-    state.sessions.announce(ended);
+    policy.announce(ended);
     Ok(Json(RevokeOthersResponse { revoked: others.len() as u64 }))
 }
 
