@@ -21,6 +21,7 @@ mod error;
 mod notification;
 pub mod paths;
 mod session;
+mod sign_out;
 mod token;
 
 pub use admin::{AdminPasswordReset, AdminUser, AdminUserOutcome};
@@ -35,6 +36,7 @@ pub use session::{
     AuditEntry, AuditList, DeviceInfo, Discovery, Me, RevokeOthersResponse, Role, SessionInfo, SessionList,
     TesseraEndpoints,
 };
+pub use sign_out::SignOutReason;
 pub use token::{GrantType, RevokeRequest, TokenRequest, TokenResponse};
 
 /// The `User-Agent` prefix Tessera clients send (`Tessera/<version> (<os>)`).

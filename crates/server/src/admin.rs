@@ -4,18 +4,19 @@
 //!
 //! A password reset, a disable and an end-sessions end every open session of the user **in the
 //! same transaction** as the change, each audited as `session_revoked`, so no session outlives
-//! the credential it was opened with. Open WebSocket streams hear it: in the server process
-//! through [`crate::auth::end_session`]; from a command, the caller tells the running server the
-//! ids returned here over the control socket ([`crate::control::tell_sessions_ended`]).
+//! the credential it was opened with. Open WebSocket streams hear it once that transaction has
+//! committed: in the server process through [`crate::auth::SessionPolicy::announce`]; from a
+//! command, the caller tells the running server the ids returned here over the control socket
+//! ([`crate::control::tell_sessions_ended`]).
 
 use tessera_protocol::Role;
 
-use crate::auth::{EndReason, end_session};
+use crate::session_end::{EndReason, SessionEnded};
 use crate::state::AppState;
-use crate::store::audit::{self, AuditRecord};
+use crate::store::audit::{self, AuditKind, AuditRecord};
 use crate::store::sessions;
 use crate::store::users::{self, UserRow};
-use crate::users::{check_password, check_username};
+use crate::user_rules::{capitalize, check_password, check_username};
 
 /// Who asks.
 #[derive(Debug, Clone, Copy)]
@@ -110,12 +111,12 @@ enum Change<'a> {
 
 impl Change<'_> {
     /// Audit kind of the change.
-    fn audit_kind(self) -> &'static str {
+    fn audit_kind(self) -> AuditKind {
         match self {
-            Self::Password { .. } => "user_password_reset",
-            Self::Disable => "user_disabled",
-            Self::Enable => "user_enabled",
-            Self::EndSessions => "user_sessions_ended",
+            Self::Password { .. } => AuditKind::UserPasswordReset,
+            Self::Disable => AuditKind::UserDisabled,
+            Self::Enable => AuditKind::UserEnabled,
+            Self::EndSessions => AuditKind::UserSessionsEnded,
         }
     }
 
@@ -133,19 +134,17 @@ pub async fn create_user(state: &AppState, username: &str, password: &str, role:
     let hash = state.hasher.hash(password.to_owned()).await?;
     let now = state.clock.now_ms();
     let mut tx = state.db.write.begin().await?;
-    let display_name = crate::users::capitalize(username);
+    let display_name = capitalize(username);
     let user = users::NewUser { username, display_name: &display_name, role, password_hash: &hash, now_ms: now };
     let Some(id) = users::insert(&mut tx, user).await? else {
         return Err(AdminError::Exists(username.to_owned()));
     };
     let detail = format!("created as {} by {}", role.as_str(), Actor::Host.describe());
     let record = AuditRecord {
-        at: now,
-        kind: "user_created",
         user_id: Some(id),
         username: Some(username),
         detail: Some(&detail),
-        ..Default::default()
+        ..AuditRecord::new(AuditKind::UserCreated, now)
     };
     audit::record(&mut tx, record).await?;
     tx.commit().await?;
@@ -206,43 +205,43 @@ async fn apply(
         Change::EndSessions => user.is_disabled(),
     };
     let by = actor.describe();
+    let kind = change.audit_kind().as_str();
     let ended = if change.ends_sessions() {
-        let why = format!("{} by {by}", change.audit_kind().trim_start_matches("user_").replace('_', " "));
+        let why = format!("{} by {by}", kind.trim_start_matches("user_").replace('_', " "));
         end_all(state, &mut tx, &user, &why, actor).await?
     } else {
         Vec::new()
     };
     let detail = format!("by {by}; {} session(s) ended", ended.len());
     let record = AuditRecord {
-        at: now,
-        kind: change.audit_kind(),
         user_id: Some(user.id),
         username: Some(&user.username),
         ip: actor.ip(),
         detail: Some(&detail),
-        ..Default::default()
+        ..AuditRecord::new(change.audit_kind(), now)
     };
     audit::record(&mut tx, record).await?;
     tx.commit().await?;
-    tracing::info!(user_id = user.id, action = change.audit_kind(), sessions_ended = ended.len(), "{by}");
-    Ok(AdminOutcome { user_id: user.id, username: user.username, disabled, ended })
+    let ids: Vec<String> = ended.iter().map(|end| end.session_id.clone()).collect();
+    state.sessions.announce(ended);
+    tracing::info!(user_id = user.id, action = kind, sessions_ended = ids.len(), "{by}");
+    Ok(AdminOutcome { user_id: user.id, username: user.username, disabled, ended: ids })
 }
 
-/// Ends every open session of `user` inside `tx` (each audited, each signalled to its streams in
-/// this process); returns their ids.
+/// Ends every open session of `user` inside `tx` (each audited); returns the ends, to announce
+/// to their streams in this process once `tx` has committed.
 async fn end_all(
     state: &AppState,
     tx: &mut sqlx::SqliteConnection,
     user: &UserRow,
     why: &str,
     actor: Actor<'_>,
-) -> sqlx::Result<Vec<String>> {
+) -> sqlx::Result<Vec<SessionEnded>> {
     let ip = actor.ip();
     let open = sessions::open_for_user(tx, user.id).await?;
     let mut ended = Vec::with_capacity(open.len());
     for row in open {
-        end_session(state, tx, &row, EndReason::Revoked, ip, Some(why)).await?;
-        ended.push(row.id);
+        ended.extend(state.sessions.end(tx, &row, EndReason::Revoked, ip, Some(why)).await?);
     }
     Ok(ended)
 }

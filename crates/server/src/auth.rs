@@ -1,84 +1,23 @@
 //! Session policy: refresh tokens, deadlines, and ending sessions (with audit and metrics).
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::Digest;
 use sqlx::SqliteConnection;
-use tessera_protocol::ErrorCode;
 
-use crate::metrics::inc;
-use crate::state::AppState;
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::error::AppError;
+use crate::metrics::{Metrics, inc};
+use crate::session_end::{EndAnnouncer, EndReason, SessionEnded};
 use crate::store::audit::{self, AuditRecord};
 use crate::store::sessions::{self, SessionRow};
 
 /// Prefix of refresh tokens, so secret scanners and humans recognise one.
 pub const REFRESH_PREFIX: &str = "trt_";
-
-/// Why a session ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndReason {
-    /// Signed out, or revoked from another device.
-    Revoked,
-    /// A rotated refresh token was replayed.
-    ReuseDetected,
-    /// No activity for the idle timeout.
-    IdleTimeout,
-    /// Absolute lifetime reached.
-    Expired,
-}
-
-impl EndReason {
-    /// Stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Revoked => "revoked",
-            Self::ReuseDetected => "reuse_detected",
-            Self::IdleTimeout => "idle_timeout",
-            Self::Expired => "expired",
-        }
-    }
-
-    /// Parses the stored form (anything unknown reads as revoked: the session is over either way).
-    pub fn parse(s: Option<&str>) -> Self {
-        match s {
-            Some("reuse_detected") => Self::ReuseDetected,
-            Some("idle_timeout") => Self::IdleTimeout,
-            Some("expired") => Self::Expired,
-            _ => Self::Revoked,
-        }
-    }
-
-    /// The error code clients see.
-    pub fn code(self) -> ErrorCode {
-        match self {
-            Self::Revoked => ErrorCode::SessionRevoked,
-            Self::ReuseDetected => ErrorCode::RefreshReuseDetected,
-            Self::IdleTimeout => ErrorCode::SessionIdleTimeout,
-            Self::Expired => ErrorCode::SessionExpired,
-        }
-    }
-
-    /// Human text for error descriptions.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Self::Revoked => "the session was revoked",
-            Self::ReuseDetected => "a refresh token was reused; the session was revoked to protect the account",
-            Self::IdleTimeout => "the session ended after a period of inactivity",
-            Self::Expired => "the session reached its maximum lifetime",
-        }
-    }
-
-    /// Audit kind recorded when a session ends this way.
-    pub fn audit_kind(self) -> &'static str {
-        match self {
-            Self::Revoked => "session_revoked",
-            Self::ReuseDetected => "refresh_token_reuse",
-            Self::IdleTimeout => "session_idle_timeout",
-            Self::Expired => "session_expired",
-        }
-    }
-}
 
 /// A new refresh token: 256 random bits, base64url, prefixed. Returns the token and its hash.
 pub fn new_refresh_token() -> (String, [u8; 32]) {
@@ -97,7 +36,7 @@ pub fn hash_token(token: &str) -> [u8; 32] {
 /// Whether the session is still open at `now`; if not, why.
 pub fn check_open(row: &SessionRow, now_ms: i64, idle_ms: i64) -> Result<(), EndReason> {
     if row.ended_at.is_some() {
-        return Err(EndReason::parse(row.end_reason.as_deref()));
+        return Err(EndReason::from_stored(row.stored_end_reason()));
     }
     if now_ms >= row.expires_at {
         return Err(EndReason::Expired);
@@ -108,52 +47,90 @@ pub fn check_open(row: &SessionRow, now_ms: i64, idle_ms: i64) -> Result<(), End
     Ok(())
 }
 
-/// Ends a session for `reason`, recording it once in the audit table and metrics.
-pub async fn end_session(
-    state: &AppState,
-    conn: &mut SqliteConnection,
-    row: &SessionRow,
-    reason: EndReason,
-    ip: Option<&str>,
-    detail: Option<&str>,
-) -> sqlx::Result<()> {
-    let now = state.clock.now_ms();
-    if sessions::end(conn, &row.id, reason.as_str(), now).await? {
-        match reason {
-            EndReason::ReuseDetected => inc(&state.metrics.reuse_detections),
-            EndReason::Revoked => inc(&state.metrics.revocations),
-            EndReason::IdleTimeout | EndReason::Expired => {}
-        }
-        tracing::info!(session_id = %row.id, reason = reason.as_str(), "session ended");
-        // Open notification streams of the session hear of it (and confirm after commit).
-        state.notify.sessions.send(&row.id, reason);
-        audit::record(
-            conn,
-            AuditRecord {
-                at: now,
-                kind: reason.audit_kind(),
-                user_id: Some(row.user_id),
-                session_id: Some(&row.id),
-                ip,
-                detail,
-                ..Default::default()
-            },
-        )
-        .await?;
-    }
-    Ok(())
+/// What deciding and ending sessions needs: storage, the clock, the counters, the idle timeout
+/// and who hears that a session ended. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SessionPolicy {
+    /// Storage.
+    pub db: Db,
+    /// Wall clock.
+    pub clock: Arc<dyn Clock>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Open streams of ended sessions hear of it here, after commit.
+    pub announcer: Arc<EndAnnouncer>,
+    /// `session_idle_timeout_secs` in milliseconds.
+    pub idle_ms: i64,
 }
 
-/// Checks the session at `now`; a session found past a deadline is ended (and audited) now.
-pub async fn ensure_open(state: &AppState, row: &SessionRow, ip: Option<&str>) -> Result<(), crate::error::AppError> {
-    match check_open(row, state.clock.now_ms(), state.idle_ms()) {
-        Ok(()) => Ok(()),
-        Err(reason) => {
-            if row.ended_at.is_none() {
-                let mut conn = state.db.write.acquire().await?;
-                end_session(state, &mut conn, row, reason, ip, None).await?;
+impl SessionPolicy {
+    /// Ends a session for `reason` inside the caller's transaction `conn`, recording it once in
+    /// the audit table and metrics. Returns `None` when the session had already ended; otherwise
+    /// the end, which the caller announces ([`SessionPolicy::announce`]) once `conn`'s
+    /// transaction has committed — never before, so no listener hears of an end that is rolled
+    /// back. A caller without a transaction of its own uses [`SessionPolicy::end_now`].
+    pub async fn end(
+        &self,
+        conn: &mut SqliteConnection,
+        row: &SessionRow,
+        reason: EndReason,
+        ip: Option<&str>,
+        detail: Option<&str>,
+    ) -> sqlx::Result<Option<SessionEnded>> {
+        let now = self.clock.now_ms();
+        if !sessions::end(conn, &row.id, reason.sign_out_reason(), now).await? {
+            return Ok(None);
+        }
+        let record = AuditRecord {
+            user_id: Some(row.user_id),
+            session_id: Some(&row.id),
+            ip,
+            detail,
+            ..AuditRecord::new(reason.audit_kind(), now)
+        };
+        audit::record(conn, record).await?;
+        match reason {
+            EndReason::ReuseDetected => inc(&self.metrics.reuse_detections),
+            EndReason::Revoked => inc(&self.metrics.revocations),
+            EndReason::IdleTimeout | EndReason::Expired => {}
+        }
+        tracing::info!(session_id = %row.id, reason = reason.sign_out_reason().as_str(), "session ended");
+        Ok(Some(SessionEnded { session_id: row.id.clone(), reason }))
+    }
+
+    /// Ends a session in a transaction of its own on `conn` (a writer connection outside any
+    /// transaction), commits, and announces the end.
+    pub async fn end_now(
+        &self,
+        conn: &mut SqliteConnection,
+        row: &SessionRow,
+        reason: EndReason,
+        ip: Option<&str>,
+        detail: Option<&str>,
+    ) -> sqlx::Result<()> {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let ended = self.end(&mut tx, row, reason, ip, detail).await?;
+        tx.commit().await?;
+        self.announce(ended);
+        Ok(())
+    }
+
+    /// Tells the open streams of sessions ended in a transaction that has committed.
+    pub fn announce(&self, ended: impl IntoIterator<Item = SessionEnded>) {
+        self.announcer.announce(ended);
+    }
+
+    /// Checks the session at `now`; a session found past a deadline is ended (and audited) now.
+    pub async fn ensure_open(&self, row: &SessionRow, ip: Option<&str>) -> Result<(), AppError> {
+        match check_open(row, self.clock.now_ms(), self.idle_ms) {
+            Ok(()) => Ok(()),
+            Err(reason) => {
+                if row.ended_at.is_none() {
+                    let mut conn = self.db.write.acquire().await?;
+                    self.end_now(&mut conn, row, reason, ip, None).await?;
+                }
+                Err(AppError::invalid_token(reason.code(), reason.describe()))
             }
-            Err(crate::error::AppError::invalid_token(reason.code(), reason.describe()))
         }
     }
 }

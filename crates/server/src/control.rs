@@ -86,7 +86,6 @@ mod unix {
     use tokio::net::{UnixListener, UnixStream};
 
     use super::{ControlMessage, Published, socket_path};
-    use crate::auth::EndReason;
     use crate::notify::outbox;
     use crate::state::SharedState;
 
@@ -137,7 +136,7 @@ mod unix {
             Ok(ControlMessage::SessionsEnded(ended)) => {
                 let ids = ended.sessions_ended.iter().filter(|id| id.len() <= MAX_SESSION_ID);
                 // Each stream re-reads its session through the database: only a committed end closes it.
-                let streams: usize = ids.map(|id| state.notify.sessions.send(id, EndReason::Revoked)).sum();
+                let streams: usize = ids.map(|id| state.notify.sessions.relay(id)).sum();
                 tracing::info!(streams, "told the streams of sessions ended by another process");
             }
             Err(e) => tracing::info!("ignored a malformed control message: {e}"),

@@ -11,7 +11,6 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use tessera_protocol::ErrorCode;
 
-use crate::auth::ensure_open;
 use crate::client_ip;
 use crate::error::AppError;
 use crate::keys::{AccessClaims, TokenRejection};
@@ -171,7 +170,7 @@ impl FromRequestParts<SharedState> for Authenticated {
         let Some(session) = session.filter(|s| s.user_id.to_string() == claims.sub) else {
             return Err(AppError::invalid_token(ErrorCode::SessionRevoked, "the session no longer exists"));
         };
-        ensure_open(state, &session, Some(&ip)).await?;
+        state.sessions.ensure_open(&session, Some(&ip)).await?;
         if now - session.last_seen_at >= SEEN_RESOLUTION_MS {
             let mut conn = state.db.write.acquire().await?;
             sessions::touch_seen(&mut conn, &session.id, now).await?;

@@ -12,8 +12,7 @@ use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-/// File name of the private key (PKCS#8 DER) inside the data dir.
-pub const KEY_FILE: &str = "signing-key.p8";
+pub use crate::private_files::KEY_FILE;
 
 /// The `typ` claim of access tokens, so no other JWT we might sign is accepted as one.
 pub const ACCESS_TYP: &str = "access";

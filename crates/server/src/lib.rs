@@ -38,9 +38,11 @@ pub mod private_files;
 pub mod ratelimit;
 pub mod rotation;
 pub mod routes;
+pub mod session_end;
 pub mod state;
 pub mod store;
 pub mod testing;
+pub mod user_rules;
 pub mod users;
 
 use std::future::Future;

@@ -14,7 +14,9 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::db::DB_FILE;
-use crate::keys::KEY_FILE;
+
+/// File name of the access-token signing key (PKCS#8 DER) inside the data dir.
+pub const KEY_FILE: &str = "signing-key.p8";
 
 /// Mode of the data directory.
 pub const DIR_MODE: u32 = 0o700;

@@ -7,17 +7,15 @@
 //! order inside a single transaction, commits once, and only then answers each caller. Under
 //! load, batches grow by themselves; an idle server commits each refresh on its own.
 
-use std::sync::{Arc, Weak};
-
 use sqlx::SqliteConnection;
 use tessera_protocol::ErrorCode;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::auth::{EndReason, check_open, end_session, hash_token, new_refresh_token};
+use crate::auth::{SessionPolicy, check_open, hash_token, new_refresh_token};
 use crate::error::AppError;
 use crate::metrics::inc;
-use crate::state::{AppState, secs_to_ms};
-use crate::store::audit::{self, AuditRecord};
+use crate::session_end::{EndReason, SessionEnded};
+use crate::store::audit::{self, AuditKind, AuditRecord};
 use crate::store::{sessions, users};
 
 /// Most refreshes decided in one transaction.
@@ -80,10 +78,11 @@ pub struct Rotator {
 }
 
 impl Rotator {
-    /// Starts the writer task for `state` (held weakly: the task ends with the state).
-    pub fn spawn(state: Weak<AppState>) -> Self {
+    /// Starts the writer task. `grace_ms` is `refresh_grace_secs` in milliseconds. The task ends
+    /// when the last handle is dropped.
+    pub fn spawn(policy: SessionPolicy, grace_ms: i64) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(state, rx));
+        tokio::spawn(writer(Writer { policy, grace_ms }, rx));
         Self { queue }
     }
 
@@ -95,16 +94,23 @@ impl Rotator {
     }
 }
 
-async fn writer(state: Weak<AppState>, mut rx: mpsc::Receiver<(RefreshJob, Reply)>) {
+/// What the writer task decides with.
+struct Writer {
+    policy: SessionPolicy,
+    grace_ms: i64,
+}
+
+async fn writer(w: Writer, mut rx: mpsc::Receiver<(RefreshJob, Reply)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let Some(state) = state.upgrade() else { break };
-        match decide_batch(&state, &batch).await {
-            Ok(outcomes) => {
+        match w.decide_batch(&batch).await {
+            Ok((outcomes, ended)) => {
+                // Committed: streams of the sessions this batch ended may hear of it now.
+                w.policy.announce(ended);
                 for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
                     match &outcome {
-                        Ok(_) => inc(&state.metrics.refreshes),
-                        Err(_) => inc(&state.metrics.refresh_failures),
+                        Ok(_) => inc(&w.policy.metrics.refreshes),
+                        Err(_) => inc(&w.policy.metrics.refresh_failures),
                     }
                     let _ = reply.send(outcome);
                 }
@@ -119,98 +125,109 @@ async fn writer(state: Weak<AppState>, mut rx: mpsc::Receiver<(RefreshJob, Reply
     }
 }
 
-/// Decides every job in one transaction and commits. Refusals are outcomes, not errors; an
-/// `Err` means the transaction failed and nothing was committed.
-async fn decide_batch(
-    state: &Arc<AppState>,
-    batch: &[(RefreshJob, Reply)],
-) -> sqlx::Result<Vec<Result<Rotated, AppError>>> {
-    let mut tx = state.db.write.begin().await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for (job, _) in batch {
-        outcomes.push(decide(state, &mut tx, job).await?);
-    }
-    tx.commit().await?;
-    Ok(outcomes)
-}
+type Outcome = Result<Rotated, AppError>;
 
-/// The rotation rules (see docs/protocol.md, "Refresh-token rotation").
-async fn decide(
-    state: &AppState,
-    conn: &mut SqliteConnection,
-    job: &RefreshJob,
-) -> sqlx::Result<Result<Rotated, AppError>> {
-    let refused = |code: ErrorCode, text: &str| Ok(Err(AppError::invalid_grant(code, text)));
-    let presented_hash = hash_token(&job.presented);
-    let now = state.clock.now_ms();
-    let Some(row) = sessions::by_token_hash(conn, &presented_hash).await? else {
-        return refused(ErrorCode::InvalidRefreshToken, "unknown refresh token");
-    };
-    if let Err(reason) = check_open(&row, now, state.idle_ms()) {
-        end_session(state, conn, &row, reason, Some(&job.ip), None).await?;
-        return refused(reason.code(), reason.describe());
+impl Writer {
+    /// Decides every job in one transaction and commits; returns the outcomes and the sessions
+    /// ended, to announce. Refusals are outcomes, not errors; an `Err` means the transaction
+    /// failed and nothing was committed (nor announced).
+    async fn decide_batch(&self, batch: &[(RefreshJob, Reply)]) -> sqlx::Result<(Vec<Outcome>, Vec<SessionEnded>)> {
+        let mut tx = self.policy.db.write.begin().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut ended = Vec::new();
+        for (job, _) in batch {
+            outcomes.push(self.decide(&mut tx, job, &mut ended).await?);
+        }
+        tx.commit().await?;
+        Ok((outcomes, ended))
     }
-    if row.client_id != job.client_id {
-        return refused(ErrorCode::InvalidRefreshToken, "the refresh token was issued to another client");
-    }
-    if users::is_disabled(conn, row.user_id).await? {
-        // Disabling ends every session in its transaction; this only guards against a row
-        // edited by hand.
-        let reason = EndReason::Revoked;
-        end_session(state, conn, &row, reason, Some(&job.ip), Some("account disabled")).await?;
-        return refused(reason.code(), "the account is disabled");
-    }
-    let (refresh_token, new_hash) = new_refresh_token();
-    let is_current = row.current_token_hash == presented_hash;
-    let retry = match (row.previous_token_hash.as_deref(), row.previous_rotated_at) {
-        (Some(previous), Some(at)) if previous == &presented_hash[..] => lost_response_retry(state, now - at),
-        _ => None,
-    };
-    let detail = if is_current {
-        // Cannot lose: the row was read inside this transaction on the only writer.
-        sessions::rotate(conn, &row.id, &presented_hash, &new_hash, now).await?;
-        None
-    } else if let Some(kind) = retry {
-        sessions::regrant(conn, &row.id, &new_hash, now).await?;
-        Some(kind)
-    } else {
-        tracing::warn!(session_id = %row.id, "refresh token reuse detected; revoking the session");
-        let reason = EndReason::ReuseDetected;
-        end_session(state, conn, &row, reason, Some(&job.ip), Some("replayed refresh token")).await?;
-        return refused(reason.code(), reason.describe());
-    };
-    let record = AuditRecord {
-        at: now,
-        kind: "refresh",
-        user_id: Some(row.user_id),
-        session_id: Some(&row.id),
-        ip: Some(&job.ip),
-        detail,
-        ..Default::default()
-    };
-    audit::record(conn, record).await?;
-    Ok(Ok(Rotated { session_id: row.id, user_id: row.user_id, expires_at: row.expires_at, now_ms: now, refresh_token }))
-}
 
-/// Whether the session's previous token, presented `since_rotation_ms` after the rotation that
-/// replaced it, is a client retrying after a lost response (`Some(audit detail)`) or reuse.
-///
-/// Presenting the current token always makes it the previous one, so when the presented token is
-/// the previous one, no token issued after it (the one that replaced it, or a retry's) has ever
-/// been presented: nobody went on from it, and the retry is accepted for as long as the session
-/// could have stayed idle (`session_idle_timeout_secs`, or `refresh_grace_secs` if longer),
-/// counted from that rotation and never extended by retries. `refresh_grace_secs = 0` turns
-/// retries off. The proof that theft is still detected is in docs/security.md.
-fn lost_response_retry(state: &AppState, since_rotation_ms: i64) -> Option<&'static str> {
-    let grace_ms = secs_to_ms(state.config.refresh_grace_secs);
-    if grace_ms == 0 {
-        None
-    } else if since_rotation_ms <= grace_ms {
-        Some("retry with the previous token inside the grace window")
-    } else if since_rotation_ms <= grace_ms.max(state.idle_ms()) {
-        Some("retry with the previous token after the grace window; the token that replaced it was never presented")
-    } else {
-        None
+    /// The rotation rules (see docs/protocol.md, "Refresh-token rotation"). Sessions it ends
+    /// are added to `ended`.
+    async fn decide(
+        &self,
+        conn: &mut SqliteConnection,
+        job: &RefreshJob,
+        ended: &mut Vec<SessionEnded>,
+    ) -> sqlx::Result<Outcome> {
+        let refused = |code: ErrorCode, text: &str| Ok(Err(AppError::invalid_grant(code, text)));
+        let policy = &self.policy;
+        let presented_hash = hash_token(&job.presented);
+        let now = policy.clock.now_ms();
+        let Some(row) = sessions::by_token_hash(conn, &presented_hash).await? else {
+            return refused(ErrorCode::InvalidRefreshToken, "unknown refresh token");
+        };
+        if let Err(reason) = check_open(&row, now, policy.idle_ms) {
+            ended.extend(policy.end(conn, &row, reason, Some(&job.ip), None).await?);
+            return refused(reason.code(), reason.describe());
+        }
+        if row.client_id != job.client_id {
+            return refused(ErrorCode::InvalidRefreshToken, "the refresh token was issued to another client");
+        }
+        if users::is_disabled(conn, row.user_id).await? {
+            // Disabling ends every session in its transaction; this only guards against a row
+            // edited by hand.
+            let reason = EndReason::Revoked;
+            ended.extend(policy.end(conn, &row, reason, Some(&job.ip), Some("account disabled")).await?);
+            return refused(reason.code(), "the account is disabled");
+        }
+        let (refresh_token, new_hash) = new_refresh_token();
+        let is_current = row.current_token_hash == presented_hash;
+        let retry = match (row.previous_token_hash.as_deref(), row.previous_rotated_at) {
+            (Some(previous), Some(at)) if previous == &presented_hash[..] => self.lost_response_retry(now - at),
+            _ => None,
+        };
+        let detail = if is_current {
+            // Cannot lose: the row was read inside this transaction on the only writer.
+            sessions::rotate(conn, &row.id, &presented_hash, &new_hash, now).await?;
+            None
+        } else if let Some(kind) = retry {
+            sessions::regrant(conn, &row.id, &new_hash, now).await?;
+            Some(kind)
+        } else {
+            tracing::warn!(session_id = %row.id, "refresh token reuse detected; revoking the session");
+            let reason = EndReason::ReuseDetected;
+            ended.extend(policy.end(conn, &row, reason, Some(&job.ip), Some("replayed refresh token")).await?);
+            return refused(reason.code(), reason.describe());
+        };
+        let record = AuditRecord {
+            user_id: Some(row.user_id),
+            session_id: Some(&row.id),
+            ip: Some(&job.ip),
+            detail,
+            ..AuditRecord::new(AuditKind::Refresh, now)
+        };
+        audit::record(conn, record).await?;
+        let rotated = Rotated {
+            session_id: row.id,
+            user_id: row.user_id,
+            expires_at: row.expires_at,
+            now_ms: now,
+            refresh_token,
+        };
+        Ok(Ok(rotated))
+    }
+
+    /// Whether the session's previous token, presented `since_rotation_ms` after the rotation that
+    /// replaced it, is a client retrying after a lost response (`Some(audit detail)`) or reuse.
+    ///
+    /// Presenting the current token always makes it the previous one, so when the presented token is
+    /// the previous one, no token issued after it (the one that replaced it, or a retry's) has ever
+    /// been presented: nobody went on from it, and the retry is accepted for as long as the session
+    /// could have stayed idle (`session_idle_timeout_secs`, or `refresh_grace_secs` if longer),
+    /// counted from that rotation and never extended by retries. `refresh_grace_secs = 0` turns
+    /// retries off. The proof that theft is still detected is in docs/security.md.
+    fn lost_response_retry(&self, since_rotation_ms: i64) -> Option<&'static str> {
+        let grace_ms = self.grace_ms;
+        if grace_ms == 0 {
+            None
+        } else if since_rotation_ms <= grace_ms {
+            Some("retry with the previous token inside the grace window")
+        } else if since_rotation_ms <= grace_ms.max(self.policy.idle_ms) {
+            Some("retry with the previous token after the grace window; the token that replaced it was never presented")
+        } else {
+            None
+        }
     }
 }
 

@@ -2,6 +2,9 @@
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
+
+use crate::auth::SessionPolicy;
 use crate::client_ip::Cidr;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -33,6 +36,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Base URL (`iss`, discovery), without a trailing slash.
     pub issuer: String,
+    /// Ending sessions (audited, counted, announced after commit).
+    pub sessions: SessionPolicy,
     /// The refresh-rotation writer (group commit).
     pub rotator: Rotator,
     /// Outbox fan-out, session-end signals, hooks, webhooks.
@@ -45,6 +50,20 @@ pub struct AppState {
 
 /// What handlers receive.
 pub type SharedState = Arc<AppState>;
+
+/// Handlers that only touch storage take `State<Db>`.
+impl FromRef<SharedState> for Db {
+    fn from_ref(state: &SharedState) -> Self {
+        state.db.clone()
+    }
+}
+
+/// Handlers that end sessions (and nothing else) take `State<SessionPolicy>`.
+impl FromRef<SharedState> for SessionPolicy {
+    fn from_ref(state: &SharedState) -> Self {
+        state.sessions.clone()
+    }
+}
 
 impl AppState {
     /// Opens storage and keys in `data_dir` for serving: webhooks are delivered, including those a
@@ -81,8 +100,16 @@ impl AppState {
         let ws_slots = WsSlots::new(&config, Arc::clone(&metrics));
         let notify = Notifier::new(db.clone(), &config, clock.clone(), Arc::clone(&metrics), deliver_webhooks)?;
         let issuer = if config.public_url.is_empty() { issuer } else { config.public_url.clone() };
-        Ok(Arc::new_cyclic(|weak| Self {
-            rotator: Rotator::spawn(weak.clone()),
+        let sessions = SessionPolicy {
+            db: db.clone(),
+            clock: clock.clone(),
+            metrics: Arc::clone(&metrics),
+            announcer: Arc::clone(&notify.sessions),
+            idle_ms: secs_to_ms(config.session_idle_timeout_secs),
+        };
+        Ok(Arc::new(Self {
+            rotator: Rotator::spawn(sessions.clone(), secs_to_ms(config.refresh_grace_secs)),
+            sessions,
             notify,
             db,
             limiter: RateLimiter::new(&config, clock.clone()),

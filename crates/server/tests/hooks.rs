@@ -10,14 +10,14 @@ use std::sync::Arc;
 use common::{Harness, config};
 use tessera_protocol::{AssignTicket, NewComment, NewTicket, NotificationPage, Ticket, paths};
 use tessera_server::notify::hooks::{DomainEvent, Hook, HookFuture};
-use tessera_server::state::SharedState;
+use tessera_server::notify::publisher::Publisher;
 
 struct Panics;
 impl Hook for Panics {
     fn name(&self) -> &str {
         "panics"
     }
-    fn handle(&self, _: SharedState, _: Arc<DomainEvent>) -> HookFuture {
+    fn handle(&self, _: Publisher, _: Arc<DomainEvent>) -> HookFuture {
         Box::pin(async { panic!("this handler is broken on purpose") })
     }
 }
@@ -27,7 +27,7 @@ impl Hook for Fails {
     fn name(&self) -> &str {
         "fails"
     }
-    fn handle(&self, _: SharedState, _: Arc<DomainEvent>) -> HookFuture {
+    fn handle(&self, _: Publisher, _: Arc<DomainEvent>) -> HookFuture {
         Box::pin(async { Err(anyhow::anyhow!("downstream system unavailable")) })
     }
 }

@@ -12,54 +12,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+#[cfg(test)]
 use tessera_protocol::ErrorCode;
 
-/// Why a session ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SignOutReason {
-    /// The user signed out (here or in another Tessera process on this machine).
-    UserSignedOut,
-    /// The session saw no activity for the idle timeout.
-    IdleTimeout,
-    /// The session reached its absolute end, or the server no longer knows it.
-    SessionExpired,
-    /// The session was revoked (signed out from another device, or by an administrator).
-    SessionRevoked,
-    /// An old refresh token was replayed, so the server revoked the whole session.
-    RefreshReuseDetected,
-    /// The server refused the session for another reason.
-    ServerRejected,
-    /// The screen locked and the user chose "sign out when the screen locks".
-    ScreenLocked,
-}
-
-impl SignOutReason {
-    /// The snake_case wire form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::UserSignedOut => "user_signed_out",
-            Self::IdleTimeout => "idle_timeout",
-            Self::SessionExpired => "session_expired",
-            Self::SessionRevoked => "session_revoked",
-            Self::RefreshReuseDetected => "refresh_reuse_detected",
-            Self::ServerRejected => "server_rejected",
-            Self::ScreenLocked => "screen_locked",
-        }
-    }
-
-    /// The reason a session-ending server code stands for; `None` for codes that do not end it.
-    pub fn from_code(code: ErrorCode) -> Option<Self> {
-        match code {
-            ErrorCode::RefreshReuseDetected => Some(Self::RefreshReuseDetected),
-            ErrorCode::SessionRevoked => Some(Self::SessionRevoked),
-            ErrorCode::SessionIdleTimeout => Some(Self::IdleTimeout),
-            // An unknown refresh token means the server no longer has the session.
-            ErrorCode::SessionExpired | ErrorCode::InvalidRefreshToken => Some(Self::SessionExpired),
-            _ => None,
-        }
-    }
-}
+/// Why a session ended (shared with the server: defined in `tessera-protocol`).
+pub use tessera_protocol::SignOutReason;
 
 /// Where the session is. `Active`, `Refreshing`, `Offline` and `Expiring` are all signed in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

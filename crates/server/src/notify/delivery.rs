@@ -20,8 +20,8 @@ use crate::db::Db;
 use crate::egress::{AllowList, Target, judge};
 use crate::metrics::{Metrics, inc};
 use crate::notify::guard::{Clients, refusal_of};
-use crate::notify::outbox;
-use crate::notify::webhooks::signature_header;
+use crate::notify::signing::signature_header;
+use crate::notify::stored;
 use crate::store::webhooks::{self, Attempt, DueRow};
 
 /// Longest wait between two attempts.
@@ -200,7 +200,7 @@ impl Worker {
     /// Makes the next attempt of an owed delivery and records it.
     async fn attempt(&self, row: &DueRow) {
         let found = match self.db.read.acquire().await {
-            Ok(mut conn) => outbox::read_one(&mut conn, row.user_id, row.seq).await,
+            Ok(mut conn) => stored::read_one(&mut conn, row.user_id, row.seq).await,
             Err(e) => Err(e),
         };
         let notification = match found {
@@ -249,7 +249,7 @@ impl Worker {
                     tracing::warn!(webhook_id = %row.webhook_id, host = %refused.host, addresses = ?refused.refused, "webhook target refused");
                     Outcome::Refused(format!("not attempted: {refused}"))
                 }
-                None => Outcome::Failed(None, super::webhooks::describe(&e)),
+                None => Outcome::Failed(None, describe(&e)),
             },
         }
     }
@@ -289,5 +289,18 @@ impl Worker {
             (_, Some(error)) => tracing::warn!(%webhook_id, seq, attempt, "webhook delivery gave up: {error}"),
             _ => tracing::debug!(%webhook_id, seq, attempt, "webhook delivered"),
         }
+    }
+}
+
+/// A transport error in words, without the URL (which may carry a token in its query).
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "could not connect".into()
+    } else if e.is_redirect() {
+        "redirects are not followed".into()
+    } else {
+        "request failed".into()
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::state::SharedState;
+use crate::notify::publisher::Publisher;
 use crate::store::tickets::TicketRow;
 
 /// Longest a handler may run before it is abandoned (and counted as failed).
@@ -65,8 +65,8 @@ pub type HookFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 pub trait Hook: Send + Sync {
     /// Name for logs.
     fn name(&self) -> &str;
-    /// Handles one event.
-    fn handle(&self, state: SharedState, event: Arc<DomainEvent>) -> HookFuture;
+    /// Handles one event; `publisher` is how it notifies users.
+    fn handle(&self, publisher: Publisher, event: Arc<DomainEvent>) -> HookFuture;
 }
 
 /// The registered handlers.
@@ -107,7 +107,7 @@ impl Hooks {
     }
 
     /// Runs every handler on `event` concurrently and waits for all; failures are logged.
-    pub async fn dispatch(&self, state: &SharedState, event: DomainEvent) {
+    pub async fn dispatch(&self, publisher: &Publisher, event: DomainEvent) {
         let event = Arc::new(event);
         let runs: Vec<_> = self
             .snapshot()
@@ -115,7 +115,7 @@ impl Hooks {
             .map(|hook| {
                 let task = tokio::spawn(tokio::time::timeout(
                     HANDLER_TIMEOUT,
-                    hook.handle(Arc::clone(state), Arc::clone(&event)),
+                    hook.handle(publisher.clone(), Arc::clone(&event)),
                 ));
                 (hook, task)
             })
@@ -145,10 +145,10 @@ impl Hook for NotifyParticipants {
         "notify-participants"
     }
 
-    fn handle(&self, state: SharedState, event: Arc<DomainEvent>) -> HookFuture {
+    fn handle(&self, publisher: Publisher, event: Arc<DomainEvent>) -> HookFuture {
         Box::pin(async move {
             for (user_id, kind, payload) in recipients(&event) {
-                super::outbox::publish(&state, user_id, kind, &payload).await?;
+                publisher.publish(user_id, kind, &payload).await?;
             }
             Ok(())
         })

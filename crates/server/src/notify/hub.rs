@@ -2,7 +2,7 @@
 //! live notifications and for a session's end. Channels are bounded broadcasts; a subscriber
 //! that falls behind learns it (`Lagged`) and catches up from the database instead.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -13,54 +13,12 @@ use tokio::sync::broadcast;
 pub struct Hub<K, V> {
     channels: Mutex<HashMap<K, broadcast::Sender<V>>>,
     capacity: usize,
-    /// The last keys sent to (oldest first), when the hub remembers them.
-    recent: Mutex<Recent<K>>,
-}
-
-/// The last `limit` keys sent to, with O(1) insert, evict and lookup.
-#[derive(Debug)]
-struct Recent<K> {
-    limit: usize,
-    order: VecDeque<K>,
-    counts: HashMap<K, usize>,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> Hub<K, V> {
     /// A hub whose channels hold `capacity` items per key.
     pub fn new(capacity: usize) -> Arc<Self> {
-        Self::remembering(capacity, 0)
-    }
-
-    /// A hub that also remembers the last `keys` keys sent to ([`Hub::sent_recently`]), for a
-    /// subscriber that must know whether it just missed a value.
-    pub fn remembering(capacity: usize, keys: usize) -> Arc<Self> {
-        let recent = Recent { limit: keys, order: VecDeque::new(), counts: HashMap::new() };
-        Arc::new(Self { channels: Mutex::new(HashMap::new()), capacity: capacity.max(1), recent: Mutex::new(recent) })
-    }
-
-    /// True when `key` is among the last keys sent to (always false for a hub made with
-    /// [`Hub::new`]).
-    pub fn sent_recently(&self, key: &K) -> bool {
-        self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner).counts.contains_key(key)
-    }
-
-    fn remember(&self, key: &K) {
-        let mut recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if recent.limit == 0 {
-            return;
-        }
-        if recent.order.len() >= recent.limit {
-            if let Some(old) = recent.order.pop_front() {
-                if let Some(n) = recent.counts.get_mut(&old) {
-                    *n -= 1;
-                    if *n == 0 {
-                        recent.counts.remove(&old);
-                    }
-                }
-            }
-        }
-        recent.order.push_back(key.clone());
-        *recent.counts.entry(key.clone()).or_default() += 1;
+        Arc::new(Self { channels: Mutex::new(HashMap::new()), capacity: capacity.max(1) })
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<K, broadcast::Sender<V>>> {
@@ -77,7 +35,6 @@ impl<K: Eq + Hash + Clone, V: Clone> Hub<K, V> {
 
     /// Sends `value` to the subscribers of `key`; returns how many there were. Never waits.
     pub fn send(&self, key: &K, value: V) -> usize {
-        self.remember(key);
         self.lock().get(key).and_then(|tx| tx.send(value).ok()).unwrap_or(0)
     }
 
@@ -135,17 +92,5 @@ mod tests {
         drop(one);
         drop(_two);
         assert!(hub.is_empty(), "channels are removed with their last subscriber");
-    }
-
-    #[test]
-    fn a_remembering_hub_knows_the_last_keys_sent_to() {
-        let hub: Arc<Hub<i64, u32>> = Hub::remembering(1, 2);
-        hub.send(&1, 0);
-        hub.send(&2, 0);
-        assert!(hub.sent_recently(&1) && hub.sent_recently(&2), "keys sent to are remembered, subscribed or not");
-        hub.send(&3, 0);
-        assert!(!hub.sent_recently(&1), "the oldest is forgotten past the limit");
-        assert!(hub.sent_recently(&3), "the newest is remembered");
-        assert!(!Hub::<i64, u32>::new(1).sent_recently(&1), "a plain hub remembers nothing");
     }
 }

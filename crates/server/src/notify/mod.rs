@@ -1,5 +1,6 @@
-//! Notifications: the durable per-user outbox ([`outbox`]), live fan-out to WebSocket streams
-//! ([`ws`]), domain-event handlers ([`hooks`]) and signed webhooks ([`webhooks`]).
+//! Notifications: the durable per-user outbox ([`publisher`], [`stored`], [`outbox`]), live
+//! fan-out to WebSocket streams ([`ws`]), domain-event handlers ([`hooks`]) and signed webhooks
+//! ([`webhooks`]).
 //!
 //! Order on publish: commit the outbox row, tell live subscribers, queue webhooks. A client that
 //! reconnects resumes from its last seq; the outbox, not the fan-out, is the source of truth.
@@ -9,6 +10,9 @@ pub mod guard;
 pub mod hooks;
 pub mod hub;
 pub mod outbox;
+pub mod publisher;
+pub mod signing;
+pub mod stored;
 pub mod webhooks;
 pub mod ws;
 pub mod ws_slots;
@@ -18,22 +22,18 @@ use std::sync::Arc;
 use tessera_protocol::Notification;
 use tokio::sync::watch;
 
-use crate::auth::EndReason;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
-use hooks::Hooks;
-use hub::Hub;
-use webhooks::WebhookQueue;
-
 use crate::metrics::Metrics;
+use crate::session_end::EndAnnouncer;
+use hooks::{DomainEvent, Hooks};
+use hub::Hub;
+use publisher::Publisher;
+use webhooks::WebhookQueue;
 
 /// Live items buffered per user before a slow stream lags (and then catches up from the outbox).
 const FANOUT_CAPACITY: usize = 16;
-
-/// Session ends remembered for streams that subscribe just after one (see
-/// [`ws`]'s initial session check): far more than can be in flight while one transaction runs.
-const RECENT_SESSION_ENDS: usize = 4096;
 
 /// How open streams should end when the server stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,15 +66,17 @@ pub enum StreamEnd {
 pub struct Notifier {
     /// Live notifications by user id, sent after commit.
     pub fanout: Arc<Hub<i64, Arc<Notification>>>,
-    /// Session ends by session id (sent from [`crate::auth::end_session`], before commit: the
-    /// receiver confirms through the writer connection).
-    pub sessions: Arc<Hub<String, EndReason>>,
+    /// Session ends by session id, announced after the transaction that ended the session
+    /// committed (see [`crate::session_end`]).
+    pub sessions: Arc<EndAnnouncer>,
     /// Tells open streams that the server stops.
     pub shutdown: watch::Sender<ShutdownMode>,
     /// Domain-event handlers.
     pub hooks: Hooks,
     /// Webhook delivery.
     pub webhooks: WebhookQueue,
+    /// Publishing to outboxes (shares `fanout` and `webhooks`).
+    pub publisher: Publisher,
 }
 
 impl Notifier {
@@ -87,15 +89,28 @@ impl Notifier {
         metrics: Arc<Metrics>,
         deliver_webhooks: bool,
     ) -> anyhow::Result<Self> {
-        let webhooks =
-            if deliver_webhooks { WebhookQueue::spawn(db, config, clock, metrics)? } else { WebhookQueue::inert() };
+        let webhooks = if deliver_webhooks {
+            WebhookQueue::spawn(db.clone(), config, clock.clone(), Arc::clone(&metrics))?
+        } else {
+            WebhookQueue::inert()
+        };
+        let fanout = Hub::new(FANOUT_CAPACITY);
+        let retention = i64::try_from(config.notification_retention).unwrap_or(i64::MAX);
+        let publisher =
+            Publisher { db, clock, metrics, retention, fanout: Arc::clone(&fanout), webhooks: webhooks.clone() };
         Ok(Self {
-            fanout: Hub::new(FANOUT_CAPACITY),
-            sessions: Hub::remembering(1, RECENT_SESSION_ENDS),
+            fanout,
+            sessions: EndAnnouncer::new(),
             shutdown: watch::Sender::new(ShutdownMode::Running),
             hooks: Hooks::with_builtin(),
             webhooks,
+            publisher,
         })
+    }
+
+    /// Runs every registered handler on `event` (see [`Hooks::dispatch`]).
+    pub async fn dispatch(&self, event: DomainEvent) {
+        self.hooks.dispatch(&self.publisher, event).await;
     }
 
     /// Ends every open stream.

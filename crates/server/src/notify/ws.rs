@@ -17,12 +17,13 @@ use tessera_protocol::{
 };
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::auth::{EndReason, check_open, end_session};
+use crate::auth::check_open;
 use crate::error::AppError;
 use crate::extract::Authenticated;
 use crate::metrics::inc;
 use crate::notify::outbox;
 use crate::notify::{ShutdownMode, StreamEnd};
+use crate::session_end::EndReason;
 use crate::state::SharedState;
 use crate::store::sessions;
 
@@ -130,8 +131,8 @@ impl Connection {
         let mut live = notify.fanout.subscribe(user_id);
         let mut ended = notify.sessions.subscribe(self.who.session_id.clone());
         let mut shutdown = notify.shutdown.subscribe();
-        // Re-check now that revocations reach us: one in between would otherwise be missed.
-        if let Some(reason) = Box::pin(self.initial_session_end()).await {
+        // Re-check now that announced ends reach us: one committed before would otherwise be missed.
+        if let Some(reason) = Box::pin(self.session_end()).await {
             return Box::pin(self.revoked(reason)).await;
         }
         let expiry = tokio::time::sleep(self.until_ms(self.who.exp.saturating_mul(1000)));
@@ -288,25 +289,13 @@ impl Connection {
         Ok(())
     }
 
-    /// Whether the session ended before this stream subscribed to its end. Read through a reader
-    /// connection (opening streams must not queue on the single writer), unless an end of this
-    /// session was signalled recently: that end may not be committed yet, and the writer
-    /// connection waits for its transaction.
-    async fn initial_session_end(&mut self) -> Option<EndReason> {
-        if self.state.notify.sessions.sent_recently(&self.who.session_id) {
-            return self.session_end().await;
-        }
+    /// Whether the session ended, as committed. Ends are announced only after their transaction
+    /// committed, so a stream that hears one (or subscribed just after one) reads it here; a
+    /// message relayed from another process that names an open session reads as open.
+    async fn session_end(&mut self) -> Option<EndReason> {
         let mut conn = self.state.db.read.acquire().await.ok()?;
         let row = sessions::by_id(&mut conn, &self.who.session_id).await.ok()??;
-        row.ended_at.map(|_| EndReason::parse(row.end_reason.as_deref()))
-    }
-
-    /// Whether the session ended, read through the writer connection: the transaction that
-    /// ended it holds that connection until it commits, so a rolled-back end reads as open.
-    async fn session_end(&mut self) -> Option<EndReason> {
-        let mut conn = self.state.db.write.acquire().await.ok()?;
-        let row = sessions::by_id(&mut conn, &self.who.session_id).await.ok()??;
-        row.ended_at.map(|_| EndReason::parse(row.end_reason.as_deref()))
+        row.ended_at.map(|_| EndReason::from_stored(row.stored_end_reason()))
     }
 
     /// A session past its idle or absolute deadline ends now (with audit), as on any request.
@@ -323,7 +312,8 @@ impl Connection {
         if let Err(reason) = check_open(&row, self.state.clock.now_ms(), idle_ms) {
             if row.ended_at.is_none() {
                 if let Ok(mut conn) = self.state.db.write.acquire().await {
-                    if let Err(e) = end_session(&self.state, &mut conn, &row, reason, Some(&self.who.ip), None).await {
+                    let ending = self.state.sessions.end_now(&mut conn, &row, reason, Some(&self.who.ip), None);
+                    if let Err(e) = ending.await {
                         tracing::warn!(session_id = %self.who.session_id, "could not record the session's end: {e}");
                     }
                 }

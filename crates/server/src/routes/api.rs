@@ -6,10 +6,11 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use tessera_protocol::{AuditEntry, AuditList, DeviceInfo, Me, RevokeOthersResponse, SessionInfo, SessionList};
 
-use crate::auth::{EndReason, check_open, end_session};
+use crate::auth::{SessionPolicy, check_open};
 use crate::clock::to_datetime;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Authenticated, Path, Query};
+use crate::session_end::EndReason;
 use crate::state::{AppState, SharedState};
 use crate::store::sessions::{self, SessionRow};
 use crate::store::{audit, users};
@@ -95,36 +96,38 @@ pub async fn list(State(state): State<SharedState>, auth: Authenticated) -> AppR
 
 /// `DELETE /api/sessions/{id}`: signs out one of the user's devices (the current one included).
 pub async fn revoke_one(
-    State(state): State<SharedState>,
+    State(policy): State<SessionPolicy>,
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
-    let mut conn = state.db.write.acquire().await?;
+    let mut conn = policy.db.write.acquire().await?;
     let row = sessions::by_id(&mut conn, &id)
         .await?
         .filter(|row| row.user_id == auth.user_id() && row.ended_at.is_none())
         .ok_or_else(|| AppError::not_found("no such session"))?;
     let detail = format!("revoked from session {}", auth.session.id);
-    end_session(&state, &mut conn, &row, EndReason::Revoked, Some(&auth.ip), Some(&detail)).await?;
+    policy.end_now(&mut conn, &row, EndReason::Revoked, Some(&auth.ip), Some(&detail)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/sessions/revoke-others`: signs out every other device of the user.
 pub async fn revoke_others(
-    State(state): State<SharedState>,
+    State(policy): State<SessionPolicy>,
     auth: Authenticated,
 ) -> AppResult<Json<RevokeOthersResponse>> {
-    let mut tx = state.db.write.begin().await?;
+    let mut tx = policy.db.write.begin().await?;
     let others: Vec<SessionRow> = sessions::open_for_user(&mut tx, auth.user_id())
         .await?
         .into_iter()
         .filter(|row| row.id != auth.session.id)
         .collect();
     let detail = format!("revoked from session {}", auth.session.id);
+    let mut ended = Vec::with_capacity(others.len());
     for row in &others {
-        end_session(&state, &mut tx, row, EndReason::Revoked, Some(&auth.ip), Some(&detail)).await?;
+        ended.extend(policy.end(&mut tx, row, EndReason::Revoked, Some(&auth.ip), Some(&detail)).await?);
     }
     tx.commit().await?;
+    policy.announce(ended);
     Ok(Json(RevokeOthersResponse { revoked: others.len() as u64 }))
 }
 

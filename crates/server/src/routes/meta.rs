@@ -6,6 +6,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use tessera_protocol::{Discovery, TesseraEndpoints, paths};
 
+use crate::db::Db;
 use crate::error::AppResult;
 use crate::state::SharedState;
 use crate::store::sessions;
@@ -58,8 +59,8 @@ pub async fn jwks(State(state): State<SharedState>) -> impl IntoResponse {
 }
 
 /// `GET /healthz`: 200 when the database answers.
-pub async fn healthz(State(state): State<SharedState>) -> AppResult<&'static str> {
-    sqlx::query("SELECT 1").execute(&state.db.read).await?;
+pub async fn healthz(State(db): State<Db>) -> AppResult<&'static str> {
+    sqlx::query("SELECT 1").execute(&db.read).await?;
     Ok("ok\n")
 }
 

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use tessera_protocol::{ErrorCode, RevokeRequest, TokenRequest, TokenResponse};
 
-use crate::auth::{self, EndReason, end_session, hash_token, new_refresh_token};
+use crate::auth::{self, hash_token, new_refresh_token};
 use crate::error::{AppError, AppResult};
 use crate::extract::{ClientIp, Form};
 use crate::keys::{ACCESS_TYP, AccessClaims};
@@ -15,8 +15,9 @@ use crate::metrics::inc;
 use crate::password::HashError;
 use crate::ratelimit::Limit;
 use crate::rotation::RefreshJob;
+use crate::session_end::EndReason;
 use crate::state::{AppState, SharedState, secs_to_ms};
-use crate::store::audit::{self, AuditRecord};
+use crate::store::audit::{self, AuditKind, AuditRecord};
 use crate::store::sessions::{self, NewSession, SessionRow};
 use crate::store::users;
 
@@ -140,13 +141,12 @@ async fn password_grant(
     audit::record(
         &mut tx,
         AuditRecord {
-            at: now,
-            kind: "sign_in_success",
             user_id: Some(user.id),
             username: Some(&user.username),
             session_id: Some(&session_id),
             ip: Some(ip),
             detail: Some(&device_name),
+            ..AuditRecord::new(AuditKind::SignInSuccess, now)
         },
     )
     .await?;
@@ -175,13 +175,11 @@ impl SignInRefusal<'_> {
         error: AppError,
     ) -> AppError {
         let record = AuditRecord {
-            at: self.now,
-            kind: "sign_in_failure",
             user_id,
             username: Some(self.username),
             ip: Some(self.ip),
             detail,
-            ..Default::default()
+            ..AuditRecord::new(AuditKind::SignInFailure, self.now)
         };
         if let Err(e) = audit::record(&mut tx, record).await {
             return e.into();
@@ -266,7 +264,7 @@ pub async fn revoke(
     }
     if let Some(row) = session_of_token(&state, &req.token).await? {
         let mut conn = state.db.write.acquire().await?;
-        end_session(&state, &mut conn, &row, EndReason::Revoked, Some(&ip), Some("token revoked")).await?;
+        state.sessions.end_now(&mut conn, &row, EndReason::Revoked, Some(&ip), Some("token revoked")).await?;
     }
     Ok(([(header::CACHE_CONTROL, "no-store")], "").into_response())
 }

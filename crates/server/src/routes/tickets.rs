@@ -66,7 +66,7 @@ pub async fn create(
         tickets::insert(&mut conn, &subject, auth.user_id(), assignee, state.clock.now_ms()).await?
     };
     let row = ticket_row(&state, id).await?;
-    state.notify.hooks.dispatch(&state, DomainEvent::TicketCreated { ticket: row.clone() }).await;
+    state.notify.dispatch(DomainEvent::TicketCreated { ticket: row.clone() }).await;
     Ok((StatusCode::CREATED, Json(ticket(&row))))
 }
 
@@ -88,7 +88,7 @@ pub async fn comment(
     let comment = Comment { id: comment_id, ticket_id: id, author: author.username.clone(), body: body.clone() };
     let event =
         DomainEvent::CommentCreated { ticket: row, comment_id, author_id: author.id, author: author.username, body };
-    state.notify.hooks.dispatch(&state, event).await;
+    state.notify.dispatch(event).await;
     Ok((StatusCode::CREATED, Json(comment)))
 }
 
@@ -110,10 +110,6 @@ pub async fn assign(
         return Err(AppError::not_found("no such ticket"));
     }
     let row = ticket_row(&state, id).await?;
-    state
-        .notify
-        .hooks
-        .dispatch(&state, DomainEvent::TicketAssigned { ticket: row.clone(), by_id: by.id, by: by.username })
-        .await;
+    state.notify.dispatch(DomainEvent::TicketAssigned { ticket: row.clone(), by_id: by.id, by: by.username }).await;
     Ok(Json(ticket(&row)))
 }

@@ -1,6 +1,7 @@
 //! The `sessions` and `refresh_tokens` tables.
 
 use sqlx::SqliteConnection;
+use tessera_protocol::SignOutReason;
 
 const COLUMNS: &str = "s.id, s.user_id, s.client_id, s.device_name, s.platform, s.app_version, s.ip,
     s.created_at, s.last_activity_at, s.last_seen_at, s.expires_at, s.current_token_hash,
@@ -26,6 +27,27 @@ pub struct SessionRow {
     pub previous_rotated_at: Option<i64>,
     pub ended_at: Option<i64>,
     pub end_reason: Option<String>,
+}
+
+impl SessionRow {
+    /// Why the session ended, as stored (see [`read_end_reason`]); `None` while it is open or
+    /// when the column holds something this server never wrote.
+    pub fn stored_end_reason(&self) -> Option<SignOutReason> {
+        self.ended_at.and(self.end_reason.as_deref()).and_then(read_end_reason)
+    }
+}
+
+/// Reads the `end_reason` column: the [`SignOutReason`] wire form this server writes, or one of
+/// the strings servers wrote before the reason was shared with the client (`revoked`,
+/// `reuse_detected`, `idle_timeout`, `expired`), which stay in existing databases.
+pub fn read_end_reason(stored: &str) -> Option<SignOutReason> {
+    match stored {
+        "revoked" => Some(SignOutReason::SessionRevoked),
+        "reuse_detected" => Some(SignOutReason::RefreshReuseDetected),
+        "expired" => Some(SignOutReason::SessionExpired),
+        // `idle_timeout` was, and is, the same string in both vocabularies.
+        other => SignOutReason::from_wire(other),
+    }
 }
 
 /// A session to create.
@@ -141,11 +163,11 @@ pub async fn regrant(conn: &mut SqliteConnection, id: &str, new_hash: &[u8], now
     insert_token(conn, new_hash, id, now_ms).await
 }
 
-/// Ends a session (if still open). Returns whether it was open.
-pub async fn end(conn: &mut SqliteConnection, id: &str, reason: &str, now_ms: i64) -> sqlx::Result<bool> {
+/// Ends a session (if still open), storing `reason` in its wire form. Returns whether it was open.
+pub async fn end(conn: &mut SqliteConnection, id: &str, reason: SignOutReason, now_ms: i64) -> sqlx::Result<bool> {
     Ok(sqlx::query("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL")
         .bind(now_ms)
-        .bind(reason)
+        .bind(reason.as_str())
         .bind(id)
         .execute(conn)
         .await?
@@ -158,7 +180,7 @@ pub async fn end_others(
     conn: &mut SqliteConnection,
     user_id: i64,
     keep: &str,
-    reason: &str,
+    reason: SignOutReason,
     now_ms: i64,
 ) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar(
@@ -166,7 +188,7 @@ pub async fn end_others(
          WHERE user_id = ? AND id != ? AND ended_at IS NULL RETURNING id",
     )
     .bind(now_ms)
-    .bind(reason)
+    .bind(reason.as_str())
     .bind(user_id)
     .bind(keep)
     .fetch_all(conn)
@@ -213,4 +235,26 @@ pub async fn count_live(conn: &mut SqliteConnection, now_ms: i64, idle_ms: i64) 
     .bind(now_ms - idle_ms)
     .fetch_one(conn)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_reasons_written_before_the_shared_vocabulary_still_read() {
+        let legacy = [
+            ("revoked", SignOutReason::SessionRevoked),
+            ("reuse_detected", SignOutReason::RefreshReuseDetected),
+            ("idle_timeout", SignOutReason::IdleTimeout),
+            ("expired", SignOutReason::SessionExpired),
+        ];
+        for (stored, reason) in legacy {
+            assert_eq!(read_end_reason(stored), Some(reason), "{stored:?} is in existing databases");
+        }
+        for reason in SignOutReason::ALL {
+            assert_eq!(read_end_reason(reason.as_str()), Some(reason), "what this server writes reads back");
+        }
+        assert_eq!(read_end_reason("banana"), None, "an unknown string is not guessed at here");
+    }
 }
