@@ -11,7 +11,7 @@
 
 use tessera_protocol::Role;
 
-use crate::session_end::{EndReason, SessionEnded};
+use crate::session_end::{EndReason, Ending, SessionEnded};
 use crate::state::AppState;
 use crate::store::audit::{self, AuditKind, AuditRecord};
 use crate::store::sessions;
@@ -241,7 +241,9 @@ async fn end_all(
     let open = sessions::open_for_user(tx, user.id).await?;
     let mut ended = Vec::with_capacity(open.len());
     for row in open {
-        ended.extend(state.sessions.end(tx, &row, EndReason::Revoked, ip, Some(why)).await?);
+        ended.extend(
+            state.sessions.end(tx, Ending { row: &row, reason: EndReason::Revoked, ip, detail: Some(why) }).await?,
+        );
     }
     Ok(ended)
 }

@@ -12,7 +12,7 @@ use crate::clock::Clock;
 use crate::db::Db;
 use crate::error::AppError;
 use crate::metrics::{Metrics, inc};
-use crate::session_end::{EndAnnouncer, EndReason, SessionEnded};
+use crate::session_end::{EndAnnouncer, EndReason, Ending, SessionEnded};
 use crate::store::audit::{self, AuditRecord};
 use crate::store::sessions::{self, SessionRow};
 
@@ -69,14 +69,8 @@ impl SessionPolicy {
     /// the end, which the caller announces ([`SessionPolicy::announce`]) once `conn`'s
     /// transaction has committed — never before, so no listener hears of an end that is rolled
     /// back. A caller without a transaction of its own uses [`SessionPolicy::end_now`].
-    pub async fn end(
-        &self,
-        conn: &mut SqliteConnection,
-        row: &SessionRow,
-        reason: EndReason,
-        ip: Option<&str>,
-        detail: Option<&str>,
-    ) -> sqlx::Result<Option<SessionEnded>> {
+    pub async fn end(&self, conn: &mut SqliteConnection, ending: Ending<'_>) -> sqlx::Result<Option<SessionEnded>> {
+        let Ending { row, reason, ip, detail } = ending;
         let now = self.clock.now_ms();
         if !sessions::end(conn, &row.id, reason.sign_out_reason(), now).await? {
             return Ok(None);
@@ -100,16 +94,9 @@ impl SessionPolicy {
 
     /// Ends a session in a transaction of its own on `conn` (a writer connection outside any
     /// transaction), commits, and announces the end.
-    pub async fn end_now(
-        &self,
-        conn: &mut SqliteConnection,
-        row: &SessionRow,
-        reason: EndReason,
-        ip: Option<&str>,
-        detail: Option<&str>,
-    ) -> sqlx::Result<()> {
+    pub async fn end_now(&self, conn: &mut SqliteConnection, ending: Ending<'_>) -> sqlx::Result<()> {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        let ended = self.end(&mut tx, row, reason, ip, detail).await?;
+        let ended = self.end(&mut tx, ending).await?;
         tx.commit().await?;
         self.announce(ended);
         Ok(())
@@ -127,7 +114,7 @@ impl SessionPolicy {
             Err(reason) => {
                 if row.ended_at.is_none() {
                     let mut conn = self.db.write.acquire().await?;
-                    self.end_now(&mut conn, row, reason, ip, None).await?;
+                    self.end_now(&mut conn, Ending { row, reason, ip, detail: None }).await?;
                 }
                 Err(AppError::invalid_token(reason.code(), reason.describe()))
             }

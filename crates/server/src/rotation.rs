@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::auth::{SessionPolicy, check_open, hash_token, new_refresh_token};
 use crate::error::AppError;
 use crate::metrics::inc;
-use crate::session_end::{EndReason, SessionEnded};
+use crate::session_end::{EndReason, Ending, SessionEnded};
 use crate::store::audit::{self, AuditKind, AuditRecord};
 use crate::store::{sessions, users};
 
@@ -158,7 +158,7 @@ impl Writer {
             return refused(ErrorCode::InvalidRefreshToken, "unknown refresh token");
         };
         if let Err(reason) = check_open(&row, now, policy.idle_ms) {
-            ended.extend(policy.end(conn, &row, reason, Some(&job.ip), None).await?);
+            ended.extend(policy.end(conn, Ending { row: &row, reason, ip: Some(&job.ip), detail: None }).await?);
             return refused(reason.code(), reason.describe());
         }
         if row.client_id != job.client_id {
@@ -168,7 +168,11 @@ impl Writer {
             // Disabling ends every session in its transaction; this only guards against a row
             // edited by hand.
             let reason = EndReason::Revoked;
-            ended.extend(policy.end(conn, &row, reason, Some(&job.ip), Some("account disabled")).await?);
+            ended.extend(
+                policy
+                    .end(conn, Ending { row: &row, reason, ip: Some(&job.ip), detail: Some("account disabled") })
+                    .await?,
+            );
             return refused(reason.code(), "the account is disabled");
         }
         let (refresh_token, new_hash) = new_refresh_token();
@@ -187,7 +191,11 @@ impl Writer {
         } else {
             tracing::warn!(session_id = %row.id, "refresh token reuse detected; revoking the session");
             let reason = EndReason::ReuseDetected;
-            ended.extend(policy.end(conn, &row, reason, Some(&job.ip), Some("replayed refresh token")).await?);
+            ended.extend(
+                policy
+                    .end(conn, Ending { row: &row, reason, ip: Some(&job.ip), detail: Some("replayed refresh token") })
+                    .await?,
+            );
             return refused(reason.code(), reason.describe());
         };
         let record = AuditRecord {

@@ -117,6 +117,19 @@ impl EndAnnouncer {
     }
 }
 
+/// One session to end: which, why, and what its audit entry records.
+#[derive(Debug, Clone, Copy)]
+pub struct Ending<'a> {
+    /// The session.
+    pub row: &'a crate::store::sessions::SessionRow,
+    /// Why it ends.
+    pub reason: EndReason,
+    /// The address of the request that ended it, if a request did.
+    pub ip: Option<&'a str>,
+    /// Words for the audit entry (e.g. `replayed refresh token`).
+    pub detail: Option<&'a str>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ use tessera_protocol::TokenResponse;
 use tessera_server::SharedState;
 use tessera_server::admin::{self, Actor};
 use tessera_server::notify::hub::Subscription;
-use tessera_server::session_end::{EndReason, SessionEnded};
+use tessera_server::session_end::{EndReason, Ending, SessionEnded};
 use tessera_server::store::sessions::{self, SessionRow};
 use tokio::task::JoinHandle;
 
@@ -46,29 +46,33 @@ async fn heard_after_commit(listener: JoinHandle<(EndReason, SessionRow)>, expec
 
 /// A session of alice's, ended inside a transaction that is still open, and a subscriber of its
 /// end that has heard nothing yet.
-struct Ending {
+struct PendingEnd {
     signed_in: TokenResponse,
     tx: Transaction<'static, Sqlite>,
     ended: Option<SessionEnded>,
     heard: Subscription<String, EndReason>,
 }
 
-async fn end_in_open_transaction(h: &Harness) -> Ending {
+async fn end_in_open_transaction(h: &Harness) -> PendingEnd {
     let state = &h.server.state;
     let signed_in = h.sign_in().await;
     let open = row(state, &signed_in.session_id).await;
     let mut heard = state.notify.sessions.subscribe(signed_in.session_id.clone());
     let mut tx = state.db.write.begin().await.unwrap();
-    let ended = state.sessions.end(&mut tx, &open, EndReason::Revoked, None, Some("test")).await.unwrap();
+    let ended = state
+        .sessions
+        .end(&mut tx, Ending { row: &open, reason: EndReason::Revoked, ip: None, detail: Some("test") })
+        .await
+        .unwrap();
     assert!(ended.is_some(), "the session was open, so this transaction ends it");
     assert!(heard.recv().now_or_never().is_none(), "nothing is announced while the transaction is open");
-    Ending { signed_in, tx, ended, heard }
+    PendingEnd { signed_in, tx, ended, heard }
 }
 
 #[tokio::test]
 async fn an_end_whose_transaction_rolls_back_is_never_announced() {
     let h = Harness::start(config()).await;
-    let Ending { signed_in, tx, ended, mut heard } = end_in_open_transaction(&h).await;
+    let PendingEnd { signed_in, tx, ended, mut heard } = end_in_open_transaction(&h).await;
     tx.rollback().await.unwrap();
     // What a failed transaction's caller does: it never reaches the announcement.
     drop(ended);
@@ -84,7 +88,7 @@ async fn an_end_whose_transaction_rolls_back_is_never_announced() {
 async fn an_end_is_announced_after_its_transaction_commits() {
     let h = Harness::start(config()).await;
     let state = &h.server.state;
-    let Ending { signed_in, tx, ended, heard } = end_in_open_transaction(&h).await;
+    let PendingEnd { signed_in, tx, ended, heard } = end_in_open_transaction(&h).await;
     drop(heard);
     let listener = on_announcement(state, &signed_in.session_id);
     tx.commit().await.unwrap();

@@ -23,7 +23,7 @@ use crate::extract::Authenticated;
 use crate::metrics::inc;
 use crate::notify::outbox;
 use crate::notify::{ShutdownMode, StreamEnd};
-use crate::session_end::EndReason;
+use crate::session_end::{EndReason, Ending};
 use crate::state::SharedState;
 use crate::store::sessions;
 
@@ -312,7 +312,10 @@ impl Connection {
         if let Err(reason) = check_open(&row, self.state.clock.now_ms(), idle_ms) {
             if row.ended_at.is_none() {
                 if let Ok(mut conn) = self.state.db.write.acquire().await {
-                    let ending = self.state.sessions.end_now(&mut conn, &row, reason, Some(&self.who.ip), None);
+                    let ending = self
+                        .state
+                        .sessions
+                        .end_now(&mut conn, Ending { row: &row, reason, ip: Some(&self.who.ip), detail: None });
                     if let Err(e) = ending.await {
                         tracing::warn!(session_id = %self.who.session_id, "could not record the session's end: {e}");
                     }

@@ -10,7 +10,7 @@ use crate::auth::{SessionPolicy, check_open};
 use crate::clock::to_datetime;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Authenticated, Path, Query};
-use crate::session_end::EndReason;
+use crate::session_end::{EndReason, Ending};
 use crate::state::{AppState, SharedState};
 use crate::store::sessions::{self, SessionRow};
 use crate::store::{audit, users};
@@ -106,7 +106,9 @@ pub async fn revoke_one(
         .filter(|row| row.user_id == auth.user_id() && row.ended_at.is_none())
         .ok_or_else(|| AppError::not_found("no such session"))?;
     let detail = format!("revoked from session {}", auth.session.id);
-    policy.end_now(&mut conn, &row, EndReason::Revoked, Some(&auth.ip), Some(&detail)).await?;
+    policy
+        .end_now(&mut conn, Ending { row: &row, reason: EndReason::Revoked, ip: Some(&auth.ip), detail: Some(&detail) })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -124,7 +126,11 @@ pub async fn revoke_others(
     let detail = format!("revoked from session {}", auth.session.id);
     let mut ended = Vec::with_capacity(others.len());
     for row in &others {
-        ended.extend(policy.end(&mut tx, row, EndReason::Revoked, Some(&auth.ip), Some(&detail)).await?);
+        ended.extend(
+            policy
+                .end(&mut tx, Ending { row, reason: EndReason::Revoked, ip: Some(&auth.ip), detail: Some(&detail) })
+                .await?,
+        );
     }
     tx.commit().await?;
     policy.announce(ended);

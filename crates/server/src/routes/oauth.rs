@@ -15,7 +15,7 @@ use crate::metrics::inc;
 use crate::password::HashError;
 use crate::ratelimit::Limit;
 use crate::rotation::RefreshJob;
-use crate::session_end::EndReason;
+use crate::session_end::{EndReason, Ending};
 use crate::state::{AppState, SharedState, secs_to_ms};
 use crate::store::audit::{self, AuditKind, AuditRecord};
 use crate::store::sessions::{self, NewSession, SessionRow};
@@ -31,6 +31,13 @@ const MAX_REFRESH_TOKEN: usize = 256;
 /// `Retry-After` when the password-hash queue is full: a queue drains in well under a second.
 const BUSY_RETRY_SECS: u64 = 1;
 
+/// Who is asking for a grant: the connection and the public client it names.
+#[derive(Clone, Copy)]
+struct Caller<'a> {
+    client: &'a ClientIp,
+    client_id: &'a str,
+}
+
 /// `POST /oauth/token`.
 pub async fn token(
     State(state): State<SharedState>,
@@ -42,9 +49,10 @@ pub async fn token(
         Some(id) if KNOWN_CLIENTS.contains(&id) => id.to_owned(),
         Some(_) => return Err(AppError::invalid_client("unknown client_id")),
     };
+    let caller = Caller { client: &client, client_id: &client_id };
     let response = match req.grant_type.as_str() {
-        "password" => password_grant(&state, &client, &client_id, req).await?,
-        "refresh_token" => refresh_grant(&state, &client, &client_id, req).await?,
+        "password" => password_grant(&state, caller, req).await?,
+        "refresh_token" => refresh_grant(&state, caller, req).await?,
         "" => return Err(AppError::invalid_request("grant_type is required")),
         other => return Err(AppError::unsupported_grant_type(other)),
     };
@@ -68,12 +76,8 @@ fn device_field(value: Option<String>, default: &str) -> String {
     if trimmed.is_empty() { default.to_owned() } else { trimmed }
 }
 
-async fn password_grant(
-    state: &AppState,
-    client: &ClientIp,
-    client_id: &str,
-    req: TokenRequest,
-) -> AppResult<TokenResponse> {
+async fn password_grant(state: &AppState, caller: Caller<'_>, req: TokenRequest) -> AppResult<TokenResponse> {
+    let Caller { client, client_id } = caller;
     let ip = client.ip.as_str();
     let (Some(username), Some(password)) = (req.username, req.password) else {
         return Err(AppError::invalid_request("username and password are required"));
@@ -192,12 +196,8 @@ impl SignInRefusal<'_> {
     }
 }
 
-async fn refresh_grant(
-    state: &AppState,
-    client: &ClientIp,
-    client_id: &str,
-    req: TokenRequest,
-) -> AppResult<TokenResponse> {
+async fn refresh_grant(state: &AppState, caller: Caller<'_>, req: TokenRequest) -> AppResult<TokenResponse> {
+    let Caller { client, client_id } = caller;
     let ip = client.ip.as_str();
     let Some(presented) = req.refresh_token.filter(|t| !t.is_empty()) else {
         return Err(AppError::invalid_request("refresh_token is required"));
@@ -264,7 +264,13 @@ pub async fn revoke(
     }
     if let Some(row) = session_of_token(&state, &req.token).await? {
         let mut conn = state.db.write.acquire().await?;
-        state.sessions.end_now(&mut conn, &row, EndReason::Revoked, Some(&ip), Some("token revoked")).await?;
+        state
+            .sessions
+            .end_now(
+                &mut conn,
+                Ending { row: &row, reason: EndReason::Revoked, ip: Some(&ip), detail: Some("token revoked") },
+            )
+            .await?;
     }
     Ok(([(header::CACHE_CONTROL, "no-store")], "").into_response())
 }
