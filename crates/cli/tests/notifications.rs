@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use common::{PASSWORD, Server, Tessera, USER};
 use tessera_protocol::DeviceInfo;
-use tessera_session::{EngineConfig, FeedMode, MemoryVault, NotificationFeed, Password, SessionEngine, SessionEvent};
+use tessera_session::{
+    Account, EngineConfig, FeedMode, MemoryVault, NotificationFeed, Password, SessionEngine, SessionEvent,
+};
 
 /// Waits (failsafe limit only) for an engine event matching `pick`.
 async fn wait_event(events: &mut tokio::sync::broadcast::Receiver<SessionEvent>, pick: impl Fn(&SessionEvent) -> bool) {
@@ -161,11 +163,12 @@ fn watch_prints_notifications_as_json_lines_until_sigterm_then_until_the_session
     assert_eq!(ended["reason"], "session_revoked", "watch prints why: {ended}");
     let status = watch.wait().expect("watch exits");
     assert_eq!(status.code(), Some(3), "a session that ended exits with the signed-out code");
-    assert_eq!(
-        cli.run(&["notifications", "--json"]).json()["notifications"].as_array().map(Vec::len),
-        Some(0),
-        "the revoked user's cache is gone"
-    );
+    let after = cli.run(&["notifications", "--json"]);
+    assert_eq!(after.code, 3, "the ended session's account is no longer current: {after:?}");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let account = Account::new(&server.url, USER);
+    let cached = runtime.block_on(tessera_session::feed::cached_notifications(&cli.data_dir(), &account, false, 100));
+    assert_eq!(cached.map(|c| c.len()).ok(), Some(0), "the revoked user's cache is gone");
 }
 
 #[test]
