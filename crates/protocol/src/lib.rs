@@ -18,8 +18,10 @@
 
 mod admin;
 mod error;
+pub mod loopback;
 mod notification;
 pub mod paths;
+pub mod pkce;
 mod session;
 mod sign_out;
 mod token;
