@@ -32,6 +32,7 @@
 pub mod account;
 pub mod audit;
 pub mod backoff;
+pub mod browser;
 pub mod client;
 pub mod clock;
 pub mod config;
@@ -64,7 +65,7 @@ pub use idle::{IdleError, IdleSource, IdleStatus, IdleWatch, SystemIdle};
 pub use local::{LocalDirs, LocalError};
 pub use metrics::MetricsSnapshot;
 pub use schedule::RefreshScheduler;
-pub use secret::{AccessToken, Password, RefreshToken};
+pub use secret::{AccessToken, AuthorizationCode, Password, RefreshToken};
 pub use state::{FeedMode, SessionEvent, SessionState, SignOutReason, WarningCode};
 pub use token::TokenGrant;
 pub use vault::{

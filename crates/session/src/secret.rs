@@ -50,6 +50,10 @@ secret_type!(
     /// A password typed by the user: sent once to the token endpoint, never stored.
     Password
 );
+secret_type!(
+    /// An authorization code (RFC 6749 §4.1.2): single-use, exchanged at once, never stored.
+    AuthorizationCode
+);
 
 #[cfg(test)]
 mod tests {
