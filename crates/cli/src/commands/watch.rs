@@ -18,11 +18,12 @@ pub async fn run(dirs: &Dirs, json: bool) -> Result<Exit, Failure> {
 /// per event.
 pub async fn watch(engine: SessionEngine, json: bool) -> Result<Exit, Failure> {
     let mut events = engine.subscribe();
-    let account = engine.status().username.map(|user| engine.config().account(&user));
     // System-wide idle (X11, GNOME); without a source the terminal cannot tell activity, so the
     // session then ends at the idle timeout unless something else reports activity — said by a
     // `idle_unknown` warning event.
     let desk = Desk::open(engine, SystemIdle::detect());
+    // Kept: once signed out, the desk no longer knows whose cache to wipe.
+    let account = desk.account();
     print(&SessionEvent::StateChanged { state: desk.engine().state(), reason: None }, json)?;
     let mut terminate = terminate_signal()?;
     loop {

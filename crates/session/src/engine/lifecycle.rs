@@ -170,17 +170,19 @@ impl SessionEngine {
     pub async fn sign_out_because(&self, reason: SignOutReason) -> Result<SignOutOutcome, EngineError> {
         let _gate = self.inner.gate.lock().await;
         let in_memory = self.cur().session.as_ref().map(|h| h.record.clone());
-        let (account, record) = match in_memory {
-            Some(record) => (record.key(), Some(record)),
+        let account = match &in_memory {
+            Some(record) => record.key(),
             None => match self.current_account()? {
-                Some(account) => {
-                    let stored = self.inner.vault.load(&account).await?.filter(|r| !is_pending_only(r));
-                    (account, stored)
-                }
+                Some(account) => account,
                 None => return Ok(SignOutOutcome::NotSignedIn),
             },
         };
         let guard = self.lock_record_anyway(&account).await;
+        // Without a session in memory (a fresh process), the record as stored now, under the lock.
+        let record = match in_memory {
+            Some(record) => Some(record),
+            None => guard.load().await?.filter(|r| !is_pending_only(r)),
+        };
         let outcome = match record {
             Some(record) => self.revoke_and_remove(&guard, &record, reason).await,
             None => SignOutOutcome::NotSignedIn,
