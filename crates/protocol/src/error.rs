@@ -21,6 +21,20 @@ pub enum OAuthError {
     InvalidToken,
     /// RFC 7009 §2.2.1: the server does not support revoking this token type.
     UnsupportedTokenType,
+    /// RFC 6749 §4.1.2.1 / RFC 8628 §3.5: the user (or the server) refused the authorization.
+    AccessDenied,
+    /// RFC 8628 §3.5: the user has not finished the device authorization yet; poll again.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling too fast; add 5 seconds to the interval.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired; start again.
+    ExpiredToken,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none` but the user has no session at the provider.
+    LoginRequired,
+    /// RFC 6749 §4.1.2.1: the authorization server does not support this `response_type`.
+    UnsupportedResponseType,
+    /// RFC 6749 §4.1.2.1: the requested scope is invalid or unknown.
+    InvalidScope,
     /// Not an OAuth error: the request was refused for another reason (see the code).
     RequestRefused,
     /// Not an OAuth error: the server failed; retry later.
@@ -86,6 +100,25 @@ pub enum ErrorCode {
     /// reveals nothing to a guesser (a wrong password for a disabled account is
     /// `invalid_credentials`).
     UserDisabled,
+    // --- browser sign-in (issue 14) ---
+    /// The authorization code is unknown, expired, already used, or was issued to another
+    /// client or redirect URI; a replayed code also revoked what it had issued.
+    InvalidAuthorizationCode,
+    /// The PKCE `code_verifier` does not match the `code_challenge` of the authorization.
+    PkceMismatch,
+    /// The user refused the sign-in (or the device authorization) in the browser.
+    AccessDenied,
+    /// Device flow: the user has not approved yet; poll again after the interval.
+    AuthorizationPending,
+    /// Device flow: polling faster than the interval; wait 5 seconds longer between polls.
+    SlowDown,
+    /// Device flow: the device code expired before the user approved; start again.
+    ExpiredToken,
+    /// `prompt=none` and the browser holds no session at the provider.
+    LoginRequired,
+    /// The password grant is turned off on this server (`password_grant = false`): sign in
+    /// through the browser.
+    PasswordGrantDisabled,
     /// A code this client version does not know.
     #[serde(other)]
     Unknown,
@@ -117,6 +150,14 @@ impl ErrorCode {
             Self::ServerBusy => "server_busy",
             Self::TooManyConnections => "too_many_connections",
             Self::UserDisabled => "user_disabled",
+            Self::InvalidAuthorizationCode => "invalid_authorization_code",
+            Self::PkceMismatch => "pkce_mismatch",
+            Self::AccessDenied => "access_denied",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
+            Self::LoginRequired => "login_required",
+            Self::PasswordGrantDisabled => "password_grant_disabled",
             Self::Unknown => "unknown",
         }
     }
@@ -212,6 +253,14 @@ mod tests {
             ErrorCode::WebhookTargetForbidden,
             ErrorCode::ServerBusy,
             ErrorCode::TooManyConnections,
+            ErrorCode::InvalidAuthorizationCode,
+            ErrorCode::PkceMismatch,
+            ErrorCode::AccessDenied,
+            ErrorCode::AuthorizationPending,
+            ErrorCode::SlowDown,
+            ErrorCode::ExpiredToken,
+            ErrorCode::LoginRequired,
+            ErrorCode::PasswordGrantDisabled,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()), "as_str must equal the wire form");

@@ -20,6 +20,7 @@ mod admin;
 mod error;
 pub mod loopback;
 mod notification;
+pub mod oidc;
 pub mod paths;
 pub mod pkce;
 mod session;
@@ -34,9 +35,11 @@ pub use notification::{
     WEBHOOK_SIGNATURE_HEADER, WS_CLOSE_SERVER_RESTART, WS_CLOSE_SESSION_ENDED, WS_CLOSE_TOKEN_EXPIRED, WebhookBody,
     WebhookCreated, WebhookDelivery, WebhookDeliveryList, WebhookInfo, WebhookList, WsClientMessage, WsServerMessage,
 };
+pub use oidc::{
+    AuthorizeParams, DeviceAuthorizationRequest, DeviceAuthorizationResponse, Discovery, IdTokenClaims, UserInfo,
+};
 pub use session::{
-    AuditEntry, AuditList, DeviceInfo, Discovery, Me, RevokeOthersResponse, Role, SessionInfo, SessionList,
-    TesseraEndpoints,
+    AuditEntry, AuditList, DeviceInfo, Me, RevokeOthersResponse, Role, SessionInfo, SessionList, TesseraEndpoints,
 };
 pub use sign_out::SignOutReason;
 pub use token::{GrantType, RevokeRequest, TokenRequest, TokenResponse};

@@ -5,10 +5,21 @@
 pub const DISCOVERY: &str = "/.well-known/openid-configuration";
 /// JSON Web Key Set with the public keys that verify access tokens (RFC 7517 §5).
 pub const JWKS: &str = "/.well-known/jwks.json";
-/// Token endpoint (RFC 6749 §3.2): password and refresh-token grants.
+/// Token endpoint (RFC 6749 §3.2): authorization code, device code, refresh token and (where
+/// allowed) password grants.
 pub const TOKEN: &str = "/oauth/token";
 /// Token revocation endpoint (RFC 7009 §2).
 pub const REVOKE: &str = "/oauth/revoke";
+/// Authorization endpoint (RFC 6749 §3.1): the server-rendered sign-in page.
+pub const AUTHORIZE: &str = "/oauth/authorize";
+/// Userinfo endpoint (OpenID Connect Core §5.3).
+pub const USERINFO: &str = "/oauth/userinfo";
+/// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2).
+pub const END_SESSION: &str = "/oauth/end_session";
+/// Device authorization endpoint (RFC 8628 §3.1).
+pub const DEVICE_AUTHORIZATION: &str = "/oauth/device_authorization";
+/// Device verification page (RFC 8628 §3.3): enter the user code, sign in, approve.
+pub const DEVICE: &str = "/device";
 /// The signed-in user.
 pub const ME: &str = "/api/me";
 /// The session the presented access token belongs to.

@@ -134,27 +134,6 @@ pub struct TesseraEndpoints {
     pub ws_ping_interval_secs: Option<u64>,
 }
 
-/// `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0 §3; RFC 8414 §2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Discovery {
-    /// RFC 8414 §2 `issuer`: the `iss` of access tokens.
-    pub issuer: String,
-    /// RFC 8414 §2 `token_endpoint`.
-    pub token_endpoint: String,
-    /// RFC 8414 §2 `revocation_endpoint` (RFC 7009).
-    pub revocation_endpoint: String,
-    /// RFC 8414 §2 `jwks_uri`.
-    pub jwks_uri: String,
-    /// RFC 8414 §2 `grant_types_supported`.
-    pub grant_types_supported: Vec<String>,
-    /// RFC 8414 §2 `token_endpoint_auth_methods_supported` (`none`: public clients).
-    pub token_endpoint_auth_methods_supported: Vec<String>,
-    /// OpenID Connect Discovery `id_token_signing_alg_values_supported`, here the access token's.
-    pub token_signing_alg_values_supported: Vec<String>,
-    /// Tessera's own endpoints.
-    pub tessera: TesseraEndpoints,
-}
-
 /// One audit event of the signed-in user (`GET /api/audit`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {

@@ -12,6 +12,11 @@ pub enum GrantType {
     Password,
     /// RFC 6749 §6: refreshing an access token.
     RefreshToken,
+    /// RFC 6749 §4.1.3: exchanging an authorization code (with its PKCE verifier, RFC 7636 §4.5).
+    AuthorizationCode,
+    /// RFC 8628 §3.4: polling with a device code.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 impl GrantType {
@@ -20,6 +25,8 @@ impl GrantType {
         match self {
             Self::Password => "password",
             Self::RefreshToken => "refresh_token",
+            Self::AuthorizationCode => "authorization_code",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 }
@@ -53,6 +60,18 @@ pub struct TokenRequest {
     /// Tessera: version of the client application.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_version: Option<String>,
+    /// RFC 6749 §4.1.3 `code` (authorization code grant). Never log it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// RFC 6749 §4.1.3 `redirect_uri`: the one the authorization request named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
+    /// RFC 7636 §4.5 `code_verifier`. Never log it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_verifier: Option<String>,
+    /// RFC 8628 §3.4 `device_code`. Never log it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_code: Option<String>,
 }
 
 impl TokenRequest {
@@ -71,7 +90,47 @@ impl TokenRequest {
             device_name: Some(device.name.clone()),
             platform: Some(device.platform.clone()),
             app_version: Some(device.app_version.clone()),
-            refresh_token: None,
+            ..Self::default()
+        }
+    }
+
+    /// An authorization code grant (RFC 6749 §4.1.3 with PKCE, RFC 7636 §4.5).
+    pub fn authorization_code(
+        code: impl Into<String>,
+        redirect_uri: impl Into<String>,
+        code_verifier: impl Into<String>,
+        client_id: impl Into<String>,
+        device: &crate::DeviceInfo,
+    ) -> Self {
+        Self {
+            grant_type: GrantType::AuthorizationCode.as_str().into(),
+            code: Some(code.into()),
+            redirect_uri: Some(redirect_uri.into()),
+            code_verifier: Some(code_verifier.into()),
+            ..Self::for_device(client_id, device)
+        }
+    }
+
+    /// A device code grant poll (RFC 8628 §3.4).
+    pub fn device_code(
+        device_code: impl Into<String>,
+        client_id: impl Into<String>,
+        device: &crate::DeviceInfo,
+    ) -> Self {
+        Self {
+            grant_type: GrantType::DeviceCode.as_str().into(),
+            device_code: Some(device_code.into()),
+            ..Self::for_device(client_id, device)
+        }
+    }
+
+    fn for_device(client_id: impl Into<String>, device: &crate::DeviceInfo) -> Self {
+        Self {
+            client_id: Some(client_id.into()),
+            device_name: Some(device.name.clone()),
+            platform: Some(device.platform.clone()),
+            app_version: Some(device.app_version.clone()),
+            ..Self::default()
         }
     }
 
@@ -97,6 +156,10 @@ impl fmt::Debug for TokenRequest {
             .field("device_name", &self.device_name)
             .field("platform", &self.platform)
             .field("app_version", &self.app_version)
+            .field("code", &self.code.as_ref().map(|_| "<redacted>"))
+            .field("redirect_uri", &self.redirect_uri)
+            .field("code_verifier", &self.code_verifier.as_ref().map(|_| "<redacted>"))
+            .field("device_code", &self.device_code.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -122,6 +185,9 @@ pub struct TokenResponse {
     /// RFC 6749 §5.1 `scope`, when it differs from what was requested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// OpenID Connect Core §3.1.3.3 `id_token` (RS256 JWT), on a code or device code exchange.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 impl fmt::Debug for TokenResponse {
@@ -135,6 +201,7 @@ impl fmt::Debug for TokenResponse {
             .field("session_expires_in", &self.session_expires_in)
             .field("session_id", &self.session_id)
             .field("scope", &self.scope)
+            .field("id_token", &self.id_token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -180,9 +247,21 @@ mod tests {
             session_expires_in: 43200,
             session_id: "s1".into(),
             scope: None,
+            id_token: Some("eyJ-id-secret".into()),
         };
+        let code = TokenRequest::authorization_code(
+            "code-secret",
+            "http://127.0.0.1:1/callback",
+            "verifier-secret",
+            "c",
+            &device,
+        );
+        let device_poll = TokenRequest::device_code("device-secret", "c", &device);
         let revoke = RevokeRequest { token: "trt_revoke-secret".into(), ..Default::default() };
-        let text = format!("{req:?} {resp:?} {revoke:?} {:?}", TokenRequest::refresh("trt_r2-secret", "c"));
+        let text = format!(
+            "{req:?} {resp:?} {revoke:?} {code:?} {device_poll:?} {:?}",
+            TokenRequest::refresh("trt_r2-secret", "c")
+        );
         assert!(!text.contains("secret"), "Debug must redact every token and password: {text}");
         assert!(text.contains("<redacted>"), "redaction must be visible: {text}");
     }

@@ -98,6 +98,7 @@ mod tests {
             session_expires_in: 43200,
             session_id: "s1".into(),
             scope: None,
+            id_token: None,
         }
     }
 

@@ -47,7 +47,7 @@ async fn discovery(State(base): State<Arc<String>>, Path(scenario): Path<String>
         "jwks_uri": at("/jwks"),
         "grant_types_supported": ["password", "refresh_token"],
         "token_endpoint_auth_methods_supported": ["none"],
-        "token_signing_alg_values_supported": ["EdDSA"],
+        "access_token_signing_alg_values_supported": ["EdDSA"],
         "tessera": {
             "me_endpoint": at("/me"),
             "session_endpoint": at("/session"),

@@ -249,6 +249,7 @@ fn token_response(state: &AppState, s: &SessionTimes, refresh_token: String, now
         session_expires_in: secs_until(s.expires_at),
         session_id: s.id.clone(),
         scope: None,
+        id_token: None,
     })
 }
 
