@@ -4,6 +4,7 @@
 //! engine's own code is kept in the log, never lost.
 
 use serde::Serialize;
+use tessera_session::browser::SignInError;
 use tessera_session::{EngineError, ErrorClass, VaultError};
 
 /// What the UI can do differently. Add a code only when the UI branches on it.
@@ -26,6 +27,11 @@ pub enum UiCode {
     NotFound,
     /// This build or this server does not offer it (e.g. notifications without a feed).
     Unavailable,
+    /// The browser sign-in did not finish: refused there, timed out, or its answer failed a
+    /// check (wrong issuer, bad id_token); the message says which.
+    SignInRefused,
+    /// The user cancelled the browser sign-in.
+    Cancelled,
     /// Anything else; the message and the log say more.
     Internal,
 }
@@ -57,6 +63,9 @@ impl From<EngineError> for UiError {
             EngineError::LockTimeout(_) => UiCode::Offline,
             EngineError::DataDir(_) => UiCode::Internal,
             EngineError::CacheUnavailable(_) => UiCode::Unavailable,
+            EngineError::SignIn(SignInError::Unsupported(_)) => UiCode::Unavailable,
+            EngineError::SignIn(SignInError::Cancelled) => UiCode::Cancelled,
+            EngineError::SignIn(_) => UiCode::SignInRefused,
             EngineError::Client(c) => match (engine_code, c.class()) {
                 ("invalid_credentials", _) => UiCode::InvalidCredentials,
                 ("not_found", _) => UiCode::NotFound,
@@ -86,7 +95,22 @@ fn message_for(e: &EngineError) -> String {
         EngineError::SignedOut(reason) => tessera_reason_text(reason.as_str()).into(),
         EngineError::NotSignedIn => "You are not signed in.".into(),
         EngineError::AlreadySignedIn(user) => format!("Already signed in as {user}: sign out first."),
+        EngineError::SignIn(e) => sign_in_text(e),
         other => other.to_string(),
+    }
+}
+
+/// Why a browser sign-in did not finish, for people.
+fn sign_in_text(e: &SignInError) -> String {
+    match e.code() {
+        "access_denied" => "The sign-in was refused in the browser.".into(),
+        "sign_in_timeout" => "No answer from the browser in time. Try again.".into(),
+        "sign_in_cancelled" => "Sign-in cancelled.".into(),
+        "issuer_mismatch" => {
+            "The answer came from another server than the one you chose; the sign-in was stopped.".into()
+        }
+        "browser_sign_in_unsupported" => "This server does not offer sign-in through the browser.".into(),
+        _ => format!("The sign-in did not finish: {e}"),
     }
 }
 

@@ -46,7 +46,8 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Sign in with a password; the refresh token goes to the system keychain.
+    /// Sign in through your browser (or with a device code, or a password where the server
+    /// allows it); the refresh token goes to the system keychain.
     #[command(visible_alias = "login")]
     SignIn(SignInArgs),
     /// Show whether you are signed in, to which server, until when, and where the token lives.
@@ -86,11 +87,21 @@ pub struct SignInArgs {
     /// Server base URL, e.g. https://tessera.example.com.
     #[arg(long, env = "TESSERA_SERVER")]
     pub server: String,
-    /// Login name.
+    /// Sign in with a code shown here and approved in a browser anywhere (SSH sessions,
+    /// machines without a browser; RFC 8628).
+    #[arg(long, conflicts_with_all = ["username", "password_stdin"])]
+    pub device: bool,
+    /// Ask the server's sign-in page for the password even if the browser is signed in there.
+    #[arg(long, conflicts_with = "device")]
+    pub fresh: bool,
+    /// Seconds to wait for the browser (or the device approval) before giving up.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(5..=3600))]
+    pub timeout: u64,
+    /// Password sign-in as this user (only on servers that allow the password grant).
     #[arg(long, env = "TESSERA_USERNAME")]
-    pub username: String,
-    /// Read the password from the first line of stdin instead of prompting.
-    #[arg(long)]
+    pub username: Option<String>,
+    /// Password sign-in: read the password from the first line of stdin (needs --username).
+    #[arg(long, requires = "username")]
     pub password_stdin: bool,
 }
 

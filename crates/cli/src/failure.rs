@@ -6,6 +6,7 @@
 use std::fmt;
 
 use serde::Serialize;
+use tessera_session::browser::SignInError;
 use tessera_session::{ClientError, EngineError, ErrorClass, VaultError};
 
 /// The documented exit codes (also in `tessera --help` and docs/cli.md).
@@ -115,6 +116,13 @@ impl From<EngineError> for Failure {
             EngineError::AlreadySignedIn(user) => Self::new(Exit::Error, code, format!("already signed in as {user}")),
             EngineError::Client(client) => from_client(client),
             EngineError::Vault(vault) => from_vault(vault),
+            EngineError::SignIn(SignInError::Unsupported(_)) => Self::new(
+                Exit::Error,
+                code,
+                format!("{e}; if it allows the password grant, use --username and --password-stdin"),
+            ),
+            // The user did not (or could not) finish: not signed in, nothing changed.
+            EngineError::SignIn(_) => Self::new(Exit::NotSignedIn, code, e.to_string()),
             EngineError::DataDir(_) | EngineError::LockTimeout(_) | EngineError::CacheUnavailable(_) => {
                 Self::new(Exit::Error, code, e.to_string())
             }
@@ -140,6 +148,12 @@ pub fn from_client(e: &ClientError) -> Failure {
             ClientError::Server { code: tessera_protocol::ErrorCode::InvalidCredentials, .. } => {
                 Failure::new(Exit::NotSignedIn, code, "wrong user name or password")
             }
+            ClientError::Server { code: tessera_protocol::ErrorCode::PasswordGrantDisabled, .. } => Failure::new(
+                Exit::Usage,
+                code,
+                "this server does not allow password sign-in; leave out --username to sign in through the browser \
+                 (or --device)",
+            ),
             _ => Failure::new(Exit::Error, code, e.to_string()),
         },
     }

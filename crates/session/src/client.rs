@@ -83,10 +83,10 @@ impl std::fmt::Debug for AuthClient {
 }
 
 /// A response read into memory (at most `max_body_bytes`).
-struct Raw {
-    status: StatusCode,
+pub(crate) struct Raw {
+    pub(crate) status: StatusCode,
     headers: HeaderMap,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
     request_id: String,
 }
 
@@ -160,6 +160,16 @@ impl AuthClient {
             &self.inner.config.device,
         );
         self.token_request(form).await
+    }
+
+    /// The shared HTTP client (connection pool, time limits).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// The device this client describes to the server.
+    pub(crate) fn device(&self) -> &DeviceInfo {
+        &self.inner.config.device
     }
 
     /// This client's id (`ClientConfig::client_id`).
@@ -323,7 +333,7 @@ impl AuthClient {
         decode_json(self.execute(self.authed(method, url, access)?).await?)
     }
 
-    async fn token_request(&self, form: TokenRequest) -> Result<TokenGrant, ClientError> {
+    pub(crate) async fn token_request(&self, form: TokenRequest) -> Result<TokenGrant, ClientError> {
         let url = self.endpoint(|d| &d.token_endpoint).await?;
         let raw = self.execute(self.inner.http.post(url).form(&form)).await?;
         let request_id = raw.request_id.clone();
@@ -339,7 +349,7 @@ impl AuthClient {
         Ok(url)
     }
 
-    async fn endpoint(&self, pick: impl FnOnce(&Discovery) -> &String) -> Result<Url, ClientError> {
+    pub(crate) async fn endpoint(&self, pick: impl FnOnce(&Discovery) -> &String) -> Result<Url, ClientError> {
         let doc = self.discovery().await?;
         discovered(pick(&doc))
     }
@@ -352,7 +362,7 @@ impl AuthClient {
     }
 
     /// Sends with a fresh request id, notes the server's clock, reads at most the body cap.
-    async fn execute(&self, builder: RequestBuilder) -> Result<Raw, ClientError> {
+    pub(crate) async fn execute(&self, builder: RequestBuilder) -> Result<Raw, ClientError> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let mut response = builder.header(REQUEST_ID_HEADER, &request_id).send().await.map_err(map_reqwest)?;
         self.note_date(response.headers());
@@ -386,13 +396,13 @@ impl AuthClient {
 }
 
 /// An endpoint named by discovery: a URL, and not plain HTTP to another machine.
-fn discovered(text: &str) -> Result<Url, ClientError> {
+pub(crate) fn discovered(text: &str) -> Result<Url, ClientError> {
     let url = Url::parse(text).map_err(|e| ClientError::InvalidUrl(format!("discovered endpoint {text}: {e}")))?;
     require_secure(&url)?;
     Ok(url)
 }
 
-fn decode_json<T: DeserializeOwned>(raw: Raw) -> Result<T, ClientError> {
+pub(crate) fn decode_json<T: DeserializeOwned>(raw: Raw) -> Result<T, ClientError> {
     if !raw.status.is_success() {
         return Err(error_from(raw));
     }
@@ -408,7 +418,7 @@ fn decode_empty(raw: Raw) -> Result<(), ClientError> {
     if raw.status.is_success() { Ok(()) } else { Err(error_from(raw)) }
 }
 
-fn error_from(raw: Raw) -> ClientError {
+pub(crate) fn error_from(raw: Raw) -> ClientError {
     let status = raw.status.as_u16();
     if raw.status == StatusCode::TOO_MANY_REQUESTS {
         let retry_after =

@@ -175,6 +175,9 @@ pub enum EngineError {
     /// The local notification cache cannot be opened or written (the feed still streams).
     #[error("notification cache unavailable: {0}")]
     CacheUnavailable(String),
+    /// A browser or device sign-in did not complete.
+    #[error(transparent)]
+    SignIn(#[from] crate::browser::SignInError),
 }
 
 impl EngineError {
@@ -189,6 +192,7 @@ impl EngineError {
             Self::DataDir(_) => "data_dir",
             Self::LockTimeout(_) => "lock_timeout",
             Self::CacheUnavailable(_) => "cache_unavailable",
+            Self::SignIn(e) => e.code(),
         }
     }
 

@@ -58,14 +58,14 @@ pub use client::{AuthClient, ClientConfig};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, EngineConfig, IdleTimeoutRefused, check_idle_timeout};
 pub use desk::Desk;
-pub use engine::{SessionEngine, SessionStatus, SignOutOutcome};
+pub use engine::{BrowserSignIn, DeviceSignIn, SessionEngine, SessionStatus, SignOutOutcome};
 pub use error::{ClientError, EngineError, ErrorClass, ErrorPayload};
 pub use feed::NotificationFeed;
 pub use idle::{IdleError, IdleSource, IdleStatus, IdleWatch, SystemIdle};
 pub use local::{LocalDirs, LocalError};
 pub use metrics::MetricsSnapshot;
 pub use schedule::RefreshScheduler;
-pub use secret::{AccessToken, AuthorizationCode, Password, RefreshToken};
+pub use secret::{AccessToken, AuthorizationCode, DeviceCode, IdToken, Password, RefreshToken};
 pub use state::{FeedMode, SessionEvent, SessionState, SignOutReason, WarningCode};
 pub use token::TokenGrant;
 pub use vault::{

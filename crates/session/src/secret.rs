@@ -54,6 +54,15 @@ secret_type!(
     /// An authorization code (RFC 6749 §4.1.2): single-use, exchanged at once, never stored.
     AuthorizationCode
 );
+secret_type!(
+    /// An id_token (OpenID Connect Core §2): validated once at sign-in, kept only in memory as
+    /// the `id_token_hint` of a browser sign-out.
+    IdToken
+);
+secret_type!(
+    /// A device code (RFC 8628 §3.2): what this device polls the token endpoint with.
+    DeviceCode
+);
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use tessera_protocol::TokenResponse;
 
 use crate::error::ClientError;
-use crate::secret::{AccessToken, RefreshToken};
+use crate::secret::{AccessToken, IdToken, RefreshToken};
 
 /// What a successful password or refresh grant gave us. Times are on the *local* clock: relative
 /// lifetimes from the response are added to the moment it arrived, so clock skew does not matter.
@@ -26,6 +26,8 @@ pub struct TokenGrant {
     pub refresh_expires_at: DateTime<Utc>,
     /// The session's absolute end.
     pub session_expires_at: DateTime<Utc>,
+    /// OpenID Connect `id_token`, on a code or device code exchange (validate before use).
+    pub id_token: Option<IdToken>,
 }
 
 impl TokenGrant {
@@ -60,6 +62,7 @@ impl TokenGrant {
             expires_at,
             refresh_expires_at: after(response.refresh_expires_in),
             session_expires_at: after(response.session_expires_in),
+            id_token: response.id_token.filter(|t| !t.is_empty()).map(IdToken::new),
         })
     }
 }

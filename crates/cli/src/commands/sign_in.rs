@@ -1,46 +1,137 @@
-//! `tessera sign-in` (alias `login`): password sign-in; the refresh token goes to the keychain.
+//! `tessera sign-in` (alias `login`): through the browser (authorization code + PKCE, RFC 8252)
+//! by default, with a device code (`--device`, RFC 8628), or with a password (`--username`,
+//! `--password-stdin`) where the server allows the password grant. The refresh token goes to
+//! the keychain.
 
 use std::io::BufRead;
+use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::json;
-use tessera_session::{Password, StorageTier};
+use tessera_session::browser::open_in_browser;
+use tessera_session::{Account, Password, SessionEngine, SessionStatus, StorageTier};
 
 use super::sign_out;
 use crate::cli::SignInArgs;
-use tessera_session::Account;
-
-use crate::context::{self, Dirs};
+use crate::context::{self, Dirs, Storage};
 use crate::failure::{Exit, Failure};
 use crate::output;
 
 pub async fn run(dirs: &Dirs, args: &SignInArgs, json: bool) -> Result<Exit, Failure> {
-    let account = Account::new(&args.server, &args.username);
-    let (server_url, username) = (account.server_url().to_owned(), account.username().to_owned());
+    let server_url = Account::new(&args.server, "").server_url().to_owned();
     if server_url.is_empty() {
         return Err(Failure::usage("--server must not be empty"));
     }
-    if username.is_empty() {
-        return Err(Failure::usage("--username must not be empty"));
-    }
-    let password = read_password(args.password_stdin, &username, &server_url)?;
-    let storage = context::storage().await;
-
-    // One account at a time: a different current account is signed out first, so its refresh
-    // token does not linger in the keychain where no command would reach it.
-    if storage.keychain_error.is_none() {
-        if let Some(previous) = context::current_account(dirs)?.filter(|p| *p != account) {
-            match sign_out::sign_out_current(dirs, &previous, &storage).await {
-                Ok(outcome) => eprintln!("Signed out {previous} first ({})", sign_out::outcome_word(outcome)),
-                Err(e) => eprintln!("warning: could not sign out {previous} first: {e}"),
+    let password = match args.username.as_deref() {
+        Some(username) => {
+            let username = Account::new(&server_url, username).username().to_owned();
+            if username.is_empty() {
+                return Err(Failure::usage("--username must not be empty"));
             }
+            Some((read_password(args.password_stdin, &username, &server_url)?, username))
         }
+        None => None,
+    };
+    let storage = context::storage().await;
+    let previous = if storage.keychain_error.is_none() { context::current_account(dirs)? } else { None };
+    // A password sign-in knows its account now: a different current account is signed out first.
+    if let Some((_, username)) = &password {
+        sign_out_other(dirs, previous.as_ref(), &Account::new(&server_url, username), &storage).await;
     }
 
     let (engine, mut warnings) = context::engine(dirs, &server_url, &storage)?;
-    let signed_in = engine.sign_in(&username, &password).await;
+    let limit = Duration::from_secs(args.timeout);
+    let signed_in = match &password {
+        Some((password, username)) => engine.sign_in(username, password).await,
+        None if args.device => device(&engine, limit, json).await,
+        None => browser(&engine, args.fresh, limit, json).await,
+    };
     warnings.print();
     let status = signed_in?;
+    let username = status.username.clone().unwrap_or_default();
+    let account = Account::new(&server_url, &username);
+    // One account at a time, so a refresh token never lingers where no command would reach it.
+    if password.is_none() {
+        sign_out_other(dirs, previous.as_ref(), &account, &storage).await;
+    }
+    report(&engine, &mut warnings, &storage, &status, &account, json).await
+}
+
+/// Signs `previous` out when it is another account than `next`.
+async fn sign_out_other(dirs: &Dirs, previous: Option<&Account>, next: &Account, storage: &Storage) {
+    let Some(previous) = previous.filter(|p| *p != next) else { return };
+    match sign_out::sign_out_current(dirs, previous, storage).await {
+        Ok(outcome) => eprintln!("Signed out {previous} first ({})", sign_out::outcome_word(outcome)),
+        Err(e) => eprintln!("warning: could not sign out {previous}: {e}"),
+    }
+}
+
+/// The browser flow: bind the listener, show and open the URL, wait.
+async fn browser(
+    engine: &SessionEngine,
+    fresh: bool,
+    limit: Duration,
+    json: bool,
+) -> Result<SessionStatus, tessera_session::EngineError> {
+    let pending = engine.begin_browser_sign_in(fresh.then_some("login")).await?;
+    let url = pending.url().to_owned();
+    match open_in_browser(&url) {
+        Ok(opened) => eprintln!("Opened your browser ({}) to sign in. If it did not open, go to:", opened.program),
+        Err(e) => eprintln!("Could not open a browser ({}). To sign in, open this address in a browser:", e.code()),
+    }
+    eprintln!("  {url}");
+    if !json {
+        eprintln!("Waiting up to {} for you to sign in (Ctrl-C to cancel)…", output::span(limit.as_secs() as i64));
+    }
+    engine.finish_browser_sign_in(pending, limit).await
+}
+
+/// The device flow: show the page and the code, poll.
+async fn device(
+    engine: &SessionEngine,
+    limit: Duration,
+    json: bool,
+) -> Result<SessionStatus, tessera_session::EngineError> {
+    let pending = engine.begin_device_sign_in().await?;
+    if json {
+        let shown = json!({
+            "verification_uri": pending.verification_uri,
+            "verification_uri_complete": pending.verification_uri_complete,
+            "user_code": pending.user_code,
+            "expires_in": pending.expires_in.as_secs(),
+        });
+        eprintln!("{shown}");
+    } else {
+        eprintln!("To sign in, open {} in a browser on any device", pending.verification_uri);
+        eprintln!("and enter the code:  {}", pending.user_code);
+        if let Some(complete) = &pending.verification_uri_complete {
+            eprintln!("(or open {complete})");
+        }
+        eprintln!(
+            "Waiting for the approval (the code expires in {})…",
+            output::span(pending.expires_in.as_secs() as i64)
+        );
+    }
+    let canceller = pending.canceller();
+    tokio::select! {
+        done = engine.finish_device_sign_in(pending) => done,
+        () = tokio::time::sleep(limit) => {
+            canceller.cancel();
+            Err(tessera_session::browser::SignInError::Callback(tessera_session::browser::CallbackError::TimedOut(limit)).into())
+        }
+    }
+}
+
+/// Says where the session lives; a memory-only session is ended at once.
+async fn report(
+    engine: &SessionEngine,
+    warnings: &mut context::Warnings,
+    storage: &Storage,
+    status: &SessionStatus,
+    account: &Account,
+    json: bool,
+) -> Result<Exit, Failure> {
+    let (server_url, username) = (account.server_url(), account.username());
     let session_id = status.session_id.clone().unwrap_or_default();
     // `--json`: these fields, then where the session lives.
     let mut result = json!({

@@ -10,6 +10,7 @@ use crate::audit::AuditKind;
 use crate::error::{ClientError, EngineError, ErrorClass};
 use crate::secret::{Password, RefreshToken};
 use crate::state::{SessionState, SignOutReason, WarningCode};
+use crate::token::TokenGrant;
 use crate::vault::{StorageTier, VaultRecord};
 
 /// What sign-out achieved at the server. Locally the session is gone in every case.
@@ -37,22 +38,36 @@ impl SessionEngine {
     /// still had in the vault (or a queued revocation) is revoked at the server first.
     pub async fn sign_in(&self, username: &str, password: &Password) -> Result<SessionStatus, EngineError> {
         let _gate = self.inner.gate.lock().await;
-        {
-            let mut cur = self.cur();
-            if let Some(held) = cur.session.as_ref() {
-                return Err(EngineError::AlreadySignedIn(held.record.username.clone()));
-            }
-            self.set_state_locked(&mut cur, SessionState::SigningIn);
+        self.begin_signing_in()?;
+        match self.inner.client.sign_in(username, password).await {
+            Ok(grant) => Ok(self.store_sign_in(username, grant).await),
+            Err(e) => Err(self.sign_in_failed(e.into()).await),
         }
-        let grant = match self.inner.client.sign_in(username, password).await {
-            Ok(grant) => grant,
-            Err(e) => {
-                self.set_state(SessionState::SignedOut { reason: None });
-                self.inner.metrics.error(e.code());
-                self.audit(Self::audit_event(AuditKind::SignInFailed, None).detail(e.code())).await;
-                return Err(e.into());
-            }
-        };
+    }
+
+    /// Refuses when signed in; else reports `SigningIn`. The caller holds the gate.
+    pub(super) fn begin_signing_in(&self) -> Result<(), EngineError> {
+        let mut cur = self.cur();
+        if let Some(held) = cur.session.as_ref() {
+            return Err(EngineError::AlreadySignedIn(held.record.username.clone()));
+        }
+        self.set_state_locked(&mut cur, SessionState::SigningIn);
+        Ok(())
+    }
+
+    /// Back to signed out after a failed sign-in; counted and audited. Returns `e`.
+    pub(super) async fn sign_in_failed(&self, e: EngineError) -> EngineError {
+        if self.cur().session.is_none() {
+            self.set_state(SessionState::SignedOut { reason: None });
+        }
+        self.inner.metrics.error(e.code());
+        self.audit(Self::audit_event(AuditKind::SignInFailed, None).detail(e.code())).await;
+        e
+    }
+
+    /// Stores a fresh grant as `username`'s session (revoking what the account still had) and
+    /// makes it this engine's. The caller holds the gate and called `begin_signing_in`.
+    pub(super) async fn store_sign_in(&self, username: &str, grant: TokenGrant) -> SessionStatus {
         let account = self.inner.config.account(username);
         let guard = self.lock_record_anyway(&account).await;
         let previous = match guard.load().await {
@@ -93,7 +108,7 @@ impl SessionEngine {
         drop(guard);
         let issued = self.install(record, grant, persisted);
         self.audit(Self::audit_event(AuditKind::SignedIn, Some(&issued.session_id))).await;
-        Ok(self.status())
+        self.status()
     }
 
     /// Restores the current account ([`EngineConfig::current_account`](crate::EngineConfig)) when

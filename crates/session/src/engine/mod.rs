@@ -10,6 +10,7 @@
 //!   change of the keychain record goes through the `records` module's guard.
 
 mod api;
+mod browser_sign_in;
 mod lifecycle;
 mod records;
 mod refresh;
@@ -32,6 +33,7 @@ use crate::secret::AccessToken;
 use crate::state::{SessionEvent, SessionState, SignOutReason, WarningCode};
 use crate::vault::{StorageTier, Vault, VaultRecord};
 
+pub use browser_sign_in::{BrowserSignIn, DeviceSignIn};
 pub use lifecycle::SignOutOutcome;
 
 /// Events a subscriber may fall behind by before it loses the oldest.
