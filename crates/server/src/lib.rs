@@ -30,6 +30,7 @@ pub mod db;
 pub mod egress;
 pub mod error;
 pub mod extract;
+pub mod id_token;
 pub mod keys;
 pub mod metrics;
 pub mod notify;

@@ -66,9 +66,10 @@ fn ws_url(issuer: &str) -> String {
     }
 }
 
-/// `GET /.well-known/jwks.json`.
+/// `GET /.well-known/jwks.json`: the access-token key (EdDSA) and the id_token key (RS256).
 pub async fn jwks(State(state): State<SharedState>) -> impl IntoResponse {
-    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(state.keys.jwks()))
+    let keys = serde_json::json!({ "keys": [state.keys.jwk(), state.id_keys.jwk()] });
+    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(keys))
 }
 
 /// `GET /healthz`: 200 when the database answers.
