@@ -131,7 +131,11 @@ mod tests {
         let a = IdTokenKey::load_or_create(tempfile::tempdir().unwrap().path()).unwrap();
         let b = IdTokenKey::load_or_create(tempfile::tempdir().unwrap().path()).unwrap();
         let token = a.sign(&claims()).unwrap();
-        assert_eq!(a.verify_ignoring_expiry(&token).unwrap().nonce.as_deref(), Some("n"), "own, expired token verifies");
+        assert_eq!(
+            a.verify_ignoring_expiry(&token).unwrap().nonce.as_deref(),
+            Some("n"),
+            "own, expired token verifies"
+        );
         assert!(b.verify_ignoring_expiry(&token).is_none(), "a foreign key's token must not verify");
         assert!(a.verify_ignoring_expiry("not.a.jwt").is_none(), "garbage is refused");
     }

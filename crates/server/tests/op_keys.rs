@@ -15,7 +15,8 @@ use tessera_server::id_token::ID_TOKEN_KEY_FILE;
 use tessera_server::testing::TestServer;
 
 async fn jwks(http: &reqwest::Client, base: &str) -> Vec<serde_json::Value> {
-    let body: serde_json::Value = http.get(format!("{base}{}", paths::JWKS)).send().await.unwrap().json().await.unwrap();
+    let body: serde_json::Value =
+        http.get(format!("{base}{}", paths::JWKS)).send().await.unwrap().json().await.unwrap();
     body["keys"].as_array().expect("keys is an array (RFC 7517 §5)").clone()
 }
 
