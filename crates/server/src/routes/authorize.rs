@@ -5,6 +5,11 @@
 //! redirected (RFC 6749 §4.1.2.1); every other error goes back to the redirect URI as `error`,
 //! `error_description`, `state` and `iss`. The form carries an opaque pending-request id and a
 //! CSRF token that must also come back in a cookie; both are stored hashed.
+//!
+//! A successful password entry also opens the OP's own browser session (cookie [`SSO_COOKIE`]):
+//! a later request with it gets a code without the form, unless `prompt=login` or a `max_age`
+//! older than the sign-in asks for the password again; `prompt=none` without one is answered
+//! `login_required` (OpenID Connect Core §3.1.2.1, §3.1.2.6).
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -19,9 +24,11 @@ use crate::error::{AppError, AppResult};
 use crate::extract::{ClientIp, Form};
 use crate::routes::oauth::{KNOWN_CLIENTS, authenticate};
 use crate::routes::pages::{self, SignInForm};
-use crate::state::{AppState, SharedState};
+use crate::state::{AppState, SharedState, secs_to_ms};
 use crate::store::oidc::{self, NewCode};
 
+/// Cookie holding the OP's browser session (single sign-on).
+pub const SSO_COOKIE: &str = "tessera_op";
 /// Cookie holding the CSRF token of the form on screen.
 pub const CSRF_COOKIE: &str = "tessera_csrf";
 /// Lifetime of an authorization code (ms).
@@ -107,11 +114,32 @@ fn refused(state: &AppState, refusal: Refusal) -> Response {
 }
 
 /// `GET /oauth/authorize`: checks the request and shows the sign-in form.
-pub async fn show(State(state): State<SharedState>, Query(params): Query<AuthorizeParams>) -> AppResult<Response> {
+pub async fn show(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Query(params): Query<AuthorizeParams>,
+) -> AppResult<Response> {
     let valid = match check(&params) {
         Ok(valid) => valid,
         Err(refusal) => return Ok(refused(&state, refusal)),
     };
+    let prompts: Vec<&str> = params.prompt.as_deref().unwrap_or_default().split(' ').collect();
+    if !prompts.contains(&"login") {
+        let now = state.clock.now_ms();
+        let fresh = |auth_time: i64| params.max_age.is_none_or(|age| now.saturating_sub(auth_time) <= secs_to_ms(age));
+        if let Some((user_id, auth_time)) = browser_session(&state, &headers, now).await? {
+            if fresh(auth_time) {
+                let tx = state.db.write.begin().await?;
+                return issue_code(&state, tx, &valid, user_id, auth_time, None).await;
+            }
+        }
+        if prompts.contains(&"none") {
+            let description = "the user must sign in (prompt=none)".to_owned();
+            let refusal =
+                Refusal::Redirect { to: valid.redirect_uri, state: valid.state, error: "login_required", description };
+            return Ok(refused(&state, refusal));
+        }
+    }
     let pending = pkce::random_urlsafe(32);
     let csrf = pkce::random_urlsafe(32);
     let now = state.clock.now_ms();
@@ -130,10 +158,64 @@ pub async fn show(State(state): State<SharedState>, Query(params): Query<Authori
         message: None,
     };
     let mut response = pages::sign_in(StatusCode::OK, &form);
+    let cookie = format!("{CSRF_COOKIE}={csrf}; HttpOnly; SameSite=Strict; Path={}", paths::AUTHORIZE);
+    set_cookie(&state, &mut response, cookie)?;
+    Ok(response)
+}
+
+/// Appends a `Set-Cookie` (with `Secure` when the issuer is https).
+fn set_cookie(state: &AppState, response: &mut Response, cookie: String) -> AppResult<()> {
     let secure = if state.issuer.starts_with("https://") { "; Secure" } else { "" };
-    let cookie = format!("{CSRF_COOKIE}={csrf}; HttpOnly; SameSite=Strict; Path={}{secure}", paths::AUTHORIZE);
-    let cookie = HeaderValue::from_str(&cookie).map_err(AppError::internal)?;
-    response.headers_mut().append(header::SET_COOKIE, cookie);
+    let value = HeaderValue::from_str(&format!("{cookie}{secure}")).map_err(AppError::internal)?;
+    response.headers_mut().append(header::SET_COOKIE, value);
+    Ok(())
+}
+
+/// The user and sign-in time of the request's browser session, if it has a valid one.
+async fn browser_session(state: &AppState, headers: &HeaderMap, now: i64) -> AppResult<Option<(i64, i64)>> {
+    let Some(id) = cookie(headers, SSO_COOKIE) else { return Ok(None) };
+    let mut conn = state.db.read.acquire().await?;
+    Ok(oidc::browser_session(&mut conn, &hash_token(id), now).await?)
+}
+
+/// Stores a code for `user_id` in `tx` (with a new browser session when `sso` holds its id),
+/// commits, and redirects to the client with it.
+async fn issue_code(
+    state: &AppState,
+    mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    valid: &Valid,
+    user_id: i64,
+    auth_time: i64,
+    sso: Option<&str>,
+) -> AppResult<Response> {
+    let now = state.clock.now_ms();
+    let code = pkce::random_urlsafe(32);
+    let new = NewCode {
+        hash: &hash_token(&code),
+        client_id: &valid.client_id,
+        redirect_uri: &valid.redirect_uri,
+        code_challenge: &valid.challenge,
+        nonce: valid.nonce.as_deref(),
+        user_id,
+        auth_time,
+        expires_at: now.saturating_add(CODE_TTL_MS),
+    };
+    oidc::insert_code(&mut tx, new, now).await?;
+    let max_age_ms = secs_to_ms(state.config.session_max_age_secs);
+    if let Some(id) = sso {
+        oidc::insert_browser_session(&mut tx, &hash_token(id), user_id, auth_time, now.saturating_add(max_age_ms))
+            .await?;
+    }
+    tx.commit().await?;
+    let mut pairs = vec![("code", code.as_str())];
+    if let Some(st) = valid.state.as_deref() {
+        pairs.push(("state", st));
+    }
+    let mut response = redirect(state, &valid.redirect_uri, &pairs);
+    if let Some(id) = sso {
+        let cookie = format!("{SSO_COOKIE}={id}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}", max_age_ms / 1000);
+        set_cookie(state, &mut response, cookie)?;
+    }
     Ok(response)
 }
 
@@ -227,23 +309,7 @@ pub async fn submit(
             });
         }
     };
-    let code = pkce::random_urlsafe(32);
-    let new = NewCode {
-        hash: &hash_token(&code),
-        client_id: &valid.client_id,
-        redirect_uri: &valid.redirect_uri,
-        code_challenge: &valid.challenge,
-        nonce: valid.nonce.as_deref(),
-        user_id: user.id,
-        auth_time: now,
-        expires_at: now.saturating_add(CODE_TTL_MS),
-    };
-    oidc::insert_code(&mut tx, new, now).await?;
     oidc::delete_pending(&mut tx, &pending_hash).await?;
-    tx.commit().await?;
-    let mut pairs = vec![("code", code.as_str())];
-    if let Some(st) = valid.state.as_deref() {
-        pairs.push(("state", st));
-    }
-    Ok(redirect(&state, &valid.redirect_uri, &pairs))
+    let sso = pkce::random_urlsafe(32);
+    issue_code(&state, tx, &valid, user.id, now, Some(&sso)).await
 }

@@ -45,7 +45,7 @@ pub async fn discovery(State(state): State<SharedState>) -> Json<Discovery> {
         ]),
         token_endpoint_auth_methods_supported: strings(&["none"]),
         code_challenge_methods_supported: strings(&[tessera_protocol::pkce::METHOD]),
-        prompt_values_supported: Vec::new(),
+        prompt_values_supported: strings(&["none", "login"]),
         authorization_response_iss_parameter_supported: true,
         tessera: TesseraEndpoints {
             me_endpoint: url(paths::ME),

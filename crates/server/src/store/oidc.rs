@@ -137,3 +137,44 @@ pub async fn delete_pending(conn: &mut SqliteConnection, id_hash: &[u8]) -> sqlx
     sqlx::query("DELETE FROM pending_authorizations WHERE id_hash = ?").bind(id_hash).execute(conn).await?;
     Ok(())
 }
+
+/// Stores a browser session, and forgets expired ones.
+pub async fn insert_browser_session(
+    conn: &mut SqliteConnection,
+    id_hash: &[u8],
+    user_id: i64,
+    auth_time: i64,
+    expires_at: i64,
+) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM op_browser_sessions WHERE expires_at < ?").bind(auth_time).execute(&mut *conn).await?;
+    sqlx::query("INSERT INTO op_browser_sessions (id_hash, user_id, auth_time, expires_at) VALUES (?, ?, ?, ?)")
+        .bind(id_hash)
+        .bind(user_id)
+        .bind(auth_time)
+        .bind(expires_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The user id and sign-in time of a browser session open at `now_ms` whose user is enabled.
+pub async fn browser_session(
+    conn: &mut SqliteConnection,
+    id_hash: &[u8],
+    now_ms: i64,
+) -> sqlx::Result<Option<(i64, i64)>> {
+    sqlx::query_as(
+        "SELECT b.user_id, b.auth_time FROM op_browser_sessions b JOIN users u ON u.id = b.user_id \
+         WHERE b.id_hash = ? AND b.expires_at > ? AND u.disabled_at IS NULL",
+    )
+    .bind(id_hash)
+    .bind(now_ms)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Ends a browser session.
+pub async fn delete_browser_session(conn: &mut SqliteConnection, id_hash: &[u8]) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM op_browser_sessions WHERE id_hash = ?").bind(id_hash).execute(conn).await?;
+    Ok(())
+}
