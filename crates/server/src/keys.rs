@@ -123,33 +123,36 @@ impl SigningKeys {
         Ok(claims)
     }
 
-    /// The public JWK Set (RFC 7517 §5; OKP keys per RFC 8037 §2).
-    pub fn jwks(&self) -> serde_json::Value {
+    /// The public key as a JWK (RFC 7517 §4; OKP keys per RFC 8037 §2).
+    pub fn jwk(&self) -> serde_json::Value {
         serde_json::json!({
-            "keys": [{
-                "kty": "OKP",
-                "crv": "Ed25519",
-                "x": self.public_x,
-                "kid": self.kid,
-                "alg": "EdDSA",
-                "use": "sig",
-            }]
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": self.public_x,
+            "kid": self.kid,
+            "alg": "EdDSA",
+            "use": "sig",
         })
     }
 }
 
-/// Generates a key and writes it with owner-only permissions, without ever leaving a readable
-/// or half-written file: write to a 0600 temp file, fsync, then `create_new`-link into place.
+/// Generates an Ed25519 key and saves it (see [`save_new_private`]).
 fn create_key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     let rng = ring::rand::SystemRandom::new();
     let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| anyhow::anyhow!("generating Ed25519 key"))?;
-    let der = doc.as_ref().to_vec();
+    save_new_private(path, doc.as_ref(), "access-token signing key")
+}
+
+/// Writes `der` to `path` with owner-only permissions, without ever leaving a readable or
+/// half-written file: write to a 0600 temp file, fsync, then `create_new`-link into place. When
+/// another process saved a key first, theirs is read and returned instead.
+pub(crate) fn save_new_private(path: &Path, der: &[u8], what: &str) -> anyhow::Result<Vec<u8>> {
     let tmp: PathBuf = path.with_extension(format!("tmp{}", std::process::id()));
     {
         let mut file = crate::private_files::private_options()
             .open(&tmp)
             .with_context(|| format!("creating {}", tmp.display()))?;
-        file.write_all(&der)?;
+        file.write_all(der)?;
         file.sync_all()?;
     }
     // hard_link fails if another process created the key first: then use theirs.
@@ -157,8 +160,8 @@ fn create_key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     let _ = std::fs::remove_file(&tmp);
     match linked {
         Ok(()) => {
-            tracing::info!(path = %path.display(), "generated a new access-token signing key");
-            Ok(der)
+            tracing::info!(path = %path.display(), "generated a new {what}");
+            Ok(der.to_vec())
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             std::fs::read(path).with_context(|| format!("reading {}", path.display()))

@@ -30,6 +30,7 @@ pub mod db;
 pub mod egress;
 pub mod error;
 pub mod extract;
+pub mod id_token;
 pub mod keys;
 pub mod metrics;
 pub mod notify;
@@ -66,13 +67,14 @@ pub use state::{AppState, SharedState};
 /// The router with every endpoint and the middleware stack (request ids, tracing without
 /// secrets, body limit, timeout).
 pub fn app(state: SharedState) -> Router {
-    use routes::{admin, api, meta, notifications, oauth, tickets, webhooks};
+    use routes::{admin, api, authorize, meta, notifications, oauth, tickets, webhooks};
     let body_limit = state.config.max_body_bytes;
     // Requests taking longer than this are answered 408 `request_timeout`.
     let request_timeout = Duration::from_secs(state.config.request_timeout_secs);
     Router::new()
         .route(paths::DISCOVERY, get(meta::discovery))
         .route(paths::JWKS, get(meta::jwks))
+        .route(paths::AUTHORIZE, get(authorize::show).post(authorize::submit))
         .route(paths::TOKEN, post(oauth::token))
         .route(paths::REVOKE, post(oauth::revoke))
         .route(paths::ME, get(api::me))

@@ -18,15 +18,24 @@ use crate::db::DB_FILE;
 /// File name of the access-token signing key (PKCS#8 DER) inside the data dir.
 pub const KEY_FILE: &str = "signing-key.p8";
 
+/// File name of the id_token signing key (RSA, PKCS#1 DER) inside the data dir.
+pub const ID_TOKEN_KEY_FILE: &str = "id-token-key.der";
+
 /// Mode of the data directory.
 pub const DIR_MODE: u32 = 0o700;
 /// Mode of every file in it.
 pub const FILE_MODE: u32 = 0o600;
 
 /// The files checked at start (those that exist): the database, its WAL and shared-memory files,
-/// the signing key.
-pub fn private_file_names() -> [String; 4] {
-    [DB_FILE.to_owned(), format!("{DB_FILE}-wal"), format!("{DB_FILE}-shm"), KEY_FILE.to_owned()]
+/// the two signing keys.
+pub fn private_file_names() -> [String; 5] {
+    [
+        DB_FILE.to_owned(),
+        format!("{DB_FILE}-wal"),
+        format!("{DB_FILE}-shm"),
+        KEY_FILE.to_owned(),
+        ID_TOKEN_KEY_FILE.to_owned(),
+    ]
 }
 
 /// Creates `data_dir` (0700) if needed, makes it and the files in it private, and creates the

@@ -9,6 +9,7 @@ use crate::client_ip::Cidr;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
+use crate::id_token::IdTokenKey;
 use crate::keys::SigningKeys;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Access-token signing key.
     pub keys: SigningKeys,
+    /// id_token signing key (RS256).
+    pub id_keys: IdTokenKey,
     /// Password hashing pool.
     pub hasher: PasswordHasher,
     /// Rate limits.
@@ -93,6 +96,7 @@ impl AppState {
         crate::private_files::prepare_data_dir(data_dir)?;
         let db = Db::open(data_dir).await?;
         let keys = SigningKeys::load_or_create(data_dir)?;
+        let id_keys = IdTokenKey::load_or_create(data_dir)?;
         let metrics = Arc::new(Metrics::default());
         let hasher =
             PasswordHasher::new(config.password_hash_concurrency, config.password_hash_queue, Arc::clone(&metrics))?;
@@ -117,6 +121,7 @@ impl AppState {
             trusted_proxies,
             clock,
             keys,
+            id_keys,
             hasher,
             metrics,
             issuer: issuer.trim_end_matches('/').to_owned(),

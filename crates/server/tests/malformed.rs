@@ -233,7 +233,8 @@ async fn token_endpoint_refuses_malformed_forms_with_documented_errors() {
             .expect(StatusCode::UNAUTHORIZED, ErrorCode::InvalidClient),
         // Unknown grants and clients.
         unsupported(form("client_credentials grant", token, format!("grant_type=client_credentials&client_id={CLIENT}"))),
-        unsupported(form("authorization_code grant", token, format!("grant_type=authorization_code&code=x&client_id={CLIENT}"))),
+        form("authorization_code grant without verifier", token, format!("grant_type=authorization_code&code=x&client_id={CLIENT}"))
+            .expect(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
         unsupported(form("grant names are case-sensitive", token, password_form("").replace("grant_type=password", "grant_type=PASSWORD"))),
         unsupported(form("URN grant", token, format!("grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&client_id={CLIENT}"))),
         form("unknown client", token, password_form("").replace(CLIENT, "evil-client"))
@@ -340,7 +341,8 @@ async fn wrong_methods_and_unknown_paths_get_json_errors() {
         not_allowed(Method::DELETE, paths::METRICS),
         not_found(Method::GET, "/"),
         not_found(Method::GET, "/oauth"),
-        not_found(Method::GET, "/oauth/authorize"),
+        not_found(Method::GET, "/oauth/introspect"),
+        not_allowed(Method::DELETE, paths::AUTHORIZE),
         not_found(Method::POST, "/oauth/token/extra"),
         not_found(Method::GET, "/api"),
         not_found(Method::GET, "/api/nope"),

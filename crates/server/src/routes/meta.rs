@@ -16,25 +16,37 @@ pub async fn discovery(State(state): State<SharedState>) -> Json<Discovery> {
     let url = |path: &str| format!("{}{path}", state.issuer);
     Json(Discovery {
         issuer: state.issuer.clone(),
-        authorization_endpoint: None,
+        authorization_endpoint: Some(url(paths::AUTHORIZE)),
         token_endpoint: url(paths::TOKEN),
         userinfo_endpoint: None,
         jwks_uri: url(paths::JWKS),
         end_session_endpoint: None,
         revocation_endpoint: url(paths::REVOKE),
         device_authorization_endpoint: None,
-        response_types_supported: Vec::new(),
-        response_modes_supported: Vec::new(),
-        grant_types_supported: vec!["password".into(), "refresh_token".into()],
-        subject_types_supported: vec!["public".into()],
-        id_token_signing_alg_values_supported: Vec::new(),
-        access_token_signing_alg_values_supported: vec!["EdDSA".into()],
-        scopes_supported: Vec::new(),
-        claims_supported: Vec::new(),
-        token_endpoint_auth_methods_supported: vec!["none".into()],
-        code_challenge_methods_supported: Vec::new(),
-        prompt_values_supported: Vec::new(),
-        authorization_response_iss_parameter_supported: false,
+        response_types_supported: strings(&["code"]),
+        response_modes_supported: strings(&["query"]),
+        grant_types_supported: strings(&["authorization_code", "refresh_token", "password"]),
+        subject_types_supported: strings(&["public"]),
+        id_token_signing_alg_values_supported: strings(&["RS256"]),
+        access_token_signing_alg_values_supported: strings(&["EdDSA"]),
+        scopes_supported: strings(&["openid", "profile", "email"]),
+        claims_supported: strings(&[
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "sid",
+            "azp",
+            "preferred_username",
+            "name",
+        ]),
+        token_endpoint_auth_methods_supported: strings(&["none"]),
+        code_challenge_methods_supported: strings(&[tessera_protocol::pkce::METHOD]),
+        prompt_values_supported: strings(&["none", "login"]),
+        authorization_response_iss_parameter_supported: true,
         tessera: TesseraEndpoints {
             me_endpoint: url(paths::ME),
             session_endpoint: url(paths::SESSION),
@@ -54,6 +66,10 @@ pub async fn discovery(State(state): State<SharedState>) -> Json<Discovery> {
     })
 }
 
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
 /// The WebSocket URL on the issuer's origin (`https` → `wss`, `http` → `ws`).
 fn ws_url(issuer: &str) -> String {
     let rest = issuer
@@ -66,9 +82,10 @@ fn ws_url(issuer: &str) -> String {
     }
 }
 
-/// `GET /.well-known/jwks.json`.
+/// `GET /.well-known/jwks.json`: the access-token key (EdDSA) and the id_token key (RS256).
 pub async fn jwks(State(state): State<SharedState>) -> impl IntoResponse {
-    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(state.keys.jwks()))
+    let keys = serde_json::json!({ "keys": [state.keys.jwk(), state.id_keys.jwk()] });
+    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(keys))
 }
 
 /// `GET /healthz`: 200 when the database answers.

@@ -2,8 +2,11 @@
 
 pub mod admin;
 pub mod api;
+pub mod authorize;
+pub mod code_grant;
 pub mod meta;
 pub mod notifications;
 pub mod oauth;
+pub mod pages;
 pub mod tickets;
 pub mod webhooks;

@@ -1,4 +1,5 @@
-//! `POST /oauth/token` (RFC 6749 §4.3 password grant, §6 refresh grant) and
+//! `POST /oauth/token` (RFC 6749 §4.3 password grant, §4.1.3 authorization code grant, §6 refresh
+//! grant) and
 //! `POST /oauth/revoke` (RFC 7009).
 
 use axum::Json;
@@ -19,7 +20,7 @@ use crate::session_end::{EndReason, Ending};
 use crate::state::{AppState, SharedState, secs_to_ms};
 use crate::store::audit::{self, AuditKind, AuditRecord};
 use crate::store::sessions::{self, NewSession, SessionRow};
-use crate::store::users;
+use crate::store::users::{self, UserRow};
 
 /// Public clients this server knows (RFC 6749 §2.1: no client secret).
 pub const KNOWN_CLIENTS: &[&str] = &["tessera-desktop", "tessera-cli"];
@@ -53,6 +54,7 @@ pub async fn token(
     let response = match req.grant_type.as_str() {
         "password" => password_grant(&state, caller, req).await?,
         "refresh_token" => refresh_grant(&state, caller, req).await?,
+        "authorization_code" => crate::routes::code_grant::exchange(&state, &client, &client_id, req).await?,
         "" => return Err(AppError::invalid_request("grant_type is required")),
         other => return Err(AppError::unsupported_grant_type(other)),
     };
@@ -63,7 +65,8 @@ pub async fn token(
     Ok(response)
 }
 
-fn limited(state: &AppState, limit: &Limit, key: &str) -> AppResult<()> {
+/// Refuses with 429 when `key` is over `limit`.
+pub(crate) fn limited(state: &AppState, limit: &Limit, key: &str) -> AppResult<()> {
     limit.check(key).map_err(|retry_after| {
         inc(&state.metrics.rate_limited);
         AppError::rate_limited(retry_after)
@@ -78,10 +81,32 @@ fn device_field(value: Option<String>, default: &str) -> String {
 
 async fn password_grant(state: &AppState, caller: Caller<'_>, req: TokenRequest) -> AppResult<TokenResponse> {
     let Caller { client, client_id } = caller;
-    let ip = client.ip.as_str();
     let (Some(username), Some(password)) = (req.username, req.password) else {
         return Err(AppError::invalid_request("username and password are required"));
     };
+    let (user, tx, now) = authenticate(state, client, &username, password).await?;
+    let device = DeviceFields::new(req.device_name, req.platform, req.app_version);
+    let detail = device.name.clone();
+    let (session, refresh_token) = open_session(
+        state,
+        tx,
+        NewSignIn { user: &user, client_id, ip: &client.ip, now, device, detail: &detail },
+        None,
+    )
+    .await?;
+    token_response(state, &session, refresh_token, now)
+}
+
+/// Checks a username and password (rate limited by IP and username, audited when refused). On
+/// success: the user as read again inside the writer's transaction, that transaction, and now.
+/// Refusals are `invalid_grant` with code `invalid_credentials` or `user_disabled`.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    client: &ClientIp,
+    username: &str,
+    password: String,
+) -> AppResult<(UserRow, sqlx::Transaction<'static, sqlx::Sqlite>, i64)> {
+    let ip = client.ip.as_str();
     if username.is_empty() || username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD {
         return Err(AppError::invalid_request("username or password has an invalid length"));
     }
@@ -90,7 +115,7 @@ async fn password_grant(state: &AppState, caller: Caller<'_>, req: TokenRequest)
 
     let user = {
         let mut conn = state.db.read.acquire().await?;
-        users::by_name(&mut conn, &username).await?
+        users::by_name(&mut conn, username).await?
     };
     let verified = match state.hasher.verify(password, user.as_ref().map(|u| u.password_hash.clone())).await {
         Ok(verified) => verified,
@@ -108,7 +133,7 @@ async fn password_grant(state: &AppState, caller: Caller<'_>, req: TokenRequest)
         }
         _ => None,
     };
-    let refusal = SignInRefusal { now, username: &username, ip };
+    let refusal = SignInRefusal { now, username, ip };
     let Some(user) = fresh else {
         let error = AppError::invalid_grant(ErrorCode::InvalidCredentials, "wrong username or password");
         return Err(refusal.record(state, tx, user.map(|u| u.id), None, error).await);
@@ -121,20 +146,66 @@ async fn password_grant(state: &AppState, caller: Caller<'_>, req: TokenRequest)
         );
         return Err(refusal.record(state, tx, Some(user.id), Some("account disabled"), error).await);
     }
+    Ok((user, tx, now))
+}
 
-    let session_id = uuid::Uuid::new_v4().to_string();
+/// The device a session is opened for, as the client named it (trimmed, control characters
+/// dropped, defaults when empty).
+pub(crate) struct DeviceFields {
+    name: String,
+    platform: String,
+    app_version: String,
+}
+
+impl DeviceFields {
+    /// From the token request's optional fields.
+    pub(crate) fn new(name: Option<String>, platform: Option<String>, app_version: Option<String>) -> Self {
+        Self {
+            name: device_field(name, "unknown device"),
+            platform: device_field(platform, "unknown"),
+            app_version: device_field(app_version, "unknown"),
+        }
+    }
+
+    /// The device name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// What a new session is opened with.
+pub(crate) struct NewSignIn<'a> {
+    pub(crate) user: &'a UserRow,
+    pub(crate) client_id: &'a str,
+    pub(crate) ip: &'a str,
+    pub(crate) now: i64,
+    pub(crate) device: DeviceFields,
+    /// Detail of the `sign_in_success` audit event.
+    pub(crate) detail: &'a str,
+}
+
+/// Opens a session in `tx` (audited `sign_in_success`, counted), commits, and returns its times
+/// and first refresh token (`session_id`: an id chosen beforehand, else a new one). Every grant
+/// that begins a session goes through here.
+pub(crate) async fn open_session(
+    state: &AppState,
+    mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    s: NewSignIn<'_>,
+    session_id: Option<String>,
+) -> AppResult<(SessionTimes, String)> {
+    let NewSignIn { user, client_id, ip, now, device, detail } = s;
+    let session_id = session_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let (refresh_token, hash) = new_refresh_token();
     let expires_at = now.saturating_add(secs_to_ms(state.config.session_max_age_secs));
-    let device_name = device_field(req.device_name, "unknown device");
     sessions::insert(
         &mut tx,
         NewSession {
             id: &session_id,
             user_id: user.id,
             client_id,
-            device_name: &device_name,
-            platform: &device_field(req.platform, "unknown"),
-            app_version: &device_field(req.app_version, "unknown"),
+            device_name: &device.name,
+            platform: &device.platform,
+            app_version: &device.app_version,
             ip,
             now_ms: now,
             expires_at,
@@ -149,7 +220,7 @@ async fn password_grant(state: &AppState, caller: Caller<'_>, req: TokenRequest)
             username: Some(&user.username),
             session_id: Some(&session_id),
             ip: Some(ip),
-            detail: Some(&device_name),
+            detail: Some(detail),
             ..AuditRecord::new(AuditKind::SignInSuccess, now)
         },
     )
@@ -157,8 +228,7 @@ async fn password_grant(state: &AppState, caller: Caller<'_>, req: TokenRequest)
     tx.commit().await?;
     inc(&state.metrics.sign_in_success);
     tracing::info!(user_id = user.id, session_id = %session_id, "signed in");
-    let session = SessionTimes { id: session_id, user_id: user.id, last_activity_at: now, expires_at };
-    token_response(state, &session, refresh_token, now)
+    Ok((SessionTimes { id: session_id, user_id: user.id, last_activity_at: now, expires_at }, refresh_token))
 }
 
 /// A refused sign-in, audited as `sign_in_failure`.
@@ -218,14 +288,21 @@ async fn refresh_grant(state: &AppState, caller: Caller<'_>, req: TokenRequest) 
     token_response(state, &session, done.refresh_token, done.now_ms)
 }
 
-struct SessionTimes {
-    id: String,
-    user_id: i64,
-    last_activity_at: i64,
-    expires_at: i64,
+/// A session's id, user and deadlines, for a token response.
+pub(crate) struct SessionTimes {
+    pub(crate) id: String,
+    pub(crate) user_id: i64,
+    pub(crate) last_activity_at: i64,
+    pub(crate) expires_at: i64,
 }
 
-fn token_response(state: &AppState, s: &SessionTimes, refresh_token: String, now: i64) -> AppResult<TokenResponse> {
+/// The token response for session `s` with `refresh_token` (no id_token).
+pub(crate) fn token_response(
+    state: &AppState,
+    s: &SessionTimes,
+    refresh_token: String,
+    now: i64,
+) -> AppResult<TokenResponse> {
     let idle_end = s.last_activity_at.saturating_add(state.idle_ms());
     // An access token never outlives its session's absolute end.
     let exp_ms = now.saturating_add(secs_to_ms(state.config.access_token_ttl_secs)).min(s.expires_at);

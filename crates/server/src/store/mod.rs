@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod notifications;
+pub mod oidc;
 pub mod sessions;
 pub mod tickets;
 pub mod users;
