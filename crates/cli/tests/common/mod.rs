@@ -286,3 +286,48 @@ impl Tessera {
         self.data_dir().join("audit.jsonl")
     }
 }
+
+/// A real system browser for sign-in tests: `BROWSER` set to `tools/chromium-sign-in`, which
+/// signs in at the server's page in headless Chromium. One profile per `Chromium`, so a second
+/// sign-in finds the browser session at the server (single sign-on).
+pub struct Chromium {
+    profile: tempfile::TempDir,
+    log: PathBuf,
+}
+
+impl Chromium {
+    /// A browser with a fresh profile.
+    pub fn new() -> Self {
+        let profile = tempfile::tempdir().expect("browser profile dir");
+        let log = profile.path().join("browser.log");
+        Self { profile, log }
+    }
+
+    /// Sets the environment of `command` so the CLI's browser is this one; `types_password`:
+    /// whether it knows alice's password to type at the sign-in page.
+    pub fn drive(&self, command: &mut Command, action: &str, types_password: bool) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/chromium-sign-in");
+        command
+            .env("BROWSER", script)
+            .env("TESSERA_TEST_BROWSER_PROFILE", self.profile.path().join("profile"))
+            .env("TESSERA_TEST_BROWSER_LOG", &self.log)
+            .env("TESSERA_TEST_BROWSER_ACTION", action)
+            .env("TESSERA_TEST_USER", USER)
+            .env("TESSERA_TEST_PASSWORD", if types_password { PASSWORD } else { "" });
+    }
+
+    /// What the browser script did so far (for assertion messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Tessera {
+    /// Runs `args` with `browser` as the system browser.
+    pub fn run_with_browser(&self, args: &[&str], browser: &Chromium, action: &str, types_password: bool) -> Run {
+        let mut command = self.command(args);
+        browser.drive(&mut command, action, types_password);
+        let output = command.stdin(Stdio::null()).output().expect("run tessera");
+        Run::from_output(output)
+    }
+}

@@ -1,0 +1,53 @@
+//! `tessera login` through a real system browser (headless Chromium driven by chromedriver, see
+//! `tools/chromium-sign-in`) against the real reference server and the real keychain: the
+//! authorization code flow with PKCE over the loopback redirect (RFC 8252), single sign-on at the
+//! server's browser session, `--fresh` asking for the password again, and a refusal.
+//!
+//! Ignored by default: they need an unlocked Secret Service and Chromium; `tools/test` runs them.
+
+mod common;
+
+use common::{Chromium, Server, Tessera};
+
+#[test]
+#[ignore = "needs an unlocked Secret Service and chromium; run tools/test"]
+fn login_through_the_browser_then_single_sign_on_then_fresh_asks_again() {
+    let server = Server::start(common::config());
+    let cli = Tessera::new();
+    let browser = Chromium::new();
+
+    let login = cli.run_with_browser(&["--json", "login", "--server", &server.url], &browser, "sign-in", true);
+    assert_eq!(login.code, 0, "the browser sign-in must succeed: {login:?}\nbrowser: {}", browser.log());
+    let body = login.json();
+    assert_eq!(body["username"], common::USER, "the account comes from the id_token: {body}");
+    assert_eq!(body["storage"], "keychain", "{body}");
+    assert!(login.stderr.contains("/oauth/authorize?"), "the URL is always shown so it can be copied: {login:?}");
+    assert!(browser.log().contains("submitted the sign-in form"), "the password was typed at the page: {}", browser.log());
+    assert!(browser.log().contains("You are signed in"), "the callback page says so: {}", browser.log());
+
+    let status = cli.run(&["status", "--json"]);
+    assert_eq!(status.code, 0, "a new process restores the browser session from the keychain: {status:?}");
+    assert_eq!(status.json()["username"], common::USER);
+    let token = cli.run(&["token"]);
+    assert_eq!(token.code, 0, "and gets an access token: {token:?}");
+    assert_eq!(cli.run(&["logout"]).code, 0, "sign out");
+
+    // Second sign-in: the browser still has its session at the server, so no password is typed.
+    let again = cli.run_with_browser(&["--json", "login", "--server", &server.url], &browser, "sign-in", false);
+    assert_eq!(again.code, 0, "single sign-on: {again:?}\nbrowser: {}", browser.log());
+    assert_eq!(again.json()["username"], common::USER);
+    assert_eq!(browser.log().matches("submitted the sign-in form").count(), 1, "no form the second time: {}", browser.log());
+    assert_eq!(cli.run(&["logout"]).code, 0, "sign out again");
+
+    // --fresh (prompt=login): the page asks for the password even with the browser session, and a
+    // browser that cannot type it never gets back: the CLI gives up at its time limit, signed out.
+    let fresh = cli.run_with_browser(
+        &["--json", "login", "--server", &server.url, "--fresh", "--timeout", "8"],
+        &browser,
+        "sign-in",
+        false,
+    );
+    assert_eq!(fresh.code, 3, "not signed in after the time limit: {fresh:?}");
+    assert!(fresh.stderr.contains("sign_in_timeout") || fresh.stdout.contains("sign_in_timeout"), "{fresh:?}");
+    assert_eq!(cli.run(&["status", "--json"]).code, 3, "nothing was stored");
+}
