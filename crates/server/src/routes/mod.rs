@@ -7,6 +7,7 @@ pub mod code_grant;
 pub mod meta;
 pub mod notifications;
 pub mod oauth;
+pub mod op_session;
 pub mod pages;
 pub mod tickets;
 pub mod webhooks;
