@@ -4,6 +4,7 @@ pub mod admin;
 pub mod api;
 pub mod authorize;
 pub mod code_grant;
+pub mod device;
 pub mod meta;
 pub mod notifications;
 pub mod oauth;
