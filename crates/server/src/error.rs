@@ -78,6 +78,18 @@ impl AppError {
         )
     }
 
+    /// 400 answer to a device-code poll (RFC 8628 §3.5): `authorization_pending`, `slow_down`,
+    /// `access_denied` or `expired_token`, with the matching Tessera code.
+    pub fn device_poll(code: ErrorCode, description: impl Into<String>) -> Self {
+        let error = match code {
+            ErrorCode::SlowDown => OAuthError::SlowDown,
+            ErrorCode::AccessDenied => OAuthError::AccessDenied,
+            ErrorCode::ExpiredToken => OAuthError::ExpiredToken,
+            _ => OAuthError::AuthorizationPending,
+        };
+        Self::new(StatusCode::BAD_REQUEST, error, code, description)
+    }
+
     /// 429 with `Retry-After`.
     pub fn rate_limited(retry_after_secs: u64) -> Self {
         let mut e = Self::new(

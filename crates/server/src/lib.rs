@@ -67,7 +67,7 @@ pub use state::{AppState, SharedState};
 /// The router with every endpoint and the middleware stack (request ids, tracing without
 /// secrets, body limit, timeout).
 pub fn app(state: SharedState) -> Router {
-    use routes::{admin, api, authorize, meta, notifications, oauth, tickets, webhooks};
+    use routes::{admin, api, authorize, device, meta, notifications, oauth, op_session, tickets, webhooks};
     let body_limit = state.config.max_body_bytes;
     // Requests taking longer than this are answered 408 `request_timeout`.
     let request_timeout = Duration::from_secs(state.config.request_timeout_secs);
@@ -76,6 +76,10 @@ pub fn app(state: SharedState) -> Router {
         .route(paths::JWKS, get(meta::jwks))
         .route(paths::AUTHORIZE, get(authorize::show).post(authorize::submit))
         .route(paths::TOKEN, post(oauth::token))
+        .route(paths::USERINFO, get(op_session::userinfo).post(op_session::userinfo))
+        .route(paths::END_SESSION, get(op_session::end_session))
+        .route(paths::DEVICE_AUTHORIZATION, post(device::authorization))
+        .route(paths::DEVICE, get(device::show).post(device::submit))
         .route(paths::REVOKE, post(oauth::revoke))
         .route(paths::ME, get(api::me))
         .route(paths::SESSION, get(api::current))

@@ -85,8 +85,8 @@ fn check(params: &AuthorizeParams) -> Result<Valid, Refusal> {
     })
 }
 
-/// A 303 to `to` with `pairs` and our `iss` appended (RFC 9207).
-fn redirect(state: &AppState, to: &str, pairs: &[(&str, &str)]) -> Response {
+/// A 303 to `to` with `pairs` and our `iss` appended (RFC 9207), with the pages' headers.
+pub(crate) fn redirect(state: &AppState, to: &str, pairs: &[(&str, &str)]) -> Response {
     let Ok(mut url) = url::Url::parse(to) else {
         return pages::error(StatusCode::BAD_REQUEST, "The redirect address is not a URL.");
     };
@@ -164,7 +164,7 @@ pub async fn show(
 }
 
 /// Appends a `Set-Cookie` (with `Secure` when the issuer is https).
-fn set_cookie(state: &AppState, response: &mut Response, cookie: String) -> AppResult<()> {
+pub(crate) fn set_cookie(state: &AppState, response: &mut Response, cookie: String) -> AppResult<()> {
     let secure = if state.issuer.starts_with("https://") { "; Secure" } else { "" };
     let value = HeaderValue::from_str(&format!("{cookie}{secure}")).map_err(AppError::internal)?;
     response.headers_mut().append(header::SET_COOKIE, value);
@@ -239,7 +239,7 @@ impl std::fmt::Debug for SignInFields {
 }
 
 /// The value of cookie `name`, if the request carries exactly one.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     let mut found = headers
         .get_all(header::COOKIE)
         .iter()

@@ -9,6 +9,7 @@ use crate::extract::ClientIp;
 use crate::routes::oauth::{DeviceFields, NewSignIn, open_session, token_response};
 use crate::session_end::{EndReason, Ending};
 use crate::state::AppState;
+use crate::store::users::UserRow;
 use crate::store::{oidc, sessions, users};
 
 /// Lifetime of an id_token (seconds): it proves a sign-in, it is not a credential to keep.
@@ -66,21 +67,38 @@ pub async fn exchange(
     let sign_in = NewSignIn { user: &user, client_id, ip: &client.ip, now, device, detail: &detail };
     let (session, refresh) = open_session(state, tx, sign_in, Some(session_id)).await?;
     let mut response = token_response(state, &session, refresh, now)?;
+    let signed =
+        IdToken { user: &user, client_id, session_id: &session.id, auth_time: row.auth_time, nonce: row.nonce };
+    response.id_token = Some(id_token(state, signed, now)?);
+    Ok(response)
+}
+
+/// What an id_token says.
+pub(crate) struct IdToken<'a> {
+    pub(crate) user: &'a UserRow,
+    pub(crate) client_id: &'a str,
+    pub(crate) session_id: &'a str,
+    /// When the user entered their password (ms).
+    pub(crate) auth_time: i64,
+    pub(crate) nonce: Option<String>,
+}
+
+/// Signs an id_token (OIDC Core §2) issued at `now` (ms), valid [`ID_TOKEN_TTL_SECS`].
+pub(crate) fn id_token(state: &AppState, t: IdToken<'_>, now: i64) -> AppResult<String> {
     let claims = IdTokenClaims {
         iss: state.issuer.clone(),
-        sub: user.id.to_string(),
-        aud: client_id.to_owned(),
+        sub: t.user.id.to_string(),
+        aud: t.client_id.to_owned(),
         exp: now.div_euclid(1000) + ID_TOKEN_TTL_SECS,
         iat: now.div_euclid(1000),
-        auth_time: row.auth_time.div_euclid(1000),
-        nonce: row.nonce,
-        sid: Some(session.id.clone()),
-        azp: Some(client_id.to_owned()),
-        preferred_username: Some(user.username.clone()),
-        name: Some(user.display_name.clone()),
+        auth_time: t.auth_time.div_euclid(1000),
+        nonce: t.nonce,
+        sid: Some(t.session_id.to_owned()),
+        azp: Some(t.client_id.to_owned()),
+        preferred_username: Some(t.user.username.clone()),
+        name: Some(t.user.display_name.clone()),
     };
-    response.id_token = Some(state.id_keys.sign(&claims)?);
-    Ok(response)
+    Ok(state.id_keys.sign(&claims)?)
 }
 
 async fn revoke_replayed(state: &AppState, row: &oidc::CodeRow, ip: &str) -> AppResult<()> {

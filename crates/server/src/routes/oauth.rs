@@ -55,6 +55,7 @@ pub async fn token(
         "password" => password_grant(&state, caller, req).await?,
         "refresh_token" => refresh_grant(&state, caller, req).await?,
         "authorization_code" => crate::routes::code_grant::exchange(&state, &client, &client_id, req).await?,
+        crate::routes::device::GRANT => crate::routes::device::poll(&state, &client, &client_id, req).await?,
         "" => return Err(AppError::invalid_request("grant_type is required")),
         other => return Err(AppError::unsupported_grant_type(other)),
     };

@@ -97,6 +97,28 @@ pub fn sign_in(status: StatusCode, f: &SignInForm<'_>) -> Response {
     page(status, "Sign in to Tessera", &body)
 }
 
+/// The device page (RFC 8628 §3.3): the user code, username and password, approve or deny.
+pub fn device(status: StatusCode, action: &str, csrf: &str, user_code: &str, message: Option<&str>) -> Response {
+    let message = message.map(|m| format!("<p class=\"message\" role=\"alert\">{}</p>", escape(m))).unwrap_or_default();
+    let body = format!(
+        "<p>Enter the code shown on your device, then sign in to approve it.</p>{message}\
+         <form method=\"post\" action=\"{action}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <label for=\"user_code\">Code</label>\
+         <input id=\"user_code\" name=\"user_code\" required value=\"{user_code}\">\
+         <label for=\"username\">Username</label>\
+         <input id=\"username\" name=\"username\" autocomplete=\"username\">\
+         <label for=\"password\">Password</label>\
+         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\">\
+         <button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button> \
+         <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+        action = escape(action),
+        csrf = escape(csrf),
+        user_code = escape(user_code),
+    );
+    page(status, "Sign in a device", &body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! transaction; none of them decides policy (that is in `auth`).
 
 pub mod audit;
+pub mod device_codes;
 pub mod notifications;
 pub mod oidc;
 pub mod sessions;

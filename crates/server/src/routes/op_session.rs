@@ -1,0 +1,86 @@
+//! `GET|POST /oauth/userinfo` (OpenID Connect Core §5.3) and `GET /oauth/end_session`
+//! (OpenID Connect RP-Initiated Logout 1.0 §2), which ends the OP's browser session.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tessera_protocol::UserInfo;
+use tessera_protocol::loopback::LoopbackRedirect;
+
+use crate::auth::hash_token;
+use crate::error::{AppError, AppResult};
+use crate::extract::Authenticated;
+use crate::routes::authorize::{SSO_COOKIE, cookie, redirect, set_cookie};
+use crate::routes::pages;
+use crate::state::SharedState;
+use crate::store::{oidc, users};
+
+/// `GET|POST /oauth/userinfo` with the Bearer access token: `sub`, `name`, `preferred_username`,
+/// `role` (no `email`: the server keeps none).
+pub async fn userinfo(State(state): State<SharedState>, auth: Authenticated) -> AppResult<Response> {
+    let user = {
+        let mut conn = state.db.read.acquire().await?;
+        users::by_id(&mut conn, auth.user_id())
+            .await?
+            .ok_or_else(|| AppError::not_found("the user no longer exists"))?
+    };
+    let info = UserInfo {
+        sub: user.id.to_string(),
+        role: Some(user.role()),
+        name: Some(user.display_name),
+        preferred_username: Some(user.username),
+        email: None,
+    };
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(info)).into_response())
+}
+
+/// Query of `GET /oauth/end_session`.
+#[derive(Debug, Default, Deserialize)]
+pub struct EndSessionParams {
+    #[serde(default)]
+    id_token_hint: Option<String>,
+    #[serde(default)]
+    post_logout_redirect_uri: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+}
+
+/// `GET /oauth/end_session`: checks `id_token_hint` (our RS256 signature; expired is fine) and
+/// `post_logout_redirect_uri` (the loopback rules), ends the browser session (row and cookie),
+/// then redirects with `state`, or shows "You are signed out".
+pub async fn end_session(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Query(params): Query<EndSessionParams>,
+) -> AppResult<Response> {
+    if let Some(hint) = params.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
+        if state.id_keys.verify_ignoring_expiry(hint).is_none_or(|claims| claims.iss != state.issuer) {
+            return Ok(pages::error(
+                StatusCode::BAD_REQUEST,
+                "The sign-out request names an id_token this server did not issue.",
+            ));
+        }
+    }
+    let target = params.post_logout_redirect_uri.as_deref().filter(|u| !u.is_empty());
+    if let Some(uri) = target {
+        if let Err(e) = LoopbackRedirect::parse(uri) {
+            return Ok(pages::error(StatusCode::BAD_REQUEST, &format!("The address to return to is not allowed: {e}")));
+        }
+    }
+    if let Some(id) = cookie(&headers, SSO_COOKIE) {
+        let mut conn = state.db.write.acquire().await?;
+        oidc::delete_browser_session(&mut conn, &hash_token(id)).await?;
+    }
+    let mut response = match target {
+        Some(uri) => {
+            let pairs: Vec<(&str, &str)> = params.state.as_deref().map(|s| ("state", s)).into_iter().collect();
+            redirect(&state, uri, &pairs)
+        }
+        None => pages::notice("You are signed out", "You are signed out of Tessera in this browser."),
+    };
+    set_cookie(&state, &mut response, format!("{SSO_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"))?;
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
