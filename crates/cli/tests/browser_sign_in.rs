@@ -16,7 +16,7 @@ fn login_through_the_browser_then_single_sign_on_then_fresh_asks_again() {
     let cli = Tessera::new();
     let browser = Chromium::new();
 
-    let login = cli.run_with_browser(&["--json", "login", "--server", &server.url], &browser, "sign-in", true);
+    let login = cli.run_with_browser(&["--json", "login", "--server", &server.url, "--timeout", "60"], &browser, "sign-in", true);
     assert_eq!(login.code, 0, "the browser sign-in must succeed: {login:?}\nbrowser: {}", browser.log());
     let body = login.json();
     assert_eq!(body["username"], common::USER, "the account comes from the id_token: {body}");
@@ -33,7 +33,7 @@ fn login_through_the_browser_then_single_sign_on_then_fresh_asks_again() {
     assert_eq!(cli.run(&["logout"]).code, 0, "sign out");
 
     // Second sign-in: the browser still has its session at the server, so no password is typed.
-    let again = cli.run_with_browser(&["--json", "login", "--server", &server.url], &browser, "sign-in", false);
+    let again = cli.run_with_browser(&["--json", "login", "--server", &server.url, "--timeout", "60"], &browser, "sign-in", false);
     assert_eq!(again.code, 0, "single sign-on: {again:?}\nbrowser: {}", browser.log());
     assert_eq!(again.json()["username"], common::USER);
     assert_eq!(browser.log().matches("submitted the sign-in form").count(), 1, "no form the second time: {}", browser.log());

@@ -79,8 +79,9 @@ async fn the_sign_in_page_is_locked_down_and_escapes_what_it_shows() {
     assert_eq!(headers["cache-control"], "no-store", "never cached");
     assert_eq!(
         headers["content-security-policy"],
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-        "no scripts, forms post only to us, no framing"
+        "default-src 'none'; style-src 'unsafe-inline'; \
+         form-action 'self' http://127.0.0.1:* http://[::1]:*; frame-ancestors 'none'",
+        "no scripts, forms post only to us (and redirect only to loopback clients), no framing"
     );
     assert_eq!(headers["x-frame-options"], "DENY", "no framing (old browsers)");
     assert_eq!(headers["referrer-policy"], "no-referrer", "the query never leaks as a referrer");

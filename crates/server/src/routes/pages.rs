@@ -5,7 +5,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// `Content-Security-Policy` of every page: nothing but inline styles, forms post to us only.
-pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
+///
+/// `form-action` covers the redirect that follows a form post too (Chromium enforces it there),
+/// so it names the loopback origins where native clients receive the code (RFC 8252 §7.3).
+pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+    form-action 'self' http://127.0.0.1:* http://[::1]:*; frame-ancestors 'none'";
 
 const STYLE: &str = "body{font-family:sans-serif;max-width:24rem;margin:3rem auto;padding:0 1rem}\
 label{display:block;margin-top:1rem}input{width:100%;padding:.4rem;box-sizing:border-box}\
