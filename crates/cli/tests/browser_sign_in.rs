@@ -23,7 +23,8 @@ fn login_through_the_browser_then_single_sign_on_then_fresh_asks_again() {
     assert_eq!(body["storage"], "keychain", "{body}");
     assert!(login.stderr.contains("/oauth/authorize?"), "the URL is always shown so it can be copied: {login:?}");
     assert!(browser.log().contains("submitted the sign-in form"), "the password was typed at the page: {}", browser.log());
-    assert!(browser.log().contains("You are signed in"), "the callback page says so: {}", browser.log());
+    let log = browser.log_when("You are signed in");
+    assert!(log.contains("You are signed in"), "the callback page says so: {log}");
 
     let status = cli.run(&["status", "--json"]);
     assert_eq!(status.code, 0, "a new process restores the browser session from the keychain: {status:?}");
@@ -50,4 +51,38 @@ fn login_through_the_browser_then_single_sign_on_then_fresh_asks_again() {
     assert_eq!(fresh.code, 3, "not signed in after the time limit: {fresh:?}");
     assert!(fresh.stderr.contains("sign_in_timeout") || fresh.stdout.contains("sign_in_timeout"), "{fresh:?}");
     assert_eq!(cli.run(&["status", "--json"]).code, 3, "nothing was stored");
+}
+
+#[test]
+#[ignore = "needs an unlocked Secret Service and chromium; run tools/test"]
+fn login_with_a_device_code_approved_in_a_browser() {
+    use std::io::BufRead;
+    let server = Server::start(common::config());
+    let cli = Tessera::new();
+    let browser = Chromium::new();
+
+    let mut child = cli.spawn(&["--json", "login", "--server", &server.url, "--device", "--timeout", "120"]);
+    // The first stderr line (with --json) says where to go and what to type.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("the CLI shows the code");
+    let shown: serde_json::Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("{e}: {line}"));
+    let code = shown["user_code"].as_str().expect("user_code").to_owned();
+    assert!(code.len() == 9 && code.as_bytes()[4] == b'-', "a readable XXXX-XXXX code: {shown}");
+    let page = shown["verification_uri_complete"].as_str().expect("verification_uri_complete");
+    assert!(shown["verification_uri"].as_str().is_some_and(|u| u.ends_with("/device")), "{shown}");
+
+    // Someone approves it in a browser elsewhere (here: the real Chromium).
+    let mut approve = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/chromium-sign-in"));
+    browser.drive(approve.arg(page), "approve-device", true);
+    let approved = approve.status().expect("run the browser");
+    assert!(approved.success(), "the browser approves the code: {}", browser.log());
+
+    let output = child.wait_with_output().expect("the CLI finishes");
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+    assert_eq!(output.status.code(), Some(0), "signed in once approved: {rest}\nbrowser: {}", browser.log());
+    let body: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON result");
+    assert_eq!(body["username"], common::USER, "{body}");
+    assert_eq!(cli.run(&["status", "--json"]).json()["signed_in"], true, "restored by the next process");
 }

@@ -316,6 +316,16 @@ impl Chromium {
             .env("TESSERA_TEST_PASSWORD", if types_password { PASSWORD } else { "" });
     }
 
+    /// Waits up to 20 s for the browser script to log `text` (it may still be reading the page
+    /// after the CLI is done); the log as it then is.
+    pub fn log_when(&self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !self.log().contains(text) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        self.log()
+    }
+
     /// What the browser script did so far (for assertion messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
