@@ -16,13 +16,22 @@ fn login_through_the_browser_then_single_sign_on_then_fresh_asks_again() {
     let cli = Tessera::new();
     let browser = Chromium::new();
 
-    let login = cli.run_with_browser(&["--json", "login", "--server", &server.url, "--timeout", "60"], &browser, "sign-in", true);
+    let login = cli.run_with_browser(
+        &["--json", "login", "--server", &server.url, "--timeout", "60"],
+        &browser,
+        "sign-in",
+        true,
+    );
     assert_eq!(login.code, 0, "the browser sign-in must succeed: {login:?}\nbrowser: {}", browser.log());
     let body = login.json();
     assert_eq!(body["username"], common::USER, "the account comes from the id_token: {body}");
     assert_eq!(body["storage"], "keychain", "{body}");
     assert!(login.stderr.contains("/oauth/authorize?"), "the URL is always shown so it can be copied: {login:?}");
-    assert!(browser.log().contains("submitted the sign-in form"), "the password was typed at the page: {}", browser.log());
+    assert!(
+        browser.log().contains("submitted the sign-in form"),
+        "the password was typed at the page: {}",
+        browser.log()
+    );
     let log = browser.log_when("You are signed in");
     assert!(log.contains("You are signed in"), "the callback page says so: {log}");
 
@@ -34,10 +43,20 @@ fn login_through_the_browser_then_single_sign_on_then_fresh_asks_again() {
     assert_eq!(cli.run(&["logout"]).code, 0, "sign out");
 
     // Second sign-in: the browser still has its session at the server, so no password is typed.
-    let again = cli.run_with_browser(&["--json", "login", "--server", &server.url, "--timeout", "60"], &browser, "sign-in", false);
+    let again = cli.run_with_browser(
+        &["--json", "login", "--server", &server.url, "--timeout", "60"],
+        &browser,
+        "sign-in",
+        false,
+    );
     assert_eq!(again.code, 0, "single sign-on: {again:?}\nbrowser: {}", browser.log());
     assert_eq!(again.json()["username"], common::USER);
-    assert_eq!(browser.log().matches("submitted the sign-in form").count(), 1, "no form the second time: {}", browser.log());
+    assert_eq!(
+        browser.log().matches("submitted the sign-in form").count(),
+        1,
+        "no form the second time: {}",
+        browser.log()
+    );
     assert_eq!(cli.run(&["logout"]).code, 0, "sign out again");
 
     // --fresh (prompt=login): the page asks for the password even with the browser session, and a

@@ -40,6 +40,7 @@ pub mod ratelimit;
 pub mod rotation;
 pub mod routes;
 pub mod session_end;
+pub mod sign_in;
 pub mod state;
 pub mod store;
 pub mod testing;

@@ -22,8 +22,8 @@ use tessera_protocol::{AuthorizeParams, ErrorCode, paths};
 use crate::auth::hash_token;
 use crate::error::{AppError, AppResult};
 use crate::extract::{ClientIp, Form};
-use crate::routes::oauth::{KNOWN_CLIENTS, authenticate};
 use crate::routes::pages::{self, SignInForm};
+use crate::sign_in::{KNOWN_CLIENTS, authenticate};
 use crate::state::{AppState, SharedState, secs_to_ms};
 use crate::store::oidc::{self, NewCode};
 

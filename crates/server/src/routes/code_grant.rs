@@ -6,8 +6,8 @@ use tessera_protocol::{ErrorCode, IdTokenClaims, TokenRequest, TokenResponse, pk
 use crate::auth::hash_token;
 use crate::error::{AppError, AppResult};
 use crate::extract::ClientIp;
-use crate::routes::oauth::{DeviceFields, NewSignIn, open_session, token_response};
 use crate::session_end::{EndReason, Ending};
+use crate::sign_in::{DeviceFields, NewSignIn, open_session, token_response};
 use crate::state::AppState;
 use crate::store::users::UserRow;
 use crate::store::{oidc, sessions, users};
@@ -33,7 +33,7 @@ pub async fn exchange(
     let (Some(code), Some(redirect_uri), Some(verifier)) = (req.code, req.redirect_uri, req.code_verifier) else {
         return Err(AppError::invalid_request("code, redirect_uri and code_verifier are required"));
     };
-    crate::routes::oauth::limited(state, &state.limiter.refresh_ip, &client.key)?;
+    crate::sign_in::limited(state, &state.limiter.refresh_ip, &client.key)?;
     if code.is_empty() || code.len() > MAX_CODE {
         return Err(bad_code());
     }

@@ -17,10 +17,8 @@ use crate::error::{AppError, AppResult};
 use crate::extract::{ClientIp, Form};
 use crate::routes::authorize::{cookie, set_cookie};
 use crate::routes::code_grant::{IdToken, id_token};
-use crate::routes::oauth::{
-    DeviceFields, KNOWN_CLIENTS, NewSignIn, authenticate, limited, open_session, token_response,
-};
 use crate::routes::pages;
+use crate::sign_in::{DeviceFields, KNOWN_CLIENTS, NewSignIn, authenticate, limited, open_session, token_response};
 use crate::state::{AppState, SharedState};
 use crate::store::{device_codes, users};
 
