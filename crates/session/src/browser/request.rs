@@ -44,13 +44,10 @@ impl AuthorizationRequest {
             ..AuthorizeParams::default()
         };
         let mut url = endpoint.clone();
-        {
-            // Keep any query the provider's endpoint already has (some put a tenant there).
-            let mut pairs = url.query_pairs_mut();
-            for (name, value) in form_pairs(&params) {
-                pairs.append_pair(&name, &value);
-            }
-        }
+        // Appended, so a query the provider's endpoint already has (a tenant) is kept. The
+        // form of the protocol's own type: what the server parses is what is sent.
+        let query = serde_urlencoded::to_string(&params).unwrap_or_default();
+        url.query_pairs_mut().extend_pairs(url::form_urlencoded::parse(query.as_bytes()));
         Self { url, redirect_uri: redirect_uri.to_owned(), verifier, state, nonce }
     }
 
@@ -78,36 +75,6 @@ impl AuthorizationRequest {
     pub fn nonce(&self) -> &str {
         &self.nonce
     }
-}
-
-/// The query pairs of `params`, in the order the struct declares them.
-fn form_pairs(params: &AuthorizeParams) -> Vec<(String, String)> {
-    let value = serde_json::to_value(params).unwrap_or_default();
-    let order = [
-        "response_type",
-        "client_id",
-        "redirect_uri",
-        "scope",
-        "state",
-        "nonce",
-        "code_challenge",
-        "code_challenge_method",
-        "prompt",
-        "max_age",
-        "login_hint",
-    ];
-    order
-        .iter()
-        .filter_map(|name| {
-            let v = value.get(*name)?;
-            let text = match v {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Number(n) => n.to_string(),
-                _ => return None,
-            };
-            Some(((*name).to_owned(), text))
-        })
-        .collect()
 }
 
 #[cfg(test)]
