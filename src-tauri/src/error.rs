@@ -69,6 +69,8 @@ impl From<EngineError> for UiError {
             EngineError::Client(c) => match (engine_code, c.class()) {
                 ("invalid_credentials", _) => UiCode::InvalidCredentials,
                 ("not_found", _) => UiCode::NotFound,
+                // The server takes no passwords (`password_grant = false`): the browser it is.
+                ("password_grant_disabled", _) => UiCode::Unavailable,
                 // The server URL typed is unusable: not a URL, plain http to another machine, or
                 // a server whose discovery names another issuer. The message says which.
                 ("invalid_url" | "insecure_server_url" | "issuer_mismatch", _) => UiCode::InvalidInput,
@@ -92,6 +94,9 @@ impl From<VaultError> for UiError {
 fn message_for(e: &EngineError) -> String {
     match e {
         EngineError::Client(c) if c.code() == "invalid_credentials" => "Wrong user name or password.".into(),
+        EngineError::Client(c) if c.code() == "password_grant_disabled" => {
+            "This server does not take passwords in the app: sign in with your browser.".into()
+        }
         EngineError::SignedOut(reason) => tessera_reason_text(reason.as_str()).into(),
         EngineError::NotSignedIn => "You are not signed in.".into(),
         EngineError::AlreadySignedIn(user) => format!("Already signed in as {user}: sign out first."),

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 
 use tessera_app::shell::{RelayedEvent, Shell};
 use tessera_protocol::Role;
-use tessera_server::Config;
 use tessera_server::testing::TestServer;
 use tessera_session::{AuditLog, LocalDirs, Password};
 
@@ -17,7 +16,7 @@ const PASSWORD: &str = "correct horse battery staple";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_command_output_or_event_contains_a_token() {
-    let server = TestServer::start(Config::default()).await.expect("server");
+    let server = TestServer::start(tessera_server::testing::scripted_config()).await.expect("server");
     server.add_user(USER, PASSWORD, Role::Agent).await.expect("user");
     let dir = tempfile::tempdir().expect("temp dir");
     let dirs = LocalDirs { config: dir.path().join("config"), data: dir.path().join("data") };

@@ -13,7 +13,6 @@ use tessera_app::commands::NotificationList;
 use tessera_app::error::tessera_reason_text;
 use tessera_app::shell::{RelayedEvent, Shell, UiEvent};
 use tessera_protocol::Role;
-use tessera_server::Config;
 use tessera_server::testing::TestServer;
 use tessera_session::{LocalDirs, Password, SessionEvent, SignOutReason};
 
@@ -177,7 +176,7 @@ const PASSWORD: &str = "correct horse battery staple";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_read_after_an_event_carries_at_least_its_number() {
-    let server = TestServer::start(Config::default()).await.expect("server");
+    let server = TestServer::start(tessera_server::testing::scripted_config()).await.expect("server");
     server.add_user(USER, PASSWORD, Role::Agent).await.expect("user");
     let dir = tempfile::tempdir().expect("temp dir");
     let dirs = LocalDirs { config: dir.path().join("config"), data: dir.path().join("data") };

@@ -12,9 +12,16 @@ use common::{Chromium, Server, Tessera};
 #[test]
 #[ignore = "needs an unlocked Secret Service and chromium; run tools/test"]
 fn login_through_the_browser_then_single_sign_on_then_fresh_asks_again() {
-    let server = Server::start(common::config());
+    // The server as deployed: no password grant (RFC 9700 §2.4), so the browser is the way in.
+    let server = Server::start(tessera_server::Config { password_grant: false, ..common::config() });
     let cli = Tessera::new();
     let browser = Chromium::new();
+
+    let password = cli.login(&server);
+    assert_eq!(password.code, 2, "the password grant is refused as a usage error: {password:?}");
+    assert!(password.stderr.contains("password_grant_disabled"), "with its stable code: {password:?}");
+    assert!(password.stderr.contains("leave out --username"), "and the way in: {password:?}");
+    assert_eq!(cli.run(&["status", "--json"]).code, 3, "nothing was stored");
 
     let login = cli.run_with_browser(
         &["--json", "login", "--server", &server.url, "--timeout", "60"],
@@ -76,7 +83,7 @@ fn login_through_the_browser_then_single_sign_on_then_fresh_asks_again() {
 #[ignore = "needs an unlocked Secret Service and chromium; run tools/test"]
 fn login_with_a_device_code_approved_in_a_browser() {
     use std::io::BufRead;
-    let server = Server::start(common::config());
+    let server = Server::start(tessera_server::Config { password_grant: false, ..common::config() });
     let cli = Tessera::new();
     let browser = Chromium::new();
 

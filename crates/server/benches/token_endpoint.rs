@@ -44,7 +44,7 @@ async fn main() -> anyhow::Result<()> {
         refresh_per_ip_per_min: u32::MAX,
         login_per_ip_per_min: u32::MAX,
         login_per_user_per_min: u32::MAX,
-        ..Config::default()
+        ..tessera_server::testing::scripted_config()
     };
     let server = TestServer::start(config).await?;
     server.add_user("bench", PASSWORD, Role::Agent).await?;

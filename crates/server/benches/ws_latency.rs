@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tessera_protocol::{Notification, WsServerMessage};
-use tessera_server::Config;
 use tessera_server::notify::outbox;
 use tessera_server::testing::TestServer;
 use tokio::sync::mpsc;
@@ -27,7 +26,7 @@ use ws_common::{connect, env_num, next, percentile, resume, us};
 async fn main() -> anyhow::Result<()> {
     let clients = env_num("BENCH_CLIENTS", 1000) as usize;
     let publishes = env_num("BENCH_PUBLISHES", 2000) as usize;
-    let server = TestServer::start(Config::default()).await?;
+    let server = TestServer::start(tessera_server::testing::scripted_config()).await?;
     let users = ws_common::mint_users(&server.state, clients).await?;
     let tokens = ws_common::mint_tokens(&server.state, &users).await?;
 

@@ -47,7 +47,7 @@ async fn server() -> anyhow::Result<()> {
     let connections = ws_common::env_num("BENCH_CONNECTIONS", 10_000) as usize;
     let users = (connections / 100).max(1);
     // 100 streams per user, past the default per-user cap (32): the cap is off for this figure.
-    let server = TestServer::start(Config { ws_max_per_user: 0, ..Config::default() }).await?;
+    let server = TestServer::start(Config { ws_max_per_user: 0, ..tessera_server::testing::scripted_config() }).await?;
     let user_ids = ws_common::mint_users(&server.state, users).await?;
     let owners: Vec<i64> = (0..connections).map(|i| user_ids[i % users]).collect();
     let tokens = ws_common::mint_tokens(&server.state, &owners).await?;

@@ -49,7 +49,7 @@ fn start_publisher(state: SharedState, user: i64) -> (oneshot::Sender<()>, tokio
 /// Connection caps off: this measures delivery across reconnects, and a reconnect may arrive
 /// before the server has noticed the dropped stream.
 fn uncapped() -> Config {
-    Config { ws_max_per_session: 0, ws_max_per_user: 0, ..Config::default() }
+    Config { ws_max_per_session: 0, ws_max_per_user: 0, ..tessera_server::testing::scripted_config() }
 }
 
 #[tokio::main]

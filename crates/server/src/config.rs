@@ -20,6 +20,7 @@ pub struct Config {
     pub refresh_grace_secs: u64,
     pub session_idle_timeout_secs: u64,
     pub session_max_age_secs: u64,
+    pub password_grant: bool,
     pub login_per_ip_per_min: u32,
     pub login_per_user_per_min: u32,
     pub refresh_per_ip_per_min: u32,
@@ -243,6 +244,9 @@ mod tests {
         assert_eq!(c.refresh_grace_secs, 30, "documented default");
         assert_eq!(c.session_idle_timeout_secs, 1800, "documented default");
         assert_eq!(c.session_max_age_secs, 43200, "documented default");
+        assert!(!c.password_grant, "the password grant is off unless asked for (RFC 9700 §2.4)");
+        let on = Config::load(None, env(&[("TESSERA_SERVER_PASSWORD_GRANT", "true")])).unwrap();
+        assert!(on.password_grant, "TESSERA_SERVER_PASSWORD_GRANT=true turns it on");
     }
 
     #[test]

@@ -44,6 +44,16 @@ impl AppError {
         Self::new(StatusCode::UNAUTHORIZED, OAuthError::InvalidClient, ErrorCode::InvalidClient, description)
     }
 
+    /// 400 `unsupported_grant_type`, code `password_grant_disabled`: `password_grant = false`.
+    pub fn password_grant_disabled() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            OAuthError::UnsupportedGrantType,
+            ErrorCode::PasswordGrantDisabled,
+            "this server does not accept passwords at the token endpoint; sign in through the browser",
+        )
+    }
+
     /// 400 `unsupported_grant_type`.
     pub fn unsupported_grant_type(grant: &str) -> Self {
         let shown: String = grant.chars().take(40).collect();
@@ -51,7 +61,7 @@ impl AppError {
             StatusCode::BAD_REQUEST,
             OAuthError::UnsupportedGrantType,
             ErrorCode::UnsupportedGrantType,
-            format!("grant_type {shown:?} is not supported; use password or refresh_token"),
+            format!("grant_type {shown:?} is not supported; see grant_types_supported in discovery"),
         )
     }
 

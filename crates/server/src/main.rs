@@ -32,7 +32,8 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
         /// Create the demo users alice, bob (agents) and carol (admin), or reset their passwords
-        /// (ending their sessions), printing the passwords.
+        /// (ending their sessions), printing the passwords; also turns the password grant on
+        /// (`password_grant`), so scripts and the app's password form work, and says so.
         #[arg(long)]
         demo: bool,
     },
@@ -190,7 +191,9 @@ async fn serve(
     config: Option<&std::path::Path>,
     demo: bool,
 ) -> anyhow::Result<()> {
-    let config = Config::from_env(config)?;
+    let mut config = Config::from_env(config)?;
+    let password_grant_for_demo = demo && !config.password_grant;
+    config.password_grant |= demo;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     let local = listener.local_addr()?;
     let issuer = tessera_server::state::issuer_for(&config, local)?;
@@ -203,6 +206,9 @@ async fn serve(
         for (name, role, password) in tessera_server::users::add_demo_users(&state).await? {
             writeln!(out, "demo user {name} ({}) password: {password}", role.as_str())?;
         }
+    }
+    if password_grant_for_demo {
+        writeln!(out, "demo: password grant on (password_grant = true); outside a demo, sign in through the browser")?;
     }
     writeln!(out, "listening on {}", state.issuer)?;
     out.flush()?;

@@ -13,6 +13,13 @@ use tokio::task::JoinHandle;
 use crate::clock::{Clock, SystemClock};
 use crate::{AppState, Config, SharedState};
 
+/// The defaults with the password grant on (`password_grant = true`), as scripted use needs it:
+/// most tests and benchmarks sign in with a password to reach what they are about. The browser
+/// and device flows, and the refusal when the grant is off, have their own tests.
+pub fn scripted_config() -> Config {
+    Config { password_grant: true, ..Config::default() }
+}
+
 /// A running server.
 #[derive(Debug)]
 pub struct TestServer {

@@ -23,6 +23,11 @@ async fn demo_server_prints_passwords_that_sign_in_and_stops_on_sigterm() {
     assert_eq!(names, ["alice", "bob", "carol"], "--demo creates alice, bob and carol");
     assert_eq!(server.roles["carol"], "admin", "carol is the admin");
     assert_eq!(server.roles["alice"], "agent", "alice is an agent");
+    assert!(
+        server.notices.iter().any(|n| n.contains("password grant on")),
+        "--demo turns the password grant on and says so: {:?}",
+        server.notices
+    );
 
     let http = reqwest::Client::new();
     for (user, role) in [("alice", Role::Agent), ("carol", Role::Admin)] {
@@ -63,8 +68,9 @@ async fn user_added_while_no_server_runs_can_sign_in() {
     assert!(stdout.contains("user dave (agent) saved"), "user add confirms: {stdout}");
     assert!(!stdout.contains(password) && !stderr.contains(password), "the password is never echoed");
 
-    let server = ServerProcess::start(dir.path(), false).await;
+    let server = ServerProcess::start_command(server_process::serve_scripted(dir.path())).await;
     assert!(server.passwords.is_empty(), "without --demo no demo users are printed");
+    assert!(server.notices.is_empty(), "nothing turned on for a demo: {:?}", server.notices);
     let http = reqwest::Client::new();
     let resp = sign_in(&http, &server.url, "dave", password).await;
     assert_eq!(resp.status(), StatusCode::OK, "dave signs in with the password given on stdin (newline stripped)");

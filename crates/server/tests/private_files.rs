@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use reqwest::StatusCode;
-use server_process::{ServerProcess, command, serve_args, sign_in, with_umask};
+use server_process::{ServerProcess, serve_args, serve_scripted, sign_in, with_umask};
 use tessera_server::db::DB_FILE;
 use tessera_server::keys::KEY_FILE;
 use tessera_server::private_files::private_file_names;
@@ -59,7 +59,7 @@ async fn files_left_readable_by_others_are_made_private_at_start_naming_each_one
     for (path, loose_mode) in &loose {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(*loose_mode)).unwrap();
     }
-    let second = ServerProcess::start_command(command(&serve_args(dir, false))).await;
+    let second = ServerProcess::start_command(serve_scripted(dir)).await;
     for (path, _) in &loose {
         let want = if path == dir { 0o700 } else { 0o600 };
         assert_eq!(mode(path), want, "{} must be made private before the server serves", path.display());

@@ -101,3 +101,23 @@ async fn responses_carry_request_ids_and_no_store() {
     let resp = h.token(&TokenRequest::password("alice", PASSWORD, common::CLIENT, &device)).await;
     assert_eq!(resp.headers()["cache-control"], "no-store", "RFC 6749 §5.1");
 }
+
+#[tokio::test]
+async fn the_password_grant_is_off_by_default_refused_and_not_advertised() {
+    // RFC 9700 §2.4: the password grant must not be used; only a deployment that asks for it
+    // (password_grant = true) gets it.
+    let h = Harness::start(tessera_server::Config { password_grant: false, ..config() }).await;
+    let d: Discovery = h.http.get(h.url(paths::DISCOVERY)).send().await.unwrap().json().await.unwrap();
+    assert!(!d.supports_grant("password"), "absent from discovery: {:?}", d.grant_types_supported);
+    for grant in ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"] {
+        assert!(d.supports_grant(grant), "{grant} stays advertised");
+    }
+    let refused = h.token(&TokenRequest::password("alice", PASSWORD, common::CLIENT, &device())).await;
+    let body = expect_error(refused, StatusCode::BAD_REQUEST, ErrorCode::PasswordGrantDisabled).await;
+    assert_eq!(body.error, OAuthError::UnsupportedGrantType, "RFC 6749 §5.2 unsupported_grant_type");
+    assert!(!body.error_description.unwrap_or_default().contains(PASSWORD), "the password is never echoed");
+
+    let on = Harness::start(config()).await;
+    let d: Discovery = on.http.get(on.url(paths::DISCOVERY)).send().await.unwrap().json().await.unwrap();
+    assert!(d.supports_grant("password"), "advertised when turned on");
+}

@@ -43,7 +43,7 @@ async fn abandoned_sign_in(server: SocketAddr, host: u8, n: u8) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_sign_ins_from_many_addresses_never_run_more_hashes_than_allowed() {
     // Default rate limits stay on: one request per source address keeps under them.
-    let config = Config { password_hash_concurrency: 2, ..Config::default() };
+    let config = Config { password_hash_concurrency: 2, ..tessera_server::testing::scripted_config() };
     let h = Harness::start(config).await;
     let metrics = &h.server.state.metrics;
     let storm: Vec<_> =

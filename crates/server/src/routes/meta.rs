@@ -25,12 +25,7 @@ pub async fn discovery(State(state): State<SharedState>) -> Json<Discovery> {
         device_authorization_endpoint: Some(url(paths::DEVICE_AUTHORIZATION)),
         response_types_supported: strings(&["code"]),
         response_modes_supported: strings(&["query"]),
-        grant_types_supported: strings(&[
-            "authorization_code",
-            "refresh_token",
-            crate::routes::device::GRANT,
-            "password",
-        ]),
+        grant_types_supported: grant_types(state.config.password_grant),
         subject_types_supported: strings(&["public"]),
         id_token_signing_alg_values_supported: strings(&["RS256"]),
         access_token_signing_alg_values_supported: strings(&["EdDSA"]),
@@ -69,6 +64,13 @@ pub async fn discovery(State(state): State<SharedState>) -> Json<Discovery> {
             ws_ping_interval_secs: Some(state.config.ws_ping_interval_secs),
         },
     })
+}
+
+/// The grants the token endpoint takes; `password` only when `password_grant` is on.
+fn grant_types(password_grant: bool) -> Vec<String> {
+    let standard = ["authorization_code", "refresh_token", crate::routes::device::GRANT];
+    let password = password_grant.then_some("password");
+    standard.into_iter().chain(password).map(str::to_owned).collect()
 }
 
 fn strings(items: &[&str]) -> Vec<String> {

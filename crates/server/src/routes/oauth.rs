@@ -41,6 +41,7 @@ pub async fn token(
     };
     let caller = Caller { client: &client, client_id: &client_id };
     let response = match req.grant_type.as_str() {
+        "password" if !state.config.password_grant => return Err(AppError::password_grant_disabled()),
         "password" => password_grant(&state, caller, req).await?,
         "refresh_token" => refresh_grant(&state, caller, req).await?,
         "authorization_code" => crate::routes::code_grant::exchange(&state, &client, &client_id, req).await?,

@@ -22,7 +22,7 @@ pub fn config() -> Config {
         login_per_user_per_min: 0,
         refresh_per_ip_per_min: 0,
         session_writes_per_min: 0,
-        ..Config::default()
+        ..tessera_server::testing::scripted_config()
     }
 }
 

@@ -55,6 +55,14 @@ pub fn serve_args(data_dir: &Path, demo: bool) -> Vec<&str> {
     args
 }
 
+/// `serve` without `--demo` but with the password grant on, as scripted use turns it on (it is
+/// off by default): for tests that sign in with a password to reach what they are about.
+pub fn serve_scripted(data_dir: &Path) -> Command {
+    let mut cmd = command(&serve_args(data_dir, false));
+    cmd.env("TESSERA_SERVER_PASSWORD_GRANT", "true");
+    cmd
+}
+
 /// Collects a child's stderr in the background (so the pipe never fills and blocks it).
 pub fn drain(stream: impl AsyncRead + Unpin + Send + 'static) -> tokio::task::JoinHandle<String> {
     tokio::spawn(async move {
@@ -75,6 +83,8 @@ pub struct ServerProcess {
     pub passwords: HashMap<String, String>,
     /// Role printed for each demo user.
     pub roles: HashMap<String, String>,
+    /// `demo: …` lines: what `--demo` turned on.
+    pub notices: Vec<String>,
 }
 
 impl ServerProcess {
@@ -90,6 +100,7 @@ impl ServerProcess {
         let stderr = Some(drain(child.stderr.take().unwrap()));
         let mut passwords = HashMap::new();
         let mut roles = HashMap::new();
+        let mut notices = Vec::new();
         let url = loop {
             let line = match tokio::time::timeout(DEADLINE, stdout.next_line()).await {
                 Ok(Ok(Some(line))) => line,
@@ -105,6 +116,9 @@ impl ServerProcess {
             if let Some(url) = line.strip_prefix("listening on ") {
                 break url.trim().to_owned();
             }
+            if let Some(notice) = line.strip_prefix("demo: ") {
+                notices.push(notice.to_owned());
+            }
             // `demo user alice (agent) password: X`
             if let Some(rest) = line.strip_prefix("demo user ") {
                 let (name, rest) = rest.split_once(' ').unwrap();
@@ -113,7 +127,7 @@ impl ServerProcess {
                 passwords.insert(name.to_owned(), password.to_owned());
             }
         };
-        Self { child, stdout, stderr, url, passwords, roles }
+        Self { child, stdout, stderr, url, passwords, roles, notices }
     }
 
     pub fn url(&self, path: &str) -> String {
