@@ -12,7 +12,7 @@ use tessera_session::{AuditEntry, AuditLog, MetricsSnapshot, Password, SignOutOu
 
 use crate::config::check_server_url;
 use crate::error::{UiCode, UiError};
-use crate::shell::{AppStatus, RelayedEvent, Shell, StorageView};
+use crate::shell::{AppStatus, BrowserStart, RelayedEvent, Shell, StorageView};
 
 type Shared<'a> = State<'a, Arc<Shell>>;
 
@@ -44,6 +44,32 @@ pub async fn sign_in(
         return Err(UiError::new(UiCode::InvalidInput, "Enter your user name."));
     }
     shell.sign_in(&server_url, username, &Password::new(password)).await
+}
+
+/// Begins a sign-in through the system browser and opens it; returns the address to show.
+/// `fresh`: ask for the password even if the browser is signed in at the server.
+#[tauri::command]
+pub async fn browser_sign_in_begin(
+    shell: Shared<'_>,
+    server_url: String,
+    fresh: bool,
+) -> Result<BrowserStart, UiError> {
+    let server_url = check_server_url(&server_url)?;
+    shell.begin_browser_sign_in(&server_url, fresh).await
+}
+
+/// Waits for the browser to come back from the sign-in begun last (at most five minutes). The
+/// code, the PKCE verifier and the tokens stay in Rust.
+#[tauri::command]
+pub async fn browser_sign_in_finish(shell: Shared<'_>) -> Result<AppStatus, UiError> {
+    shell.finish_browser_sign_in().await
+}
+
+/// Cancels the browser sign-in under way (its `finish` answers `cancelled`).
+#[tauri::command]
+pub async fn browser_sign_in_cancel(shell: Shared<'_>) -> Result<(), UiError> {
+    shell.cancel_browser_sign_in();
+    Ok(())
 }
 
 /// Signs out here and at the server.

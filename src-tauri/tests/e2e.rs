@@ -39,8 +39,12 @@ const USER: &str = "alice";
 const PASSWORD: &str = "correct horse battery staple";
 
 async fn server() -> TestServer {
-    let config =
-        Config { login_per_ip_per_min: 0, login_per_user_per_min: 0, refresh_per_ip_per_min: 0, ..tessera_server::testing::scripted_config() };
+    let config = Config {
+        login_per_ip_per_min: 0,
+        login_per_user_per_min: 0,
+        refresh_per_ip_per_min: 0,
+        ..tessera_server::testing::scripted_config()
+    };
     let server = TestServer::start(config).await.expect("test server starts");
     server.add_user(USER, PASSWORD, Role::Agent).await.expect("test user");
     server
@@ -273,8 +277,12 @@ async fn notification_from_the_server_appears_and_the_badge_counts_it() {
 async fn server_gone_shows_offline_with_cached_notifications_and_live_again_when_back() {
     let _one = ONE_APP_AT_A_TIME.lock().await;
     let data = tempfile::tempdir().expect("server data dir");
-    let config =
-        Config { login_per_ip_per_min: 0, login_per_user_per_min: 0, refresh_per_ip_per_min: 0, ..tessera_server::testing::scripted_config() };
+    let config = Config {
+        login_per_ip_per_min: 0,
+        login_per_user_per_min: 0,
+        refresh_per_ip_per_min: 0,
+        ..tessera_server::testing::scripted_config()
+    };
     let clock = Arc::new(tessera_server::clock::SystemClock);
     let server = TestServer::start_in(data.path(), config.clone(), clock.clone()).await.expect("server");
     server.add_user(USER, PASSWORD, Role::Agent).await.expect("user");

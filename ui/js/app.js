@@ -18,7 +18,7 @@ function showSignIn(notice) {
   n.textContent = notice || "";
   n.hidden = !notice;
   $("server-url").value = state.status?.server_url || $("server-url").value || "http://127.0.0.1:8787";
-  ($("username").value ? $("password") : $("username")).focus();
+  $("sign-in-browser").focus();
 }
 
 function showApp() {
@@ -186,30 +186,63 @@ function noteInput() {
 
 // ---------- wiring ----------
 
+/** Runs one sign-in attempt with the form's buttons disabled; signed in → home. */
+async function attemptSignIn(signIn, onError) {
+  const err = $("signin-error");
+  err.hidden = true;
+  const buttons = [$("sign-in"), $("sign-in-browser")];
+  for (const b of buttons) b.disabled = true;
+  try {
+    applyStatus(await signIn());
+    renderStorageBanner();
+    state.view = "home";
+    showApp();
+  } catch (e) {
+    // Cancelling is the user's own choice: nothing to explain.
+    if (e.code !== "cancelled") {
+      err.textContent = describe(e);
+      err.hidden = false;
+    }
+    onError?.();
+  } finally {
+    for (const b of buttons) b.disabled = false;
+  }
+}
+
+/** The browser flow: the app opens the system browser and waits; Cancel stops the wait. */
+async function signInWithBrowser() {
+  const waiting = $("signin-waiting");
+  await attemptSignIn(async () => {
+    const start = await call("browser_sign_in_begin", { serverUrl: $("server-url").value, fresh: $("signin-fresh").checked });
+    $("signin-url").value = start.url;
+    $("signin-waiting-text").textContent = start.open_error
+      ? "No browser could be opened. Open the address below in a browser to sign in."
+      : "Finish signing in in the browser window that opened…";
+    waiting.hidden = false;
+    try {
+      return await call("browser_sign_in_finish");
+    } finally {
+      waiting.hidden = true;
+    }
+  });
+}
+
 function wire() {
   $("signin-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const err = $("signin-error");
-    err.hidden = true;
-    $("sign-in").disabled = true;
-    try {
-      applyStatus(await call("sign_in", {
+    const password = $("password");
+    await attemptSignIn(async () => {
+      const status = await call("sign_in", {
         serverUrl: $("server-url").value,
         username: $("username").value,
-        password: $("password").value,
-      }));
-      $("password").value = "";
-      renderStorageBanner();
-      state.view = "home";
-      showApp();
-    } catch (e) {
-      err.textContent = describe(e);
-      err.hidden = false;
-      $("password").select();
-    } finally {
-      $("sign-in").disabled = false;
-    }
+        password: password.value,
+      });
+      password.value = "";
+      return status;
+    }, () => password.select());
   });
+  $("sign-in-browser").addEventListener("click", signInWithBrowser);
+  $("sign-in-cancel").addEventListener("click", () => call("browser_sign_in_cancel").catch(handleFailure));
   $("sign-out").addEventListener("click", async () => {
     try {
       await call("sign_out");

@@ -22,6 +22,8 @@ export function describe(error) {
     case "keychain":
       return "The system keychain is not usable: " + error.message;
     case "unavailable":
+    case "sign_in_refused":
+    case "cancelled":
     case "invalid_input":
     case "not_found":
     case "signed_out":

@@ -70,7 +70,11 @@ async fn main() -> anyhow::Result<()> {
     let storm = env_num("BENCH_STORM", 160) as u32;
     let close_after = Duration::from_millis(env_num("BENCH_CLOSE_MS", 30));
     let concurrency = env_num("BENCH_HASH_CONCURRENCY", 0) as usize;
-    let server = TestServer::start(Config { password_hash_concurrency: concurrency, ..tessera_server::testing::scripted_config() }).await?;
+    let server = TestServer::start(Config {
+        password_hash_concurrency: concurrency,
+        ..tessera_server::testing::scripted_config()
+    })
+    .await?;
     let metrics = &server.state.metrics;
     let concurrency = server.state.hasher.concurrency();
 

@@ -162,3 +162,31 @@ async fn the_form_is_rate_limited_like_the_token_endpoint() {
     }
     assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "guessing is limited per user: {statuses:?}");
 }
+
+#[tokio::test]
+async fn cancel_on_the_form_goes_back_to_the_client_as_access_denied_and_uses_the_form_up() {
+    let h = Harness::start(config()).await;
+    let http = no_redirects();
+    let authz = Authz::new();
+    let page = form(&http, &h, &authz.params()).await;
+    assert!(page.html.contains("value=\"cancel\""), "the form offers Cancel: {}", page.html);
+    let fields = [("pending", page.pending.as_str()), ("csrf", &page.csrf), ("decision", "cancel")];
+    let resp = post_form(&http, &h, &page.cookie, &fields).await;
+    let query = redirected_to(&resp, &authz.redirect_uri);
+    assert_eq!(query.get("error").map(String::as_str), Some("access_denied"), "OIDC Core §3.1.2.6: {query:?}");
+    assert_eq!(query.get("state"), Some(&authz.state), "state echoed");
+    assert_eq!(query.get("iss"), Some(&h.server.url), "RFC 9207 iss");
+    assert!(!query.contains_key("code"), "no code: {query:?}");
+
+    let resp = submit(&http, &h, &page, "alice", PASSWORD).await;
+    let html = expect_page(resp, StatusCode::BAD_REQUEST, "a cancelled form cannot sign in afterwards").await;
+    assert!(html.contains("expired"), "{html}");
+
+    // A cross-site Cancel (no CSRF token) is refused like a cross-site sign-in, and ends nothing.
+    let other = form(&http, &h, &authz.params()).await;
+    let forged = [("pending", other.pending.as_str()), ("csrf", "forged"), ("decision", "cancel")];
+    let resp = post_form(&http, &h, &other.cookie, &forged).await;
+    expect_page(resp, StatusCode::FORBIDDEN, "Cancel needs the form's CSRF token").await;
+    let resp = submit(&http, &h, &other, "alice", PASSWORD).await;
+    assert!(redirected_to(&resp, &authz.redirect_uri).contains_key("code"), "that form still signs in");
+}

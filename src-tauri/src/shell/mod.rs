@@ -5,6 +5,7 @@
 //! [`Desk`] per server URL (an account includes its server), restore the current account at
 //! start, and forward every engine's events into one bounded relay whatever engine is current.
 
+mod browser;
 mod relay;
 mod settings;
 #[cfg(test)]
@@ -24,6 +25,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Settings, current_account};
 use crate::error::{UiCode, UiError};
+pub use browser::{BrowserStart, SIGN_IN_LIMIT};
 use relay::Relay;
 pub use relay::{EventHook, RelayedEvent, ShellEvent, UiEvent};
 
@@ -84,6 +86,7 @@ pub struct Shell {
     storage: tokio::sync::OnceCell<VaultChoice>,
     live: tokio::sync::Mutex<Option<Live>>,
     restore_error: Mutex<Option<UiError>>,
+    browser: browser::Pending,
     relay: Relay,
     ready: watch::Sender<bool>,
     subscription: Mutex<Option<JoinHandle<()>>>,
@@ -103,6 +106,7 @@ impl Shell {
             storage: tokio::sync::OnceCell::new(),
             live: tokio::sync::Mutex::new(None),
             restore_error: Mutex::new(None),
+            browser: browser::Pending::default(),
             relay: Relay::new(RELAY_CAPACITY),
             ready: watch::channel(false).0,
             subscription: Mutex::new(None),
@@ -203,6 +207,11 @@ impl Shell {
         self.ready().await;
         let engine = self.engine_for(server_url).await?;
         engine.sign_in(username, password).await?;
+        self.signed_in(server_url).await
+    }
+
+    /// After any sign-in on `server_url`: no restore error to show, the server remembered.
+    async fn signed_in(&self, server_url: &str) -> Result<AppStatus, UiError> {
         *self.restore_error.lock().unwrap_or_else(PoisonError::into_inner) = None;
         self.update_settings(|s| s.server_url = Some(server_url.to_owned()))?;
         Ok(self.status().await)

@@ -321,9 +321,10 @@ impl App {
         send(self.http.post(format!("{}/element/{id}/value", self.base)).json(&json!({"text": text}))).await;
     }
 
-    /// Signs in through the form.
+    /// Signs in through the password form (folded away under the browser button).
     pub async fn sign_in(&self, user: &str, password: &str) {
         self.visible_text("signin-title", "the sign-in screen").await;
+        self.js("document.getElementById('signin-password').open = true", json!([])).await;
         self.type_into("#username", user).await;
         self.type_into("#password", password).await;
         self.click("#sign-in").await;

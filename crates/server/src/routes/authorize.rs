@@ -230,6 +230,9 @@ pub struct SignInFields {
     username: String,
     #[serde(default)]
     password: String,
+    /// `cancel` when the user pressed Cancel instead of Sign in.
+    #[serde(default)]
+    decision: String,
 }
 
 impl std::fmt::Debug for SignInFields {
@@ -281,6 +284,17 @@ pub async fn submit(
         Ok(valid) => valid,
         Err(refusal) => return Ok(refused(&state, refusal)),
     };
+    if fields.decision == "cancel" {
+        // OIDC Core §3.1.2.6: the user said no; the app hears access_denied at once rather than
+        // waiting for its time limit. The form is used up.
+        let mut tx = state.db.write.begin().await?;
+        oidc::delete_pending(&mut tx, &pending_hash).await?;
+        tx.commit().await?;
+        let description = "the user cancelled the sign-in".to_owned();
+        let refusal =
+            Refusal::Redirect { to: valid.redirect_uri, state: valid.state, error: "access_denied", description };
+        return Ok(refused(&state, refusal));
+    }
     let again = |status, message| {
         let form = SignInForm {
             action: paths::AUTHORIZE,

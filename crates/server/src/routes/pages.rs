@@ -91,7 +91,8 @@ pub fn sign_in(status: StatusCode, f: &SignInForm<'_>) -> Response {
          <input id=\"username\" name=\"username\" autocomplete=\"username\" required value=\"{username}\">\
          <label for=\"password\">Password</label>\
          <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-         <button type=\"submit\">Sign in</button></form>",
+         <button type=\"submit\">Sign in</button> \
+         <button type=\"submit\" name=\"decision\" value=\"cancel\" formnovalidate>Cancel</button></form>",
         client = escape(f.client_id),
         action = escape(f.action),
         pending = escape(f.pending),
