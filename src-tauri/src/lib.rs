@@ -16,6 +16,7 @@
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod launch;
 mod logging;
 pub mod shell;
 mod tray;
@@ -33,8 +34,18 @@ use tessera_session::LocalDirs;
 use crate::config::{SERVER_ENV, Settings, current_account};
 use crate::shell::{EventHook, Shell};
 
-/// Builds and runs the app; returns when it exits.
+/// Builds and runs the app; returns when it exits. `--help`, `--version` and a missing display
+/// end the process first, with a line and a status instead of a window (see [`launch`]).
 pub fn run() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let launch::Launch::Exit { code, text } = launch::decide(&args, launch::display_usable) {
+        if code == 0 {
+            print!("{text}");
+        } else {
+            eprint!("{text}");
+        }
+        std::process::exit(code);
+    }
     let app = tauri::Builder::default()
         // First, as its docs ask: a second launch hands over to the first and exits.
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| focus_main(app)))

@@ -19,7 +19,8 @@ const USER: &str = "alice";
 const PASSWORD: &str = "correct horse battery staple";
 
 async fn server() -> TestServer {
-    let config = Config { login_per_ip_per_min: 0, login_per_user_per_min: 0, ..Config::default() };
+    let config =
+        Config { login_per_ip_per_min: 0, login_per_user_per_min: 0, ..tessera_server::testing::scripted_config() };
     let server = TestServer::start(config).await.expect("server");
     server.add_user(USER, PASSWORD, Role::Agent).await.expect("user");
     server
