@@ -174,6 +174,8 @@ pub struct SettingsView {
     pub idle_timeout_max_secs: Option<u64>,
     /// OS notifications while the window is not focused.
     pub os_notifications: bool,
+    /// Signing out signs the browser out at the server too.
+    pub sign_out_browser: bool,
 }
 
 /// A change from the Settings screen; absent fields stay as they are.
@@ -185,6 +187,8 @@ pub struct SettingsPatch {
     pub idle_timeout_secs: Option<u64>,
     /// OS notifications on or off.
     pub os_notifications: Option<bool>,
+    /// Sign the browser out at the server too when signing out.
+    pub sign_out_browser: Option<bool>,
 }
 
 /// The settings.

@@ -30,11 +30,14 @@ pub struct Settings {
     pub idle_timeout_secs: Option<u64>,
     /// Show an OS notification for a new notification while the window is not focused.
     pub os_notifications: bool,
+    /// Signing out also opens the server's sign-out page in the browser, ending the browser's
+    /// session there (the next sign-in asks for the password again).
+    pub sign_out_browser: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { server_url: None, idle_timeout_secs: None, os_notifications: true }
+        Self { server_url: None, idle_timeout_secs: None, os_notifications: true, sign_out_browser: false }
     }
 }
 

@@ -98,7 +98,7 @@ async fn click_sign_in_with_browser(app: &App) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs chromium and chromedriver; run tools/test"]
-async fn sign_in_with_the_browser_then_single_sign_on_after_signing_out() {
+async fn sign_in_with_the_browser_single_sign_on_and_signing_the_browser_out_too() {
     let _one = ONE_APP_AT_A_TIME.lock().await;
     let server = server().await;
     let browser = Browser::new();
@@ -123,6 +123,20 @@ async fn sign_in_with_the_browser_then_single_sign_on_after_signing_out() {
     let log = browser.log_when("callback reached", 2).await;
     assert_eq!(log.matches("submitted the sign-in form").count(), 1, "no password the second time: {log}");
     assert_eq!(log.matches("callback reached").count(), 2, "{log}");
+
+    // With "sign out of the browser session too", signing out sends the browser to the server's
+    // sign-out page (the user confirms there), so the next sign-in asks for the password again.
+    let set = app.invoke("settings_set", json!({"patch": {"sign_out_browser": true}})).await;
+    assert_eq!(set["ok"]["sign_out_browser"], true, "{set}");
+    browser.will("sign-out");
+    app.click("#sign-out").await;
+    let log = browser.log_when("signed out of the browser session", 1).await;
+    assert!(log.contains("/oauth/end_session"), "the browser was sent to end_session: {log}");
+    browser.will("sign-in");
+    click_sign_in_with_browser(&app).await;
+    app.wait_within(std::time::Duration::from_secs(60), SIGNED_IN, "signed in with the password again").await;
+    let log = browser.log_when("callback reached", 3).await;
+    assert_eq!(log.matches("submitted the sign-in form").count(), 2, "the browser session had ended: {log}");
     app.close().await;
 }
 

@@ -163,6 +163,7 @@ export const views = {
       ? "The server allows at most " + Math.floor(s.idle_timeout_max_secs / 60) + " minutes."
       : "The server's limit is not known right now.";
     $("settings-os-notifications").checked = s.os_notifications;
+    $("settings-sign-out-browser").checked = s.sign_out_browser;
   },
 
   async diagnostics() {
@@ -211,6 +212,7 @@ export const views = {
           server_url: $("settings-server-url").value,
           idle_timeout_secs: Number.isFinite(minutes) ? Math.round(minutes * 60) : null,
           os_notifications: $("settings-os-notifications").checked,
+          sign_out_browser: $("settings-sign-out-browser").checked,
         } });
         message("settings-message", "Saved.");
         await views.settings();

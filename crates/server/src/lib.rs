@@ -78,7 +78,7 @@ pub fn app(state: SharedState) -> Router {
         .route(paths::AUTHORIZE, get(authorize::show).post(authorize::submit))
         .route(paths::TOKEN, post(oauth::token))
         .route(paths::USERINFO, get(op_session::userinfo).post(op_session::userinfo))
-        .route(paths::END_SESSION, get(op_session::end_session))
+        .route(paths::END_SESSION, get(op_session::end_session).post(op_session::end_session_confirmed))
         .route(paths::DEVICE_AUTHORIZATION, post(device::authorization))
         .route(paths::DEVICE, get(device::show).post(device::submit))
         .route(paths::REVOKE, post(oauth::revoke))

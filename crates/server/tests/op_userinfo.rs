@@ -90,5 +90,44 @@ async fn end_session_refuses_foreign_hints_and_return_addresses_and_otherwise_sh
     assert_eq!(forged.status(), StatusCode::BAD_REQUEST, "an id_token_hint we did not sign is refused");
     let plain = get(String::new()).await;
     assert_eq!(plain.status(), StatusCode::OK, "without a return address: a page");
-    assert!(plain.text().await.unwrap().contains("You are signed out"), "the page says so");
+    assert!(plain.text().await.unwrap().contains("Sign out of Tessera in this browser?"), "that asks first");
+    let confirmed = http.post(h.url(paths::END_SESSION)).form(&[("state", "")]).send().await.unwrap();
+    assert_eq!(confirmed.status(), StatusCode::OK, "confirmed without a return address: a page");
+    assert!(confirmed.text().await.unwrap().contains("You are signed out"), "the page says so");
+}
+
+#[tokio::test]
+async fn end_session_without_a_hint_asks_first_and_only_a_same_site_post_signs_the_browser_out() {
+    let h = Harness::start(config()).await;
+    let http = no_redirects();
+    let authz = Authz::new();
+    let (cookie, _tokens) = browser_sign_in(&http, &h, &authz).await;
+    let query =
+        serde_urlencoded::to_string([("post_logout_redirect_uri", authz.redirect_uri.as_str()), ("state", "s1")])
+            .unwrap();
+    // A link anyone could put on a page: the browser session survives it.
+    let asked =
+        http.get(format!("{}?{query}", h.url(paths::END_SESSION))).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(asked.status(), StatusCode::OK, "RP-Initiated Logout §2: the OP asks the user");
+    assert!(asked.headers().get("set-cookie").is_none(), "nothing is cleared by the GET");
+    let page = asked.text().await.unwrap();
+    assert!(page.contains("Sign out of Tessera in this browser?") && page.contains("method=\"post\""), "{page}");
+    assert!(page.contains("value=\"s1\""), "state is carried through the form: {page}");
+    let silent = AuthorizeParams { prompt: Some("none".into()), ..authz.params() };
+    let silent = serde_urlencoded::to_string(&silent).unwrap();
+    let still =
+        http.get(format!("{}?{silent}", h.url(paths::AUTHORIZE))).header("cookie", &cookie).send().await.unwrap();
+    assert!(redirected_to(&still, &authz.redirect_uri).contains_key("code"), "still signed in at the OP");
+
+    // The user presses Sign out: the same-site post carries the cookie and ends the session.
+    let form = [("post_logout_redirect_uri", authz.redirect_uri.as_str()), ("state", "s1")];
+    let done = http.post(h.url(paths::END_SESSION)).header("cookie", &cookie).form(&form).send().await.unwrap();
+    assert_eq!(redirected_to(&done, &authz.redirect_uri).get("state").map(String::as_str), Some("s1"));
+    let after =
+        http.get(format!("{}?{silent}", h.url(paths::AUTHORIZE))).header("cookie", &cookie).send().await.unwrap();
+    let answer = redirected_to(&after, &authz.redirect_uri);
+    assert_eq!(answer.get("error").map(String::as_str), Some("login_required"), "signed out at the OP");
+    let bad = [("post_logout_redirect_uri", "https://evil.example/callback")];
+    let bad = http.post(h.url(paths::END_SESSION)).form(&bad).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST, "the post follows the return-address rules too");
 }

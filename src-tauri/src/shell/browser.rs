@@ -61,6 +61,15 @@ impl Pending {
     }
 }
 
+/// Opens the provider's sign-out page in the browser, off the async threads (the user confirms
+/// there). Failing is logged: the app is signed out either way.
+pub(super) fn open_end_session(url: String) {
+    tokio::task::spawn_blocking(move || match open_in_browser(&url) {
+        Ok(opened) => tracing::info!(program = %opened.program, "browser sent to the sign-out page"),
+        Err(e) => tracing::warn!(code = e.code(), "the browser could not be sent to the sign-out page: {e}"),
+    });
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

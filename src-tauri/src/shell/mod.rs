@@ -218,9 +218,22 @@ impl Shell {
     }
 
     /// Signs out here and at the server, forgetting the current account and the cached
-    /// notifications.
+    /// notifications; with `sign_out_browser` on, then opens the server's sign-out page in the
+    /// browser (found before signing out; not reachable: the sign-out here still happens).
     pub async fn sign_out(&self) -> Result<SignOutOutcome, UiError> {
-        Ok(self.desk().await?.sign_out().await?)
+        let desk = self.desk().await?;
+        let end_session = match self.settings().sign_out_browser {
+            true => desk.engine().end_session_url().await.unwrap_or_else(|e| {
+                tracing::warn!(code = e.code(), "the browser is not signed out: {e}");
+                None
+            }),
+            false => None,
+        };
+        let outcome = desk.sign_out().await?;
+        if let Some(url) = end_session {
+            browser::open_end_session(url);
+        }
+        Ok(outcome)
     }
 
     /// Signs out a session that lives in memory only (at exit: nobody could resume it).

@@ -38,6 +38,7 @@ impl Shell {
             idle_timeout_secs: max.map_or(configured, |m| configured.min(m)),
             idle_timeout_max_secs: max,
             os_notifications: settings.os_notifications,
+            sign_out_browser: settings.sign_out_browser,
         })
     }
 
@@ -71,6 +72,9 @@ impl Shell {
             }
             if let Some(on) = patch.os_notifications {
                 s.os_notifications = on;
+            }
+            if let Some(on) = patch.sign_out_browser {
+                s.sign_out_browser = on;
             }
         })?;
         Ok(())

@@ -62,6 +62,24 @@ pub fn notice(title: &str, message: &str) -> Response {
     page(StatusCode::OK, title, &format!("<p>{}</p>", escape(message)))
 }
 
+/// "Sign out of Tessera in this browser?": a form that posts `post_logout_redirect_uri` and
+/// `state` back to `action` when the user presses Sign out.
+pub fn confirm_sign_out(action: &str, target: Option<&str>, state: Option<&str>) -> Response {
+    let hidden = |name: &str, value: Option<&str>| {
+        value.map(|v| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", escape(v))).unwrap_or_default()
+    };
+    let body = format!(
+        "<p>An application asks to sign you out of Tessera in this browser. You will need your \
+         password to sign in here again.</p>\
+         <form method=\"post\" action=\"{action}\">{target}{state}\
+         <button type=\"submit\">Sign out</button></form>",
+        action = escape(action),
+        target = hidden("post_logout_redirect_uri", target),
+        state = hidden("state", state),
+    );
+    page(StatusCode::OK, "Sign out of Tessera in this browser?", &body)
+}
+
 /// What the sign-in form shows.
 pub struct SignInForm<'a> {
     /// Where the form posts.

@@ -111,6 +111,17 @@ impl SessionEngine {
         self.complete(exchanged.map_err(EngineError::from), Some(request.nonce())).await
     }
 
+    /// Where to send the browser to end its session at the provider (OpenID Connect
+    /// RP-Initiated Logout 1.0): `end_session_endpoint?client_id=…`, which asks the user there
+    /// (no `id_token_hint`: the id_token is not kept). `None`: the provider offers none.
+    pub async fn end_session_url(&self) -> Result<Option<String>, EngineError> {
+        let discovery = self.inner.client.discovery().await?;
+        let Some(endpoint) = discovery.end_session_endpoint.as_deref() else { return Ok(None) };
+        let mut url = discovered(endpoint)?;
+        url.query_pairs_mut().append_pair("client_id", self.inner.client.client_id());
+        Ok(Some(url.into()))
+    }
+
     /// Starts a device sign-in (RFC 8628 §3.1).
     pub async fn begin_device_sign_in(&self) -> Result<DeviceSignIn, EngineError> {
         self.refuse_if_signed_in()?;
