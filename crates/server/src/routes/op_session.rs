@@ -69,7 +69,7 @@ pub async fn end_session(
     }
     let target = match return_address(&params) {
         Ok(target) => target,
-        Err(page) => return Ok(page),
+        Err(why) => return Ok(pages::error(StatusCode::BAD_REQUEST, &why)),
     };
     if hint.is_none() {
         return Ok(pages::confirm_sign_out(paths::END_SESSION, target, params.state.as_deref()));
@@ -86,21 +86,16 @@ pub async fn end_session_confirmed(
 ) -> AppResult<Response> {
     let target = match return_address(&params) {
         Ok(target) => target,
-        Err(page) => return Ok(page),
+        Err(why) => return Ok(pages::error(StatusCode::BAD_REQUEST, &why)),
     };
     sign_out_browser(&state, &headers, target, params.state.as_deref()).await
 }
 
-/// The `post_logout_redirect_uri`, if any, when it follows the loopback rules; else an error page.
-fn return_address(params: &EndSessionParams) -> Result<Option<&str>, Response> {
+/// The `post_logout_redirect_uri`, if any, when it follows the loopback rules; else why not.
+fn return_address(params: &EndSessionParams) -> Result<Option<&str>, String> {
     let target = params.post_logout_redirect_uri.as_deref().filter(|u| !u.is_empty());
     if let Some(uri) = target {
-        if let Err(e) = LoopbackRedirect::parse(uri) {
-            return Err(pages::error(
-                StatusCode::BAD_REQUEST,
-                &format!("The address to return to is not allowed: {e}"),
-            ));
-        }
+        LoopbackRedirect::parse(uri).map_err(|e| format!("The address to return to is not allowed: {e}"))?;
     }
     Ok(target)
 }
