@@ -130,7 +130,7 @@ async fn sign_in_with_the_browser_single_sign_on_and_signing_the_browser_out_too
     assert_eq!(set["ok"]["sign_out_browser"], true, "{set}");
     browser.will("sign-out");
     app.click("#sign-out").await;
-    let log = browser.log_when("signed out of the browser session", 1).await;
+    let log = browser.log_when("browser closed (sign-out)", 1).await;
     assert!(log.contains("/oauth/end_session"), "the browser was sent to end_session: {log}");
     browser.will("sign-in");
     click_sign_in_with_browser(&app).await;
@@ -160,7 +160,8 @@ async fn waiting_shows_the_address_cancel_stops_it_and_a_refusal_is_explained() 
     assert!(!url.contains("code_verifier"), "the verifier stays in Rust: {url}");
     let disabled = app.js("return document.getElementById('sign-in-browser').disabled", json!([])).await;
     assert_eq!(disabled, json!(true), "one sign-in at a time");
-    app.screenshot("sign-in-browser").await;
+    // One browser at a time on one profile: let this one finish before the next is started.
+    browser.log_when("browser closed (none)", 1).await;
     app.click("#sign-in-cancel").await;
     app.wait_for("document.getElementById('signin-waiting').hidden", "the waiting state to close").await;
     let error = app.js("return document.getElementById('signin-error').hidden", json!([])).await;
@@ -173,7 +174,7 @@ async fn waiting_shows_the_address_cancel_stops_it_and_a_refusal_is_explained() 
     // Cancelled at the server's page: the app says so and stays on the sign-in screen.
     browser.will("deny");
     click_sign_in_with_browser(&app).await;
-    let log = browser.log_when("callback reached", 1).await;
+    let log = browser.log_when("browser closed (deny)", 1).await;
     assert!(log.contains("pressed Deny"), "Cancel pressed at the page: {log}");
     let error = app.visible_text("signin-error", "the refusal").await;
     assert_eq!(error, "The sign-in was refused in the browser.", "from access_denied");

@@ -215,9 +215,6 @@ async function signInWithBrowser() {
   await attemptSignIn(async () => {
     const start = await call("browser_sign_in_begin", { serverUrl: $("server-url").value, fresh: $("signin-fresh").checked });
     $("signin-url").value = start.url;
-    $("signin-waiting-text").textContent = start.open_error
-      ? "No browser could be opened. Open the address below in a browser to sign in."
-      : "Finish signing in in the browser window that opened…";
     waiting.hidden = false;
     try {
       return await call("browser_sign_in_finish");

@@ -31,7 +31,7 @@ fn main() {
         refresh_per_ip_per_min: 0,
         login_per_ip_per_min: 0,
         login_per_user_per_min: 0,
-        ..Default::default()
+        ..tessera_server::testing::scripted_config()
     };
     let server = server_rt.block_on(async {
         let server = TestServer::start(config).await.unwrap();

@@ -1,6 +1,6 @@
 //! Sign-in through the system browser for the app (authorization code + PKCE, RFC 8252), in the
 //! three steps the sign-in screen needs: begin (discovery, the loopback listener bound, the
-//! browser opened), finish (wait for the browser, exchange, store), cancel. The sign-in under way
+//! browser opening), finish (wait for the browser, exchange, store), cancel. The sign-in under way
 //! — its listener, PKCE verifier, state and nonce — stays here; the webview gets only the address
 //! to show, which carries none of them but the public challenge.
 
@@ -12,7 +12,7 @@ use tessera_session::BrowserSignIn;
 use tessera_session::browser::{SignInCanceller, SignInError, open_in_browser};
 
 use super::{AppStatus, Shell};
-use crate::error::{UiCode, UiError};
+use crate::error::UiError;
 
 /// How long the app waits for the browser to come back (the CLI's default `--timeout` too).
 pub const SIGN_IN_LIMIT: Duration = Duration::from_secs(300);
@@ -22,10 +22,6 @@ pub const SIGN_IN_LIMIT: Duration = Duration::from_secs(300);
 pub struct BrowserStart {
     /// The authorization address, to show so it can be copied into another browser.
     pub url: String,
-    /// The program that took the address (`xdg-open`, a `BROWSER` entry), if any did.
-    pub opened_with: Option<String>,
-    /// Why no browser could be opened, if none could: the user opens `url` themselves.
-    pub open_error: Option<String>,
     /// How long the app waits, in seconds.
     pub timeout_secs: u64,
 }
@@ -61,12 +57,13 @@ impl Pending {
     }
 }
 
-/// Opens the provider's sign-out page in the browser, off the async threads (the user confirms
-/// there). Failing is logged: the app is signed out either way.
-pub(super) fn open_end_session(url: String) {
-    tokio::task::spawn_blocking(move || match open_in_browser(&url) {
-        Ok(opened) => tracing::info!(program = %opened.program, "browser sent to the sign-out page"),
-        Err(e) => tracing::warn!(code = e.code(), "the browser could not be sent to the sign-out page: {e}"),
+/// Opens `url` in the browser (`BROWSER`, then the OS opener) on a thread of its own: an opener
+/// may take up to 2 s to count as started, and the callback, the UI and the exit must not wait
+/// for it. Failing is logged; the sign-in screen always shows the address as well.
+pub(super) fn open_detached(url: String, what: &'static str) {
+    std::thread::spawn(move || match open_in_browser(&url) {
+        Ok(opened) => tracing::info!(program = %opened.program, "browser opened for {what}"),
+        Err(e) => tracing::warn!(code = e.code(), "no browser opened for {what}: {e}"),
     });
 }
 
@@ -84,19 +81,9 @@ impl Shell {
         let sign_in = engine.begin_browser_sign_in(fresh.then_some("login")).await?;
         let url = sign_in.url().to_owned();
         self.browser.replace(server_url, sign_in);
-        let address = url.clone();
-        let opened = tokio::task::spawn_blocking(move || open_in_browser(&address))
-            .await
-            .map_err(|e| UiError::new(UiCode::Internal, format!("opening the browser: {e}")))?;
-        let (opened_with, open_error) = match opened {
-            Ok(opened) => (Some(opened.program), None),
-            Err(e) => {
-                tracing::warn!(code = e.code(), "no browser opened for the sign-in: {e}");
-                (None, Some(e.to_string()))
-            }
-        };
-        tracing::info!(server = %server_url, opened_with = ?opened_with, "browser sign-in begun");
-        Ok(BrowserStart { url, opened_with, open_error, timeout_secs: SIGN_IN_LIMIT.as_secs() })
+        open_detached(url.clone(), "the sign-in page");
+        tracing::info!(server = %server_url, "browser sign-in begun");
+        Ok(BrowserStart { url, timeout_secs: SIGN_IN_LIMIT.as_secs() })
     }
 
     /// Waits for the browser sign-in begun last, then stores the session as a password sign-in

@@ -66,7 +66,8 @@ async fn sign_out_other(dirs: &Dirs, previous: Option<&Account>, next: &Account,
     }
 }
 
-/// The browser flow: bind the listener, show and open the URL, wait.
+/// The browser flow: bind the listener, show the URL, open it and wait at once (an opener may
+/// take up to 2 s to count as started; the callback must not wait for it).
 async fn browser(
     engine: &SessionEngine,
     fresh: bool,
@@ -75,15 +76,25 @@ async fn browser(
 ) -> Result<SessionStatus, tessera_session::EngineError> {
     let pending = engine.begin_browser_sign_in(fresh.then_some("login")).await?;
     let url = pending.url().to_owned();
-    match open_in_browser(&url) {
-        Ok(opened) => eprintln!("Opened your browser ({}) to sign in. If it did not open, go to:", opened.program),
-        Err(e) => eprintln!("Could not open a browser ({}). To sign in, open this address in a browser:", e.code()),
-    }
+    eprintln!("Opening your browser to sign in. If it does not open, go to:");
     eprintln!("  {url}");
     if !json {
         eprintln!("Waiting up to {} for you to sign in (Ctrl-C to cancel)…", output::span(limit.as_secs() as i64));
     }
-    engine.finish_browser_sign_in(pending, limit).await
+    // A thread of its own, not the blocking pool: the runtime would wait for it at exit.
+    let (opened, opener) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || opened.send(open_in_browser(&url)));
+    let finish = engine.finish_browser_sign_in(pending, limit);
+    tokio::pin!(finish);
+    tokio::select! {
+        done = &mut finish => return done,
+        opened = opener => {
+            if let Ok(Err(e)) = opened {
+                eprintln!("Could not open a browser ({}): open the address above yourself.", e.code());
+            }
+        }
+    }
+    finish.await
 }
 
 /// The device flow: show the page and the code, poll.

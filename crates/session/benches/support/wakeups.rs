@@ -21,7 +21,7 @@ pub fn env_secs(name: &str, default: u64) -> u64 {
 
 /// The reference server on loopback with [`USER`], issuing access tokens due in 10 minutes.
 pub fn start_server(rt: &tokio::runtime::Runtime) -> TestServer {
-    let config = tessera_server::Config { access_token_ttl_secs: 600, ..Default::default() };
+    let config = tessera_server::Config { access_token_ttl_secs: 600, ..tessera_server::testing::scripted_config() };
     rt.block_on(async {
         let server = TestServer::start(config).await.unwrap();
         server.add_user(USER, PASSWORD, Role::Agent).await.unwrap();
