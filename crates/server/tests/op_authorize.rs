@@ -164,6 +164,28 @@ async fn the_form_is_rate_limited_like_the_token_endpoint() {
 }
 
 #[tokio::test]
+async fn a_flood_of_authorization_requests_from_one_network_gets_a_429_page_and_writes_nothing() {
+    let h = Harness::start(tessera_server::Config { refresh_per_ip_per_min: 3, ..config() }).await;
+    let http = no_redirects();
+    let params = Authz::new().params();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(authorize(&http, &h, &params).await);
+    }
+    let codes: Vec<StatusCode> = statuses.iter().map(reqwest::Response::status).collect();
+    assert_eq!(&codes[..3], [StatusCode::OK; 3], "the first three are forms: {codes:?}");
+    let refused = statuses.pop().unwrap();
+    assert!(refused.headers().contains_key("retry-after"), "Retry-After tells when");
+    let html = expect_page(refused, StatusCode::TOO_MANY_REQUESTS, "then a page, not a redirect").await;
+    assert!(html.contains("Too many sign-in requests"), "{html}");
+    let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_authorizations")
+        .fetch_one(&h.server.state.db.read)
+        .await
+        .unwrap();
+    assert_eq!(pending, 3, "a refused request stores no pending form");
+}
+
+#[tokio::test]
 async fn cancel_on_the_form_goes_back_to_the_client_as_access_denied_and_uses_the_form_up() {
     let h = Harness::start(config()).await;
     let http = no_redirects();

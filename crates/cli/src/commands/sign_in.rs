@@ -128,7 +128,7 @@ async fn device(
         done = engine.finish_device_sign_in(pending) => done,
         () = tokio::time::sleep(limit) => {
             canceller.cancel();
-            Err(tessera_session::browser::SignInError::Callback(tessera_session::browser::CallbackError::TimedOut(limit)).into())
+            Err(tessera_session::browser::SignInError::TimedOut(limit).into())
         }
     }
 }

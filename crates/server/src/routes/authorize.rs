@@ -116,6 +116,7 @@ fn refused(state: &AppState, refusal: Refusal) -> Response {
 /// `GET /oauth/authorize`: checks the request and shows the sign-in form.
 pub async fn show(
     State(state): State<SharedState>,
+    client: ClientIp,
     headers: HeaderMap,
     Query(params): Query<AuthorizeParams>,
 ) -> AppResult<Response> {
@@ -123,6 +124,15 @@ pub async fn show(
         Ok(valid) => valid,
         Err(refusal) => return Ok(refused(&state, refusal)),
     };
+    // Every request below writes a row (a pending form or a code): a flood from one network is
+    // stopped like a flood of grants (`refresh_per_ip_per_min`), with a page a person can read.
+    if let Err(retry_after) = state.limiter.refresh_ip.check(&client.key) {
+        crate::metrics::inc(&state.metrics.rate_limited);
+        let message = format!("Too many sign-in requests from your network. Try again in {retry_after} s.");
+        let mut page = pages::error(StatusCode::TOO_MANY_REQUESTS, &message);
+        page.headers_mut().insert(header::RETRY_AFTER, retry_after.into());
+        return Ok(page);
+    }
     let prompts: Vec<&str> = params.prompt.as_deref().unwrap_or_default().split(' ').collect();
     if !prompts.contains(&"login") {
         let now = state.clock.now_ms();

@@ -37,6 +37,9 @@ pub enum SignInError {
     /// Device flow: the user refused on the verification page.
     #[error("the sign-in was refused in the browser")]
     AccessDenied,
+    /// Device flow: not approved within the caller's time limit (the code may still be valid).
+    #[error("the device sign-in was not approved within {0:?}")]
+    TimedOut(std::time::Duration),
 }
 
 impl SignInError {
@@ -49,6 +52,7 @@ impl SignInError {
             Self::Cancelled => "sign_in_cancelled",
             Self::DeviceCodeExpired => "expired_token",
             Self::AccessDenied => "access_denied",
+            Self::TimedOut(_) => "sign_in_timeout",
         }
     }
 }

@@ -211,13 +211,6 @@ impl SessionEngine {
             _ => Ok(self.inner.client.me(&grant.access_token).await?.username),
         }
     }
-
-    fn refuse_if_signed_in(&self) -> Result<(), EngineError> {
-        match self.cur().session.as_ref() {
-            Some(held) => Err(EngineError::AlreadySignedIn(held.record.username.clone())),
-            None => Ok(()),
-        }
-    }
 }
 
 /// What to do after a device poll that did not return tokens.

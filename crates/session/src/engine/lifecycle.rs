@@ -48,11 +48,14 @@ impl SessionEngine {
     /// Refuses when signed in; else reports `SigningIn`. The caller holds the gate.
     pub(super) fn begin_signing_in(&self) -> Result<(), EngineError> {
         let mut cur = self.cur();
-        if let Some(held) = cur.session.as_ref() {
-            return Err(EngineError::AlreadySignedIn(held.record.username.clone()));
-        }
+        refuse_held(&cur)?;
         self.set_state_locked(&mut cur, SessionState::SigningIn);
         Ok(())
+    }
+
+    /// `AlreadySignedIn` while a session is held: one account per engine, signed out first.
+    pub(super) fn refuse_if_signed_in(&self) -> Result<(), EngineError> {
+        refuse_held(&self.cur())
     }
 
     /// Back to signed out after a failed sign-in; counted and audited. Returns `e`.
@@ -320,5 +323,12 @@ impl SessionEngine {
     fn current_account(&self) -> Result<Option<Account>, EngineError> {
         let current = self.inner.config.current_account.load().map_err(|e| EngineError::DataDir(e.to_string()))?;
         Ok(current.filter(|account| account.server_url() == self.inner.config.server_url()))
+    }
+}
+
+fn refuse_held(cur: &super::Current) -> Result<(), EngineError> {
+    match cur.session.as_ref() {
+        Some(held) => Err(EngineError::AlreadySignedIn(held.record.username.clone())),
+        None => Ok(()),
     }
 }
