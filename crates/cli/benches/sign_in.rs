@@ -6,11 +6,11 @@
 //! browser, callback, code exchange, id_token check,) keychain write, exit. Not timed: the
 //! `tessera logout` after each.
 //!
-//! The browser is `curl` with a cookie jar (it keeps the server's browser-session cookie and
-//! follows the redirect to the app's callback), so the figure is Tessera's and the server's cost,
-//! not a browser's start-up. Run it where the keychain is usable (a D-Bus session with an
-//! unlocked gnome-keyring, as `tools/test` provides); without one the CLI keeps the session in
-//! memory and says so.
+//! The browser is `curl` with a cookie jar (`tools/curl-browser`: it keeps the server's
+//! browser-session cookie and follows the redirect to the app's callback), so the figure is
+//! Tessera's and the server's cost, not a browser's start-up. Run it where the keychain is usable
+//! (a D-Bus session with an unlocked gnome-keyring, as `tools/test` provides); without one the
+//! CLI keeps the session in memory and says so.
 //!
 //!     cargo bench -p tessera-cli --bench sign_in          # BENCH_SIGN_IN_N=20 pairs by default
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: any failure should stop it loudly
@@ -26,19 +26,8 @@ use tessera_server::testing::TestServer;
 const USER: &str = "bench";
 const PASSWORD: &str = "bench password 123";
 
-/// `BROWSER` for the benchmark: one GET following redirects; if that lands on the sign-in form
-/// (no browser session yet), fill it in and post it, following the redirect to the callback.
-const BROWSER: &str = r#"#!/bin/sh
-page="$(curl -sS -L -b "$TESSERA_BENCH_JAR" -c "$TESSERA_BENCH_JAR" "$1")" || exit 1
-case "$page" in
-  *'name="pending"'*)
-    field() { printf %s "$page" | sed -n "s/.*name=\"$1\" value=\"\([^\"]*\)\".*/\1/p"; }
-    exec curl -sS -o /dev/null -L -b "$TESSERA_BENCH_JAR" -c "$TESSERA_BENCH_JAR" \
-      --data-urlencode "pending=$(field pending)" --data-urlencode "csrf=$(field csrf)" \
-      --data-urlencode "username=$TESSERA_BENCH_USER" --data-urlencode "password=$TESSERA_BENCH_PASSWORD" \
-      "${1%%\?*}" ;;
-esac
-"#;
+/// `BROWSER` for the benchmark: curl with a cookie jar (see the script).
+const BROWSER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/curl-browser");
 
 fn tessera(dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
@@ -46,7 +35,7 @@ fn tessera(dir: &Path, args: &[&str]) -> Command {
         .args(args)
         .env("TESSERA_CONFIG_DIR", dir.join("config"))
         .env("TESSERA_DATA_DIR", dir.join("data"))
-        .env("BROWSER", dir.join("browser"))
+        .env("BROWSER", BROWSER)
         .env("TESSERA_BENCH_JAR", dir.join("cookies"))
         .env("TESSERA_BENCH_USER", USER)
         .env("TESSERA_BENCH_PASSWORD", PASSWORD)
@@ -94,13 +83,6 @@ fn main() {
         server
     });
     let dir = tempfile::tempdir().unwrap();
-    let browser = dir.path().join("browser");
-    std::fs::write(&browser, BROWSER).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o700)).unwrap();
-    }
     let url = server.url.clone();
     let login = || tessera(dir.path(), &["login", "--server", &url, "--timeout", "30"]);
     let password = || tessera(dir.path(), &["sign-in", "--server", &url, "--username", USER, "--password-stdin"]);
