@@ -162,6 +162,7 @@ async fn waiting_shows_the_address_cancel_stops_it_and_a_refusal_is_explained() 
     assert_eq!(disabled, json!(true), "one sign-in at a time");
     // One browser at a time on one profile: let this one finish before the next is started.
     browser.log_when("browser closed (none)", 1).await;
+    app.screenshot("sign-in-browser").await;
     app.click("#sign-in-cancel").await;
     app.wait_for("document.getElementById('signin-waiting').hidden", "the waiting state to close").await;
     let error = app.js("return document.getElementById('signin-error').hidden", json!([])).await;

@@ -216,8 +216,11 @@ async function signInWithBrowser() {
   const waiting = $("signin-waiting");
   await attemptSignIn(async () => {
     const start = await call("browser_sign_in_begin", { serverUrl: $("server-url").value, fresh: $("signin-fresh").checked });
-    $("signin-url").value = start.url;
+    const address = $("signin-url");
+    address.value = start.url;
     waiting.hidden = false;
+    address.focus(); // selected, ready to copy if no browser came up
+    address.select();
     try {
       return await call("browser_sign_in_finish");
     } finally {
