@@ -18,9 +18,7 @@ function showSignIn(notice) {
   n.textContent = notice || "";
   n.hidden = !notice;
   $("server-url").value = state.status?.server_url || $("server-url").value || "http://127.0.0.1:8787";
-  // The server URL first (WebKitGTK's snapshot, used for the screenshots, hangs while a button
-  // holds the focus on this screen; an input is fine).
-  $("server-url").focus();
+  $("server-url").focus(); // the server first: the buttons below act on it
 }
 
 function showApp() {

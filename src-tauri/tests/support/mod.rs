@@ -337,7 +337,14 @@ impl App {
         let frames = "return new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))";
         self.js(frames, json!([])).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
+        // WebKitGTK answers a snapshot at the page's next paint, and a still page (no caret
+        // blinking, nothing animating) may not paint again: keep it painting, invisibly (an
+        // outline of alpha < 1%), until the snapshot is back.
+        let tick = "window.__tesseraTick = setInterval(() => { document.body.style.outline = \
+                    `1px solid rgba(0,0,0,${(Math.random() / 100).toFixed(4)})`; }, 30);";
+        self.js(tick, json!([])).await;
         let v = send(self.http.get(format!("{}/screenshot", self.base))).await;
+        self.js("clearInterval(window.__tesseraTick); document.body.style.outline = '';", json!([])).await;
         let png = base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or_default()).expect("base64 PNG");
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
         std::fs::create_dir_all(&dir).expect("screenshots dir");
