@@ -420,13 +420,18 @@ fn decode_empty(raw: Raw) -> Result<(), ClientError> {
 
 pub(crate) fn error_from(raw: Raw) -> ClientError {
     let status = raw.status.as_u16();
+    let retry_after = raw
+        .headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
     if raw.status == StatusCode::TOO_MANY_REQUESTS {
-        let retry_after =
-            raw.headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|s| s.trim().parse::<u64>().ok());
-        return ClientError::RateLimited {
-            retry_after: retry_after.map(Duration::from_secs),
-            request_id: raw.request_id,
-        };
+        return ClientError::RateLimited { retry_after, request_id: raw.request_id };
+    }
+    // RFC 9110 §10.2.3: a 503 may say when to come back; the retry waits at least that long.
+    if raw.status == StatusCode::SERVICE_UNAVAILABLE && retry_after.is_some() {
+        return ClientError::Busy { retry_after, request_id: raw.request_id };
     }
     match serde_json::from_slice::<ErrorBody>(&raw.body) {
         Ok(body) => ClientError::Server {

@@ -41,6 +41,15 @@ pub enum ClientError {
         /// The `X-Request-Id` sent.
         request_id: String,
     },
+    /// HTTP 503 with `Retry-After`: the server is at a capacity limit (e.g. `server_busy`: every
+    /// password-hash slot taken) and says when to come back.
+    #[error("the server is busy{}", retry_after.map(|d| format!("; retry after {} s", d.as_secs())).unwrap_or_default())]
+    Busy {
+        /// The `Retry-After` the server asked for.
+        retry_after: Option<Duration>,
+        /// The `X-Request-Id` sent.
+        request_id: String,
+    },
     /// The response was not what the protocol says (HTML error page, truncated or wrong JSON).
     #[error("the server sent an unexpected response (HTTP {status}): {reason}; body starts with {body_prefix:?}")]
     Malformed {
@@ -111,7 +120,9 @@ impl ClientError {
                 // A body we cannot read is most likely not from our server (proxy, captive portal).
                 ErrorClass::Transient { retry_after: None }
             }
-            Self::RateLimited { retry_after, .. } => ErrorClass::Transient { retry_after: *retry_after },
+            Self::RateLimited { retry_after, .. } | Self::Busy { retry_after, .. } => {
+                ErrorClass::Transient { retry_after: *retry_after }
+            }
             Self::InvalidUrl(_) | Self::InsecureServerUrl(_) | Self::IssuerMismatch { .. } => ErrorClass::Rejected,
             Self::UnusableToken => ErrorClass::InvalidToken,
             Self::Server { status, error, code, .. } => {
@@ -138,6 +149,7 @@ impl ClientError {
             Self::Timeout => "timeout",
             Self::Server { code, .. } => code.as_str(),
             Self::RateLimited { .. } => "rate_limited",
+            Self::Busy { .. } => "server_busy",
             Self::Malformed { .. } => "malformed_response",
             Self::TooLarge { .. } => "response_too_large",
             Self::InvalidUrl(_) => "invalid_url",
@@ -269,6 +281,7 @@ mod tests {
             ClientError::Timeout,
             server(503, OAuthError::ServerError, ErrorCode::Internal),
             ClientError::RateLimited { retry_after: Some(Duration::from_secs(3)), request_id: "r".into() },
+            ClientError::Busy { retry_after: Some(Duration::from_secs(2)), request_id: "r".into() },
             ClientError::Malformed {
                 status: 500,
                 reason: "html".into(),

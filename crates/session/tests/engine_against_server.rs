@@ -512,3 +512,30 @@ async fn at_the_absolute_end_the_session_signs_out_as_expired() {
     );
     assert!(vault.is_empty(), "an expired session leaves nothing in the vault");
 }
+
+#[tokio::test]
+async fn a_busy_server_says_when_to_come_back_and_the_engine_keeps_it() {
+    // One password-hash slot and nobody may wait: sign-ins that arrive together are answered
+    // 503 server_busy with Retry-After (RFC 9110 §10.2.3), which the engine must not flatten.
+    let config = tessera_server::Config { password_hash_concurrency: 1, password_hash_queue: 0, ..server_config() };
+    let server = server(config).await;
+    let dirs: Vec<_> = (0..6).map(|_| temp_dir()).collect();
+    let engines: Vec<_> = dirs.iter().map(|d| engine(&server.url, d.path(), &MemoryVault::new())).collect();
+    let password = Password::new(PASSWORD);
+    let results = futures_util::future::join_all(engines.iter().map(|e| e.sign_in(USER, &password))).await;
+    let busy: Vec<_> = results
+        .iter()
+        .filter_map(|r| match r {
+            Err(EngineError::Client(e)) if e.code() == "server_busy" => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert!(results.iter().any(Result::is_ok), "the sign-in that got the slot succeeds");
+    assert!(!busy.is_empty(), "six at once on one slot and no queue: some are told the server is busy");
+    for e in busy {
+        let tessera_session::ErrorClass::Transient { retry_after } = e.class() else {
+            panic!("busy is transient, not {:?}", e.class());
+        };
+        assert!(retry_after.is_some_and(|d| d.as_secs() >= 1), "Retry-After is kept: {e}");
+    }
+}

@@ -316,9 +316,11 @@ impl ScheduleTarget for SessionEngine {
         let epoch = self.cur().epoch;
         match self.refresh_shared(epoch, Cause::Scheduled).await {
             Ok(_) => RefreshOutcome::Refreshed,
-            Err(EngineError::Client(ClientError::RateLimited { retry_after, .. })) => {
-                RefreshOutcome::Retry { retry_after }
-            }
+            // 429 and a busy 503 say when to come back: never sooner.
+            Err(EngineError::Client(e)) => match e.class() {
+                ErrorClass::Transient { retry_after } => RefreshOutcome::Retry { retry_after },
+                _ => RefreshOutcome::Retry { retry_after: None },
+            },
             Err(EngineError::SignedOut(_) | EngineError::NotSignedIn) => RefreshOutcome::Ended,
             Err(_) => RefreshOutcome::Retry { retry_after: None },
         }
