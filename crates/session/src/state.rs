@@ -88,6 +88,9 @@ pub enum WarningCode {
     IdleTimeoutClamped,
     /// The server reset the notification history: the local cache was reloaded from scratch.
     NotificationsReset,
+    /// The account could not be noted as this machine's current one (`current.json`): the other
+    /// Tessera programs (the app, the CLI) will not pick this session up.
+    CurrentAccountNotSaved,
 }
 
 /// How the notification feed currently receives notifications.

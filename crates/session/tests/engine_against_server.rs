@@ -539,3 +539,27 @@ async fn a_busy_server_says_when_to_come_back_and_the_engine_keeps_it() {
         assert!(retry_after.is_some_and(|d| d.as_secs() >= 1), "Retry-After is kept: {e}");
     }
 }
+
+#[tokio::test]
+async fn a_current_json_that_cannot_be_written_is_a_warning_not_a_silent_log_line() {
+    let server = server(server_config()).await;
+    let dir = temp_dir();
+    // The config "directory" is a file: current.json cannot be written under it.
+    let blocked = dir.path().join("config-is-a-file");
+    std::fs::write(&blocked, b"not a directory").unwrap_or_else(|e| panic!("{e}"));
+    let mut config = engine_config(&server.url, dir.path());
+    config.current_account = tessera_session::CurrentAccountFile::in_dir(&blocked);
+    let vault = Arc::new(FileVault::new(dir.path().join("vault")));
+    let engine = SessionEngine::new(config, vault).unwrap_or_else(|e| panic!("engine: {e}"));
+    let mut events = engine.subscribe();
+    engine.sign_in(USER, &Password::new(PASSWORD)).await.unwrap_or_else(|e| panic!("the sign-in itself works: {e}"));
+    let mut warned = None;
+    while let Ok(event) = events.try_recv() {
+        if let SessionEvent::Warning { code: WarningCode::CurrentAccountNotSaved, message } = event {
+            warned = Some(message);
+        }
+    }
+    let message = warned.unwrap_or_else(|| panic!("the user is told the other programs will not see the session"));
+    assert!(message.contains("other Tessera programs"), "{message}");
+    assert!(engine.state().is_signed_in(), "and stays signed in");
+}

@@ -12,6 +12,7 @@ use crate::account::Account;
 use crate::error::EngineError;
 use crate::lock::{LOCK_WAIT, RefreshLock};
 use crate::secret::RefreshToken;
+use crate::state::WarningCode;
 use crate::vault::{Vault, VaultError, VaultRecord};
 
 /// A record that only carries a revocation to send (the user signed out while offline).
@@ -58,7 +59,8 @@ impl SessionEngine {
     /// a session in the keychain is offered: they could not reach one in this process's memory).
     pub(crate) fn make_current(&self, guard: &RecordGuard) {
         if let Err(e) = self.inner.config.current_account.store(&guard.account) {
-            tracing::warn!(code = e.code(), "other Tessera programs will not see this session: {e}");
+            let message = format!("other Tessera programs will not see this session ({}): {e}", e.code());
+            self.warn(WarningCode::CurrentAccountNotSaved, message);
         }
     }
 
