@@ -27,6 +27,25 @@ const MAX_DEVICE_FIELD: usize = 100;
 /// `Retry-After` when the password-hash queue is full: a queue drains in well under a second.
 const BUSY_RETRY_SECS: u64 = 1;
 
+/// What a sign-in page (the authorization form, the device page) says when [`authenticate`]
+/// refuses: the status and the words for the form shown again. `None`: not the user's doing,
+/// answered as an error.
+pub(crate) fn page_refusal(e: &AppError) -> Option<(axum::http::StatusCode, &'static str)> {
+    use axum::http::StatusCode;
+    match e.code() {
+        ErrorCode::InvalidCredentials | ErrorCode::InvalidRequest => {
+            Some((StatusCode::UNAUTHORIZED, "Wrong username or password."))
+        }
+        ErrorCode::UserDisabled => {
+            Some((StatusCode::FORBIDDEN, "This account is disabled; an administrator can enable it again."))
+        }
+        ErrorCode::RateLimited => {
+            Some((StatusCode::TOO_MANY_REQUESTS, "Too many sign-in attempts. Wait a minute and try again."))
+        }
+        _ => None,
+    }
+}
+
 /// Refuses with 429 when `key` is over `limit`.
 pub(crate) fn limited(state: &AppState, limit: &Limit, key: &str) -> AppResult<()> {
     limit.check(key).map_err(|retry_after| {

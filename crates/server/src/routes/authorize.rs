@@ -17,13 +17,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tessera_protocol::loopback::LoopbackRedirect;
 use tessera_protocol::pkce::{self, CodeChallenge};
-use tessera_protocol::{AuthorizeParams, ErrorCode, paths};
+use tessera_protocol::{AuthorizeParams, paths};
 
 use crate::auth::hash_token;
 use crate::error::{AppError, AppResult};
 use crate::extract::{ClientIp, Form};
 use crate::routes::pages::{self, SignInForm};
-use crate::sign_in::{KNOWN_CLIENTS, authenticate};
+use crate::sign_in::{KNOWN_CLIENTS, authenticate, page_refusal};
 use crate::state::{AppState, SharedState, secs_to_ms};
 use crate::store::oidc::{self, NewCode};
 
@@ -319,17 +319,9 @@ pub async fn submit(
     let (user, mut tx, now) = match authenticate(&state, &client, &fields.username, fields.password.clone()).await {
         Ok(ok) => ok,
         Err(e) => {
-            return Ok(match e.code() {
-                ErrorCode::InvalidCredentials | ErrorCode::InvalidRequest => {
-                    again(StatusCode::UNAUTHORIZED, "Wrong username or password.")
-                }
-                ErrorCode::UserDisabled => {
-                    again(StatusCode::FORBIDDEN, "This account is disabled; an administrator can enable it again.")
-                }
-                ErrorCode::RateLimited => {
-                    again(StatusCode::TOO_MANY_REQUESTS, "Too many sign-in attempts. Wait a minute and try again.")
-                }
-                _ => e.into_response(),
+            return Ok(match page_refusal(&e) {
+                Some((status, message)) => again(status, message),
+                None => e.into_response(),
             });
         }
     };

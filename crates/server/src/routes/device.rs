@@ -18,7 +18,9 @@ use crate::extract::{ClientIp, Form};
 use crate::routes::authorize::{cookie, set_cookie};
 use crate::routes::code_grant::{IdToken, id_token};
 use crate::routes::pages;
-use crate::sign_in::{DeviceFields, KNOWN_CLIENTS, NewSignIn, authenticate, limited, open_session, token_response};
+use crate::sign_in::{
+    DeviceFields, KNOWN_CLIENTS, NewSignIn, authenticate, limited, open_session, page_refusal, token_response,
+};
 use crate::state::{AppState, SharedState};
 use crate::store::{device_codes, users};
 
@@ -157,13 +159,9 @@ pub async fn submit(
     let (user, mut tx, now) = match authenticate(&state, &client, &f.username, f.password.clone()).await {
         Ok(ok) => ok,
         Err(e) => {
-            return Ok(match e.code() {
-                ErrorCode::InvalidCredentials | ErrorCode::InvalidRequest => {
-                    again(StatusCode::UNAUTHORIZED, "Wrong username or password.")
-                }
-                ErrorCode::UserDisabled => again(StatusCode::FORBIDDEN, "This account is disabled."),
-                ErrorCode::RateLimited => again(StatusCode::TOO_MANY_REQUESTS, "Too many attempts. Wait a minute."),
-                _ => e.into_response(),
+            return Ok(match page_refusal(&e) {
+                Some((status, message)) => again(status, message),
+                None => e.into_response(),
             });
         }
     };
