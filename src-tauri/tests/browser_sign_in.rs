@@ -24,8 +24,7 @@ const SIGNED_IN: &str = "document.getElementById('app').hidden === false";
 const WAITING: &str = "document.getElementById('signin-waiting').hidden === false";
 
 async fn server() -> TestServer {
-    let config =
-        Config { password_grant: false, login_per_ip_per_min: 0, login_per_user_per_min: 0, ..Config::default() };
+    let config = Config { password_grant: false, ..tessera_server::testing::unlimited_config() };
     let server = TestServer::start(config).await.expect("test server starts");
     server.add_user(USER, PASSWORD, Role::Agent).await.expect("test user");
     server

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use serde_json::json;
 use support::{App, Bus, Desk, Driver, Home, ONE_APP_AT_A_TIME, Xvfb};
 use tessera_protocol::{DeviceInfo, Role};
-use tessera_server::Config;
 use tessera_server::testing::TestServer;
 use tessera_session::{
     Account, CurrentAccountFile, EngineConfig, KeychainVault, LocalDirs, MemoryVault, Password, SessionEngine,
@@ -39,12 +38,7 @@ const USER: &str = "alice";
 const PASSWORD: &str = "correct horse battery staple";
 
 async fn server() -> TestServer {
-    let config = Config {
-        login_per_ip_per_min: 0,
-        login_per_user_per_min: 0,
-        refresh_per_ip_per_min: 0,
-        ..tessera_server::testing::scripted_config()
-    };
+    let config = tessera_server::testing::unlimited_config();
     let server = TestServer::start(config).await.expect("test server starts");
     server.add_user(USER, PASSWORD, Role::Agent).await.expect("test user");
     server
@@ -277,12 +271,7 @@ async fn notification_from_the_server_appears_and_the_badge_counts_it() {
 async fn server_gone_shows_offline_with_cached_notifications_and_live_again_when_back() {
     let _one = ONE_APP_AT_A_TIME.lock().await;
     let data = tempfile::tempdir().expect("server data dir");
-    let config = Config {
-        login_per_ip_per_min: 0,
-        login_per_user_per_min: 0,
-        refresh_per_ip_per_min: 0,
-        ..tessera_server::testing::scripted_config()
-    };
+    let config = tessera_server::testing::unlimited_config();
     let clock = Arc::new(tessera_server::clock::SystemClock);
     let server = TestServer::start_in(data.path(), config.clone(), clock.clone()).await.expect("server");
     server.add_user(USER, PASSWORD, Role::Agent).await.expect("user");

@@ -27,12 +27,7 @@ fn main() {
     // The server gets its own runtime (two workers); the client side runs on one thread, as in
     // the CLI.
     let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let config = tessera_server::Config {
-        refresh_per_ip_per_min: 0,
-        login_per_ip_per_min: 0,
-        login_per_user_per_min: 0,
-        ..tessera_server::testing::scripted_config()
-    };
+    let config = tessera_server::testing::unlimited_config();
     let server = server_rt.block_on(async {
         let server = TestServer::start(config).await.unwrap();
         server.add_user(USER, PASSWORD, Role::Agent).await.unwrap();

@@ -20,6 +20,12 @@ pub fn scripted_config() -> Config {
     Config { password_grant: true, ..Config::default() }
 }
 
+/// [`scripted_config`] with the sign-in and refresh rate limits off, for tests and benchmarks
+/// that sign in and refresh in bursts and are not about rate limits.
+pub fn unlimited_config() -> Config {
+    Config { login_per_ip_per_min: 0, login_per_user_per_min: 0, refresh_per_ip_per_min: 0, ..scripted_config() }
+}
+
 /// A running server.
 #[derive(Debug)]
 pub struct TestServer {

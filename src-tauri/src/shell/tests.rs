@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use tessera_protocol::Role;
-use tessera_server::Config;
 use tessera_server::testing::TestServer;
 use tessera_session::{LocalDirs, Password, SignOutOutcome};
 
@@ -19,8 +18,7 @@ const USER: &str = "alice";
 const PASSWORD: &str = "correct horse battery staple";
 
 async fn server() -> TestServer {
-    let config =
-        Config { login_per_ip_per_min: 0, login_per_user_per_min: 0, ..tessera_server::testing::scripted_config() };
+    let config = tessera_server::testing::unlimited_config();
     let server = TestServer::start(config).await.expect("server");
     server.add_user(USER, PASSWORD, Role::Agent).await.expect("user");
     server

@@ -23,12 +23,7 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 /// Server settings for CLI tests: rate limits off (tests sign in and refresh in bursts).
 pub fn config() -> Config {
-    Config {
-        login_per_ip_per_min: 0,
-        login_per_user_per_min: 0,
-        refresh_per_ip_per_min: 0,
-        ..tessera_server::testing::scripted_config()
-    }
+    tessera_server::testing::unlimited_config()
 }
 
 /// A reference server with user `alice`, running on a runtime of its own so the test thread can

@@ -17,13 +17,7 @@ pub const CLIENT: &str = "tessera-cli";
 
 /// Config with rate limits off, so tests that are not about rate limits never trip them.
 pub fn config() -> Config {
-    Config {
-        login_per_ip_per_min: 0,
-        login_per_user_per_min: 0,
-        refresh_per_ip_per_min: 0,
-        session_writes_per_min: 0,
-        ..tessera_server::testing::scripted_config()
-    }
+    Config { session_writes_per_min: 0, ..tessera_server::testing::unlimited_config() }
 }
 
 pub struct Harness {

@@ -26,12 +26,7 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 /// Server settings for tests: no rate limits (single-flight tests refresh a lot).
 pub fn server_config() -> Config {
-    Config {
-        login_per_ip_per_min: 0,
-        login_per_user_per_min: 0,
-        refresh_per_ip_per_min: 0,
-        ..tessera_server::testing::scripted_config()
-    }
+    tessera_server::testing::unlimited_config()
 }
 
 /// A running server with the test user.
