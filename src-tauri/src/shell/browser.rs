@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tessera_session::BrowserSignIn;
-use tessera_session::browser::{SignInCanceller, SignInError, open_in_browser};
+use tessera_session::browser::{SignInCanceller, SignInError, open_in_background};
 
 use super::{AppStatus, Shell};
 use crate::error::UiError;
@@ -57,13 +57,16 @@ impl Pending {
     }
 }
 
-/// Opens `url` in the browser (`BROWSER`, then the OS opener) on a thread of its own: an opener
-/// may take up to 2 s to count as started, and the callback, the UI and the exit must not wait
-/// for it. Failing is logged; the sign-in screen always shows the address as well.
-pub(super) fn open_detached(url: String, what: &'static str) {
-    std::thread::spawn(move || match open_in_browser(&url) {
-        Ok(opened) => tracing::info!(program = %opened.program, "browser opened for {what}"),
-        Err(e) => tracing::warn!(code = e.code(), "no browser opened for {what}: {e}"),
+/// Opens `url` in the browser (`BROWSER`, then the OS opener) without waiting for it (see
+/// [`open_in_background`]). Failing is logged; the sign-in screen always shows the address too.
+pub(super) fn open_detached(url: &str, what: &'static str) {
+    let opened = open_in_background(url);
+    tokio::spawn(async move {
+        match opened.await {
+            Ok(Ok(opened)) => tracing::info!(program = %opened.program, "browser opened for {what}"),
+            Ok(Err(e)) => tracing::warn!(code = e.code(), "no browser opened for {what}: {e}"),
+            Err(_) => tracing::warn!("the browser opener for {what} ended without an answer"),
+        }
     });
 }
 
@@ -81,7 +84,7 @@ impl Shell {
         let sign_in = engine.begin_browser_sign_in(fresh.then_some("login")).await?;
         let url = sign_in.url().to_owned();
         self.browser.replace(server_url, sign_in);
-        open_detached(url.clone(), "the sign-in page");
+        open_detached(&url, "the sign-in page");
         tracing::info!(server = %server_url, "browser sign-in begun");
         Ok(BrowserStart { url, timeout_secs: SIGN_IN_LIMIT.as_secs() })
     }

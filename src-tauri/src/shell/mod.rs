@@ -231,7 +231,7 @@ impl Shell {
         };
         let outcome = desk.sign_out().await?;
         if let Some(url) = end_session {
-            browser::open_detached(url, "the sign-out page");
+            browser::open_detached(&url, "the sign-out page");
         }
         Ok(outcome)
     }

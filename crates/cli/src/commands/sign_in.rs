@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::json;
-use tessera_session::browser::open_in_browser;
+use tessera_session::browser::open_in_background;
 use tessera_session::{Account, Password, SessionEngine, SessionStatus, StorageTier};
 
 use super::sign_out;
@@ -81,9 +81,7 @@ async fn browser(
     if !json {
         eprintln!("Waiting up to {} for you to sign in (Ctrl-C to cancel)…", output::span(limit.as_secs() as i64));
     }
-    // A thread of its own, not the blocking pool: the runtime would wait for it at exit.
-    let (opened, opener) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || opened.send(open_in_browser(&url)));
+    let opener = open_in_background(&url);
     let finish = engine.finish_browser_sign_in(pending, limit);
     tokio::pin!(finish);
     tokio::select! {

@@ -38,6 +38,16 @@ pub fn open_in_browser(url: &str) -> Result<Opened, OpenFailed> {
     open_with(url, std::env::var("BROWSER").ok().as_deref(), os_opener())
 }
 
+/// [`open_in_browser`] on a thread of its own, the answer on the receiver: a command may take up
+/// to 2 s to count as started, and the sign-in's callback must be served meanwhile. Not the
+/// runtime's blocking pool, which a runtime waits for at exit; this thread is never joined.
+pub fn open_in_background(url: &str) -> tokio::sync::oneshot::Receiver<Result<Opened, OpenFailed>> {
+    let (answer, opened) = tokio::sync::oneshot::channel();
+    let url = url.to_owned();
+    std::thread::spawn(move || answer.send(open_in_browser(&url)));
+    opened
+}
+
 /// [`open_in_browser`] with the `BROWSER` value and the fallback command given.
 pub fn open_with(url: &str, browser: Option<&str>, fallback: &[&str]) -> Result<Opened, OpenFailed> {
     let separator = if cfg!(windows) { ';' } else { ':' };
