@@ -119,6 +119,12 @@ pub enum ErrorCode {
     /// The password grant is turned off on this server (`password_grant = false`): sign in
     /// through the browser.
     PasswordGrantDisabled,
+    /// This server signs nobody in: it trusts an organisation's identity provider (issue 15).
+    /// Sign in there; `GET /api/client-config` names it.
+    SignInElsewhere,
+    /// The organisation's identity provider (its keys or its introspection endpoint) could not
+    /// be reached to check the access token: HTTP 503, retry later. Not a sign-out.
+    ProviderUnavailable,
     /// A code this client version does not know.
     #[serde(other)]
     Unknown,
@@ -158,6 +164,8 @@ impl ErrorCode {
             Self::ExpiredToken => "expired_token",
             Self::LoginRequired => "login_required",
             Self::PasswordGrantDisabled => "password_grant_disabled",
+            Self::SignInElsewhere => "sign_in_elsewhere",
+            Self::ProviderUnavailable => "provider_unavailable",
             Self::Unknown => "unknown",
         }
     }
@@ -261,6 +269,8 @@ mod tests {
             ErrorCode::ExpiredToken,
             ErrorCode::LoginRequired,
             ErrorCode::PasswordGrantDisabled,
+            ErrorCode::SignInElsewhere,
+            ErrorCode::ProviderUnavailable,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()), "as_str must equal the wire form");

@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 mod admin;
+mod client_setup;
 mod error;
 pub mod loopback;
 mod notification;
@@ -28,6 +29,9 @@ mod sign_out;
 mod token;
 
 pub use admin::{AdminPasswordReset, AdminUser, AdminUserOutcome};
+pub use client_setup::{
+    ClientSetup, DEVICE_APP_VERSION_HEADER, DEVICE_NAME_HEADER, DEVICE_PLATFORM_HEADER, DEVICE_SESSION_HEADER,
+};
 pub use error::{ErrorBody, ErrorCode, OAuthError};
 pub use notification::{
     AdminNotify, AssignTicket, Comment, NewComment, NewTicket, NewWebhook, Notification, NotificationPage,

@@ -32,6 +32,8 @@ pub const SESSIONS: &str = "/api/sessions";
 pub const SESSIONS_REVOKE_OTHERS: &str = "/api/sessions/revoke-others";
 /// The user's own audit events.
 pub const AUDIT: &str = "/api/audit";
+/// What clients should sign in with (`GET`, no token): [`crate::ClientSetup`].
+pub const CLIENT_CONFIG: &str = "/api/client-config";
 /// Liveness probe.
 pub const HEALTHZ: &str = "/healthz";
 /// Prometheus text metrics.

@@ -47,6 +47,44 @@ pub struct Config {
     pub ws_max_per_user: u32,
     pub ws_max_connections: u32,
     pub ws_send_timeout_secs: u64,
+    // --- an organisation's identity provider (issue 15) ---
+    pub external_issuer: String,
+    pub external_client_id: String,
+    pub external_scopes: String,
+    pub external_audience: String,
+    pub external_introspection_client_id: String,
+    pub external_introspection_client_secret: ConfigSecret,
+    pub external_role_claim: String,
+    pub external_admin_role: String,
+}
+
+/// A secret config value: never in `Debug` output (the configuration is logged at start-up).
+#[derive(Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(transparent)]
+pub struct ConfigSecret(String);
+
+impl ConfigSecret {
+    /// The value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it is empty (not set).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for ConfigSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "<redacted>" })
+    }
+}
+
+impl From<&str> for ConfigSecret {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
 }
 
 impl Config {
@@ -191,7 +229,41 @@ impl Config {
         }
         self.trusted_proxy_nets()
             .map(|_| ())
-            .map_err(|message| ConfigError::Invalid { key: "trusted_proxies".into(), message })
+            .map_err(|message| ConfigError::Invalid { key: "trusted_proxies".into(), message })?;
+        self.validate_external()
+    }
+
+    /// Whether this server trusts an organisation's provider instead of signing users in.
+    pub fn is_external(&self) -> bool {
+        !self.external_issuer.is_empty()
+    }
+
+    /// Checks the `external_*` keys (issue 15).
+    fn validate_external(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| Err(ConfigError::Invalid { key: key.into(), message });
+        let introspection = [
+            self.external_introspection_client_id.is_empty(),
+            self.external_introspection_client_secret.is_empty(),
+        ];
+        if introspection[0] != introspection[1] {
+            return invalid(
+                "external_introspection_client_id",
+                "external_introspection_client_id and external_introspection_client_secret go together".into(),
+            );
+        }
+        if !self.is_external() {
+            return Ok(());
+        }
+        if let Err(message) = crate::external::check_issuer_url(&self.external_issuer) {
+            return invalid("external_issuer", message);
+        }
+        if self.external_client_id.trim().is_empty() {
+            return invalid("external_client_id", "is required with external_issuer".into());
+        }
+        if !self.external_scopes.split_whitespace().any(|s| s == "openid") {
+            return invalid("external_scopes", format!("must include openid, got {:?}", self.external_scopes));
+        }
+        Ok(())
     }
 
     /// The networks whose `X-Forwarded-For` is believed (`trusted_proxies`, comma-separated CIDRs).
@@ -291,6 +363,33 @@ mod tests {
         }
         let err = Config::load(None, env(&[("TESSERA_SERVER_WS_SEND_TIMEOUT_SECS", "0")])).unwrap_err();
         assert!(err.to_string().contains("ws_send_timeout_secs"), "a zero send timeout must name the key: {err}");
+    }
+
+    #[test]
+    fn external_provider_keys_are_checked_and_the_secret_never_shows() {
+        assert!(!Config::default().is_external(), "the server is its own provider by default");
+        let issuer = ("TESSERA_SERVER_EXTERNAL_ISSUER", "https://login.example.com/realms/support");
+        let err = Config::load(None, env(&[issuer])).unwrap_err();
+        assert!(err.to_string().contains("external_client_id"), "a client id is required: {err}");
+        let client = ("TESSERA_SERVER_EXTERNAL_CLIENT_ID", "tessera");
+        let c = Config::load(None, env(&[issuer, client])).unwrap();
+        assert!(c.is_external());
+        assert_eq!(c.external_scopes, "openid profile email offline_access", "documented default");
+        for bad in ["http://login.example.com", "ftp://x", "login.example.com", "https://x/?q=1", "https://x/#f"] {
+            let err = Config::load(None, env(&[("TESSERA_SERVER_EXTERNAL_ISSUER", bad), client])).unwrap_err();
+            assert!(err.to_string().contains("external_issuer"), "{bad} must be refused naming the key: {err}");
+        }
+        let local = ("TESSERA_SERVER_EXTERNAL_ISSUER", "http://127.0.0.1:8080");
+        assert!(Config::load(None, env(&[local, client])).is_ok(), "plain http is fine on loopback");
+        let secret = ("TESSERA_SERVER_EXTERNAL_INTROSPECTION_CLIENT_SECRET", "s3cret-value");
+        let err = Config::load(None, env(&[issuer, client, secret])).unwrap_err();
+        assert!(err.to_string().contains("external_introspection_client_id"), "both or neither: {err}");
+        let id = ("TESSERA_SERVER_EXTERNAL_INTROSPECTION_CLIENT_ID", "tessera-server");
+        let c = Config::load(None, env(&[issuer, client, secret, id])).unwrap();
+        assert_eq!(c.external_introspection_client_secret.expose(), "s3cret-value");
+        assert!(!format!("{c:?}").contains("s3cret-value"), "Debug must not show the secret");
+        let err = Config::load(None, env(&[issuer, client, ("TESSERA_SERVER_EXTERNAL_SCOPES", "profile")]));
+        assert!(err.unwrap_err().to_string().contains("external_scopes"), "openid is required");
     }
 
     #[test]

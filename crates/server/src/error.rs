@@ -6,6 +6,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_protocol::{ErrorBody, ErrorCode, OAuthError};
 
+/// `Retry-After` of a `provider_unavailable` answer (seconds).
+pub const PROVIDER_RETRY_SECS: u64 = 5;
+
 /// A client-facing error.
 #[derive(Debug)]
 pub struct AppError {
@@ -68,6 +71,29 @@ impl AppError {
     /// 401 `invalid_token` (RFC 6750 §3.1) with Tessera's reason.
     pub fn invalid_token(code: ErrorCode, description: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, OAuthError::InvalidToken, code, description)
+    }
+
+    /// 503 `provider_unavailable`: the organisation's identity provider could not be asked
+    /// about the token (retry shortly; not a sign-out).
+    pub fn provider_unavailable(description: impl Into<String>) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            OAuthError::ServerError,
+            ErrorCode::ProviderUnavailable,
+            description,
+        );
+        e.retry_after_secs = Some(PROVIDER_RETRY_SECS);
+        e
+    }
+
+    /// 404 `sign_in_elsewhere`: an OpenID endpoint of a server that trusts another provider.
+    pub fn sign_in_elsewhere(issuer: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            OAuthError::InvalidRequest,
+            ErrorCode::SignInElsewhere,
+            format!("this server signs nobody in: sign in at {issuer} (GET /api/client-config says how)"),
+        )
     }
 
     /// 401 for a request that carried no credentials at all (RFC 6750 §3.1: the challenge then

@@ -156,27 +156,42 @@ impl FromRequestParts<SharedState> for Authenticated {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(parts)?;
-        let now = state.clock.now_ms();
-        let claims = state.keys.verify(token, now.div_euclid(1000)).map_err(|e| match e {
-            TokenRejection::Expired => AppError::invalid_token(ErrorCode::InvalidToken, "the access token has expired"),
-            TokenRejection::Invalid => AppError::invalid_token(ErrorCode::InvalidToken, e.to_string()),
-        })?;
         let ClientIp { ip, .. } = ClientIp::from_request_parts(parts, state).await.unwrap_or_else(|e| match e {});
-        let session = {
-            let mut conn = state.db.read.acquire().await?;
-            sessions::by_id(&mut conn, &claims.sid).await?
+        let token = bearer_token(parts)?;
+        let (claims, session) = match &state.external {
+            Some(provider) => crate::external::authenticate(state, provider, token, &parts.headers, &ip).await?,
+            None => own_session(state, token, &ip).await?,
         };
-        let Some(session) = session.filter(|s| s.user_id.to_string() == claims.sub) else {
-            return Err(AppError::invalid_token(ErrorCode::SessionRevoked, "the session no longer exists"));
-        };
-        state.sessions.ensure_open(&session, Some(&ip)).await?;
+        let now = state.clock.now_ms();
         if now - session.last_seen_at >= SEEN_RESOLUTION_MS {
             let mut conn = state.db.write.acquire().await?;
-            sessions::touch_seen(&mut conn, &session.id, now).await?;
+            if state.external.is_some() {
+                // The provider refreshes, not this server: using the API is the activity seen.
+                sessions::touch_activity(&mut conn, &session.id, now).await?;
+            } else {
+                sessions::touch_seen(&mut conn, &session.id, now).await?;
+            }
         }
         Ok(Self { claims, session, ip })
     }
+}
+
+/// One of this server's own access tokens and its open session.
+async fn own_session(state: &AppState, token: &str, ip: &str) -> Result<(AccessClaims, SessionRow), AppError> {
+    let now = state.clock.now_ms();
+    let claims = state.keys.verify(token, now.div_euclid(1000)).map_err(|e| match e {
+        TokenRejection::Expired => AppError::invalid_token(ErrorCode::InvalidToken, "the access token has expired"),
+        TokenRejection::Invalid => AppError::invalid_token(ErrorCode::InvalidToken, e.to_string()),
+    })?;
+    let session = {
+        let mut conn = state.db.read.acquire().await?;
+        sessions::by_id(&mut conn, &claims.sid).await?
+    };
+    let Some(session) = session.filter(|s| s.user_id.to_string() == claims.sub) else {
+        return Err(AppError::invalid_token(ErrorCode::SessionRevoked, "the session no longer exists"));
+    };
+    state.sessions.ensure_open(&session, Some(ip)).await?;
+    Ok((claims, session))
 }
 
 fn bearer_token(parts: &Parts) -> Result<&str, AppError> {

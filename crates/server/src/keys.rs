@@ -34,6 +34,12 @@ pub struct AccessClaims {
     pub jti: String,
     /// Token type; always [`ACCESS_TYP`].
     pub typ: String,
+    /// RFC 9068 §2.2 audience: this server's issuer (a resource server trusting it checks it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    /// RFC 9068 §2.2 the client the token was issued to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// Why an access token was refused (all map to 401 `invalid_token`).
@@ -85,6 +91,8 @@ impl SigningKeys {
         validation.algorithms = vec![Algorithm::EdDSA];
         // Expiry is checked against the injected clock by the caller.
         validation.validate_exp = false;
+        // Its own tokens name this server as their audience; the key is the proof here.
+        validation.validate_aud = false;
         validation.required_spec_claims = ["exp", "iat", "sub"].iter().map(|s| (*s).to_owned()).collect();
         Ok(Self { encoding: EncodingKey::from_ed_der(der), decoding, validation, kid, public_x })
     }
@@ -183,6 +191,8 @@ mod tests {
             exp,
             jti: "j".into(),
             typ: ACCESS_TYP.into(),
+            aud: Some("http://test".into()),
+            client_id: Some("tessera-cli".into()),
         }
     }
 

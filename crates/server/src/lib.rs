@@ -30,6 +30,7 @@ pub mod db;
 pub mod egress;
 pub mod error;
 pub mod extract;
+pub mod external;
 pub mod id_token;
 pub mod keys;
 pub mod metrics;
@@ -72,16 +73,28 @@ pub fn app(state: SharedState) -> Router {
     let body_limit = state.config.max_body_bytes;
     // Requests taking longer than this are answered 408 `request_timeout`.
     let request_timeout = Duration::from_secs(state.config.request_timeout_secs);
-    Router::new()
-        .route(paths::DISCOVERY, get(meta::discovery))
-        .route(paths::JWKS, get(meta::jwks))
-        .route(paths::AUTHORIZE, get(authorize::show).post(authorize::submit))
-        .route(paths::TOKEN, post(oauth::token))
-        .route(paths::USERINFO, get(op_session::userinfo).post(op_session::userinfo))
-        .route(paths::END_SESSION, get(op_session::end_session).post(op_session::end_session_confirmed))
-        .route(paths::DEVICE_AUTHORIZATION, post(device::authorization))
-        .route(paths::DEVICE, get(device::show).post(device::submit))
-        .route(paths::REVOKE, post(oauth::revoke))
+    let provider = if let Some(external) = &state.external {
+        // Trusting another provider: its own OpenID endpoints say where to sign in instead.
+        let issuer = external.issuer().to_owned();
+        let elsewhere = move || {
+            let issuer = issuer.clone();
+            async move { AppError::sign_in_elsewhere(&issuer) }
+        };
+        OP_PATHS.iter().fold(Router::new(), |router, path| router.route(path, axum::routing::any(elsewhere.clone())))
+    } else {
+        Router::new()
+            .route(paths::DISCOVERY, get(meta::discovery))
+            .route(paths::JWKS, get(meta::jwks))
+            .route(paths::AUTHORIZE, get(authorize::show).post(authorize::submit))
+            .route(paths::TOKEN, post(oauth::token))
+            .route(paths::USERINFO, get(op_session::userinfo).post(op_session::userinfo))
+            .route(paths::END_SESSION, get(op_session::end_session).post(op_session::end_session_confirmed))
+            .route(paths::DEVICE_AUTHORIZATION, post(device::authorization))
+            .route(paths::DEVICE, get(device::show).post(device::submit))
+            .route(paths::REVOKE, post(oauth::revoke))
+    };
+    provider
+        .route(paths::CLIENT_CONFIG, get(meta::client_config))
         .route(paths::ME, get(api::me))
         .route(paths::SESSION, get(api::current))
         .route(paths::SESSION_ACTIVITY, post(api::activity))
@@ -124,6 +137,19 @@ pub fn app(state: SharedState) -> Router {
         )
         .with_state(state)
 }
+
+/// The endpoints of this server as an OpenID provider (off when it trusts another one).
+pub const OP_PATHS: &[&str] = &[
+    paths::DISCOVERY,
+    paths::JWKS,
+    paths::AUTHORIZE,
+    paths::TOKEN,
+    paths::USERINFO,
+    paths::END_SESSION,
+    paths::DEVICE_AUTHORIZATION,
+    paths::DEVICE,
+    paths::REVOKE,
+];
 
 /// Longest client-chosen `X-Request-Id` kept.
 pub const MAX_REQUEST_ID: usize = 128;

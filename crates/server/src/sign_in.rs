@@ -116,8 +116,8 @@ pub(crate) async fn authenticate(
 /// dropped, defaults when empty).
 pub(crate) struct DeviceFields {
     pub(crate) name: String,
-    platform: String,
-    app_version: String,
+    pub(crate) platform: String,
+    pub(crate) app_version: String,
 }
 
 impl DeviceFields {
@@ -191,7 +191,8 @@ pub(crate) async fn open_session(
     tx.commit().await?;
     inc(&state.metrics.sign_in_success);
     tracing::info!(user_id = user.id, session_id = %session_id, "signed in");
-    Ok((SessionTimes { id: session_id, user_id: user.id, last_activity_at: now, expires_at }, refresh_token))
+    let times = SessionTimes { id: session_id, user_id: user.id, client_id: client_id.to_owned(), last_activity_at: now, expires_at };
+    Ok((times, refresh_token))
 }
 
 /// A refused sign-in, audited as `sign_in_failure`.
@@ -233,6 +234,7 @@ impl SignInRefusal<'_> {
 pub(crate) struct SessionTimes {
     pub(crate) id: String,
     pub(crate) user_id: i64,
+    pub(crate) client_id: String,
     pub(crate) last_activity_at: i64,
     pub(crate) expires_at: i64,
 }
@@ -256,6 +258,8 @@ pub(crate) fn token_response(
         exp: exp_ms.div_euclid(1000),
         jti: uuid::Uuid::new_v4().to_string(),
         typ: ACCESS_TYP.into(),
+        aud: Some(state.issuer.clone()),
+        client_id: Some(s.client_id.clone()),
     };
     let access_token = state.keys.issue(&claims)?;
     Ok(TokenResponse {

@@ -9,6 +9,7 @@ use crate::client_ip::Cidr;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
+use crate::external::Provider;
 use crate::id_token::IdTokenKey;
 use crate::keys::SigningKeys;
 use crate::metrics::Metrics;
@@ -49,6 +50,9 @@ pub struct AppState {
     pub ws_slots: Arc<WsSlots>,
     /// Networks whose `X-Forwarded-For` is believed (`trusted_proxies`).
     pub trusted_proxies: Vec<Cidr>,
+    /// The organisation's identity provider whose tokens are trusted (`external_issuer`);
+    /// `None` when this server signs users in itself.
+    pub external: Option<Arc<Provider>>,
 }
 
 /// What handlers receive.
@@ -104,6 +108,7 @@ impl AppState {
         let ws_slots = WsSlots::new(&config, Arc::clone(&metrics));
         let notify = Notifier::new(db.clone(), &config, clock.clone(), Arc::clone(&metrics), deliver_webhooks)?;
         let issuer = if config.public_url.is_empty() { issuer } else { config.public_url.clone() };
+        let external = Provider::from_config(&config)?.map(Arc::new);
         let sessions = SessionPolicy {
             db: db.clone(),
             clock: clock.clone(),
@@ -119,6 +124,7 @@ impl AppState {
             limiter: RateLimiter::new(&config, clock.clone()),
             ws_slots,
             trusted_proxies,
+            external,
             clock,
             keys,
             id_keys,

@@ -4,12 +4,27 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use tessera_protocol::{Discovery, TesseraEndpoints, paths};
+use tessera_protocol::{ClientSetup, Discovery, TesseraEndpoints, oidc, paths};
 
 use crate::db::Db;
 use crate::error::AppResult;
 use crate::state::SharedState;
 use crate::store::sessions;
+
+/// `GET /api/client-config` (no token): where the desktop app and the CLI sign in: the
+/// organisation's provider (`external_issuer`) or this server, with its built-in client ids.
+pub async fn client_config(State(state): State<SharedState>) -> Json<ClientSetup> {
+    Json(match &state.external {
+        Some(provider) => provider.client_setup(),
+        None => ClientSetup {
+            issuer: state.issuer.clone(),
+            client_id: None,
+            scopes: oidc::SCOPES.into(),
+            audience: None,
+            external: false,
+        },
+    })
+}
 
 /// `GET /.well-known/openid-configuration`.
 pub async fn discovery(State(state): State<SharedState>) -> Json<Discovery> {

@@ -90,6 +90,7 @@ async fn refresh_grant(state: &AppState, caller: Caller<'_>, req: TokenRequest) 
     let session = SessionTimes {
         id: done.session_id,
         user_id: done.user_id,
+        client_id: client_id.to_owned(),
         last_activity_at: done.now_ms,
         expires_at: done.expires_at,
     };

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod device_codes;
+pub mod external;
 pub mod notifications;
 pub mod oidc;
 pub mod sessions;

@@ -3,7 +3,7 @@
 use sqlx::SqliteConnection;
 use tessera_protocol::SignOutReason;
 
-const COLUMNS: &str = "s.id, s.user_id, s.client_id, s.device_name, s.platform, s.app_version, s.ip,
+pub(crate) const COLUMNS: &str = "s.id, s.user_id, s.client_id, s.device_name, s.platform, s.app_version, s.ip,
     s.created_at, s.last_activity_at, s.last_seen_at, s.expires_at, s.current_token_hash,
     s.previous_token_hash, s.previous_rotated_at, s.ended_at, s.end_reason";
 

@@ -1,0 +1,67 @@
+//! What a client needs to sign in to a server that may trust an organisation's identity
+//! provider (issue 15): `GET /api/client-config` ([`ClientSetup`]), and the headers a client
+//! sends so such a server can tell its devices apart.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /api/client-config` (no token): where and how clients sign in, so staff type only the
+/// server's URL.
+///
+/// ```json
+/// {"issuer":"https://login.example.com/realms/support","client_id":"tessera",
+///  "scopes":"openid profile email offline_access","audience":"https://tessera.example.com",
+///  "external":true}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientSetup {
+    /// The OpenID provider's issuer: discovery is at `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// The public client id registered at that provider. `None`: the client's built-in id
+    /// (the reference server knows `tessera-desktop` and `tessera-cli`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The scopes to ask for (space-separated).
+    pub scopes: String,
+    /// The `audience` / `resource` (RFC 8707) parameter to send, when the provider needs one
+    /// to issue tokens for this server (Auth0, Entra ID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// True when the server trusts another provider's tokens (it signs nobody in itself).
+    #[serde(default)]
+    pub external: bool,
+}
+
+/// Sent by clients with every API request to a server: a random id the client chose at
+/// sign-in, shared by the app and the CLI through the keychain record. A server that trusts an
+/// external provider keys the user's device (its sessions list entry) by it; signing that
+/// device out refuses every token that comes with it. At most 128 characters of
+/// `[A-Za-z0-9._-]`.
+pub const DEVICE_SESSION_HEADER: &str = "x-tessera-device-session";
+/// The device's name as the sessions list shows it (at most 128 bytes are kept).
+pub const DEVICE_NAME_HEADER: &str = "x-tessera-device-name";
+/// The device's platform (`linux`, `windows`, `macos`).
+pub const DEVICE_PLATFORM_HEADER: &str = "x-tessera-platform";
+/// The client's version.
+pub const DEVICE_APP_VERSION_HEADER: &str = "x-tessera-app-version";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_setup_json_is_pinned_and_optional_fields_stay_out() {
+        let setup = ClientSetup {
+            issuer: "https://idp.example".into(),
+            client_id: None,
+            scopes: "openid".into(),
+            audience: None,
+            external: false,
+        };
+        let json = serde_json::to_string(&setup).unwrap();
+        assert_eq!(json, r#"{"issuer":"https://idp.example","scopes":"openid","external":false}"#);
+        let parsed: ClientSetup =
+            serde_json::from_str(r#"{"issuer":"i","client_id":"c","scopes":"s","audience":"a"}"#).unwrap();
+        assert_eq!(parsed.client_id.as_deref(), Some("c"));
+        assert!(!parsed.external, "a document without `external` reads as the server's own sign-in");
+    }
+}
