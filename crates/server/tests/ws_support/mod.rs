@@ -32,9 +32,17 @@ pub fn ws_url(server_url: &str) -> String {
 
 /// Opens `/ws` with the access token; `Err` carries the HTTP status of a refused upgrade.
 pub async fn try_connect(server_url: &str, access_token: &str) -> Result<Ws, u16> {
+    try_connect_with(server_url, access_token, &[]).await
+}
+
+/// [`try_connect`] with extra request headers (a device-session id, say).
+pub async fn try_connect_with(server_url: &str, access_token: &str, headers: &[(&'static str, &str)]) -> Result<Ws, u16> {
     let mut req = ws_url(server_url).into_client_request().expect("valid ws url");
     let value = HeaderValue::from_str(&format!("Bearer {access_token}")).expect("token is header-safe");
     req.headers_mut().insert("authorization", value);
+    for (name, value) in headers {
+        req.headers_mut().insert(*name, HeaderValue::from_str(value).expect("header-safe value"));
+    }
     match tokio_tungstenite::connect_async(req).await {
         Ok((ws, _)) => Ok(ws),
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
