@@ -103,6 +103,31 @@ pub struct SignInArgs {
     /// Password sign-in: read the password from the first line of stdin (needs --username).
     #[arg(long, requires = "username")]
     pub password_stdin: bool,
+    /// Sign in at this OpenID provider instead of the one the server names (its
+    /// /api/client-config). Every later command needs it too: set TESSERA_ISSUER.
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// The client id registered at the provider (TESSERA_CLIENT_ID for later commands).
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// Scopes to ask for, space-separated (TESSERA_SCOPES for later commands).
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// The audience / resource the provider issues tokens for (TESSERA_AUDIENCE later).
+    #[arg(long)]
+    pub audience: Option<String>,
+}
+
+impl SignInArgs {
+    /// What the flags change in the server's sign-in setup.
+    pub fn overrides(&self) -> tessera_session::SetupOverrides {
+        tessera_session::SetupOverrides {
+            issuer: self.issuer.clone(),
+            client_id: self.client_id.clone(),
+            scopes: self.scope.clone(),
+            audience: self.audience.clone(),
+        }
+    }
 }
 
 /// `tessera sessions …`.

@@ -4,7 +4,7 @@
 use tessera_session::local::this_device;
 use tessera_session::{
     Account, CurrentAccountFile, EngineConfig, LocalDirs, LocalError, SessionEngine, SessionEvent, SessionState,
-    VaultChoice, VaultError,
+    SetupOverrides, VaultChoice, VaultError,
 };
 use tokio::sync::broadcast;
 
@@ -34,11 +34,20 @@ pub async fn storage() -> Storage {
     storage
 }
 
-/// An engine for `server_url` on `storage`, with a listener that prints its warnings.
-pub fn engine(dirs: &Dirs, server_url: &str, storage: &Storage) -> Result<(SessionEngine, Warnings), Failure> {
+/// An engine for `server_url` on `storage`, signing in where the server says (its
+/// client-config; `TESSERA_ISSUER` and the like, then `flags`, on top), with a listener that
+/// prints its warnings.
+pub async fn engine(
+    dirs: &Dirs,
+    server_url: &str,
+    storage: &Storage,
+    flags: SetupOverrides,
+) -> Result<(SessionEngine, Warnings), Failure> {
     let config = EngineConfig::for_dirs(server_url, dirs, CLIENT_ID, this_device(env!("CARGO_PKG_VERSION")))
         .with_env_overrides()
-        .map_err(|e| Failure::new(Exit::Usage, "invalid_config", e.to_string()))?;
+        .map_err(|e| Failure::new(Exit::Usage, "invalid_config", e.to_string()))?
+        .with_server_setup(&SetupOverrides::from_env().or(flags))
+        .await;
     let engine = SessionEngine::new(config, storage.vault.clone()).map_err(Failure::from)?;
     let warnings = Warnings { events: engine.subscribe() };
     Ok((engine, warnings))
@@ -102,7 +111,7 @@ async fn restore(dirs: &Dirs, allow_offline: bool) -> Result<Restored, Failure> 
     if let Some(e) = &storage.keychain_error {
         return Err(keychain_unusable(&account, e));
     }
-    let (engine, mut warnings) = engine(dirs, account.server_url(), &storage)?;
+    let (engine, mut warnings) = engine(dirs, account.server_url(), &storage, SetupOverrides::default()).await?;
     let state = engine.restore_user(account.username()).await;
     warnings.print();
     match state.map_err(Failure::from)? {

@@ -9,12 +9,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{PASSWORD, Server, Tessera, USER};
+use common::{PASSWORD, Server, Tessera, USER, lines_of, wait_line};
 use tessera_protocol::DeviceInfo;
 use tessera_session::{
     Account, EngineConfig, FeedMode, MemoryVault, NotificationFeed, Password, SessionEngine, SessionEvent,
@@ -85,38 +83,6 @@ fn cached_notifications_are_listed_with_the_server_down_and_no_keychain() {
 
     let limited = cli.run(&["notifications", "--json", "--limit", "1"]);
     assert_eq!(limited.json()["notifications"].as_array().map(Vec::len), Some(1), "--limit caps the list: {limited:?}");
-}
-
-/// Reads the child's stdout lines on a thread.
-fn lines_of(child: &mut std::process::Child) -> mpsc::Receiver<String> {
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// Waits (failsafe limit only) for a JSON line matching `pick`.
-fn wait_line(
-    lines: &mpsc::Receiver<String>,
-    what: &str,
-    pick: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("`tessera watch` never printed {what}"));
-        let value: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("every line is JSON ({e}): {line}"));
-        if pick(&value) {
-            return value;
-        }
-    }
 }
 
 #[test]

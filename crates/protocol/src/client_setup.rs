@@ -37,12 +37,49 @@ pub struct ClientSetup {
 /// device out refuses every token that comes with it. At most 128 characters of
 /// `[A-Za-z0-9._-]`.
 pub const DEVICE_SESSION_HEADER: &str = "x-tessera-device-session";
-/// The device's name as the sessions list shows it (at most 128 bytes are kept).
+/// The device's name as the sessions list shows it (at most 128 bytes are kept). The text
+/// headers carry UTF-8 percent-encoded ([`encode_header_text`]), so a host name like
+/// `Jürgen's laptop` travels intact.
 pub const DEVICE_NAME_HEADER: &str = "x-tessera-device-name";
 /// The device's platform (`linux`, `windows`, `macos`).
 pub const DEVICE_PLATFORM_HEADER: &str = "x-tessera-platform";
 /// The client's version.
 pub const DEVICE_APP_VERSION_HEADER: &str = "x-tessera-app-version";
+
+/// `text` as a header value: bytes outside visible ASCII, and `%`, as `%XX` (RFC 3986 §2.1).
+pub fn encode_header_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if (0x20..0x7f).contains(&byte) && byte != b'%' {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The text [`encode_header_text`] encoded. A `%` not followed by two hex digits stays as it
+/// is; bytes that are not UTF-8 become U+FFFD.
+pub fn decode_header_text(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
 
 #[cfg(test)]
 mod tests {
@@ -63,5 +100,17 @@ mod tests {
             serde_json::from_str(r#"{"issuer":"i","client_id":"c","scopes":"s","audience":"a"}"#).unwrap();
         assert_eq!(parsed.client_id.as_deref(), Some("c"));
         assert!(!parsed.external, "a document without `external` reads as the server's own sign-in");
+    }
+
+    #[test]
+    fn header_text_survives_any_name() {
+        for name in ["front-desk", "Jürgen's laptop", "100% desk", "名前", "tab\there", ""] {
+            let encoded = encode_header_text(name);
+            assert!(encoded.bytes().all(|b| (0x20..0x7f).contains(&b)), "{encoded:?} is a valid header value");
+            assert_eq!(decode_header_text(&encoded), name);
+        }
+        assert_eq!(decode_header_text("50%"), "50%", "a stray % stays");
+        assert_eq!(decode_header_text("%zz%4"), "%zz%4");
+        assert_eq!(decode_header_text("%FF"), "\u{FFFD}", "not UTF-8: replaced, no panic");
     }
 }

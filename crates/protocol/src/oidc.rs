@@ -37,8 +37,10 @@ pub struct Discovery {
     /// `end_session_endpoint` (OIDC RP-Initiated Logout 1.0 §2.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_session_endpoint: Option<String>,
-    /// `revocation_endpoint` (RFC 7009).
-    pub revocation_endpoint: String,
+    /// `revocation_endpoint` (RFC 7009). Some providers offer none (Entra ID): clients then
+    /// sign out locally and say so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
     /// `device_authorization_endpoint` (RFC 8628 §4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_authorization_endpoint: Option<String>,
@@ -48,7 +50,9 @@ pub struct Discovery {
     /// `response_modes_supported`: `query`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub response_modes_supported: Vec<String>,
-    /// `grant_types_supported`; `password` only where the server allows it.
+    /// `grant_types_supported`; `password` only where the server allows it. Absent in some
+    /// providers' documents (RFC 8414 §2 then means `authorization_code` and `implicit`).
+    #[serde(default)]
     pub grant_types_supported: Vec<String>,
     /// `subject_types_supported`: `public`.
     #[serde(default)]
@@ -66,6 +70,7 @@ pub struct Discovery {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub claims_supported: Vec<String>,
     /// `token_endpoint_auth_methods_supported` (`none`: public clients).
+    #[serde(default)]
     pub token_endpoint_auth_methods_supported: Vec<String>,
     /// `code_challenge_methods_supported` (RFC 7636; `S256` only).
     #[serde(default)]
@@ -76,8 +81,10 @@ pub struct Discovery {
     /// RFC 9207 §3: the authorization response carries `iss`.
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
-    /// Tessera's own endpoints.
-    pub tessera: TesseraEndpoints,
+    /// Tessera's own endpoints: present in the reference server's document, absent in an
+    /// organisation's provider's (the API is then on the Tessera server at [`crate::paths`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tessera: Option<TesseraEndpoints>,
 }
 
 impl Discovery {
@@ -89,8 +96,12 @@ impl Discovery {
             && self.code_challenge_methods_supported.iter().any(|m| m == crate::pkce::METHOD)
     }
 
-    /// True when `grant_type` is advertised.
+    /// True when `grant_type` is advertised (RFC 8414 §2: no list means `authorization_code`
+    /// and `implicit`).
     pub fn supports_grant(&self, grant_type: &str) -> bool {
+        if self.grant_types_supported.is_empty() {
+            return matches!(grant_type, "authorization_code" | "implicit");
+        }
         self.grant_types_supported.iter().any(|g| g == grant_type)
     }
 }
@@ -132,6 +143,12 @@ pub struct AuthorizeParams {
     /// `login_hint`: the username to fill in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_hint: Option<String>,
+    /// Auth0's `audience`: the API the access token is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// RFC 8707 §2 `resource`: the same, as the standard names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }
 
 impl std::fmt::Debug for AuthorizeParams {

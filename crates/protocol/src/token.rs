@@ -72,6 +72,12 @@ pub struct TokenRequest {
     /// RFC 8628 §3.4 `device_code`. Never log it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_code: Option<String>,
+    /// RFC 6749 §6 `scope` of a refresh (some providers want it repeated: Entra ID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// RFC 8707 §2 `resource`: the server the tokens are for, where the provider needs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }
 
 impl TokenRequest {
@@ -160,6 +166,8 @@ impl fmt::Debug for TokenRequest {
             .field("redirect_uri", &self.redirect_uri)
             .field("code_verifier", &self.code_verifier.as_ref().map(|_| "<redacted>"))
             .field("device_code", &self.device_code.as_ref().map(|_| "<redacted>"))
+            .field("scope", &self.scope)
+            .field("resource", &self.resource)
             .finish()
     }
 }

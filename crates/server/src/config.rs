@@ -241,10 +241,8 @@ impl Config {
     /// Checks the `external_*` keys (issue 15).
     fn validate_external(&self) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: String| Err(ConfigError::Invalid { key: key.into(), message });
-        let introspection = [
-            self.external_introspection_client_id.is_empty(),
-            self.external_introspection_client_secret.is_empty(),
-        ];
+        let introspection =
+            [self.external_introspection_client_id.is_empty(), self.external_introspection_client_secret.is_empty()];
         if introspection[0] != introspection[1] {
             return invalid(
                 "external_introspection_client_id",

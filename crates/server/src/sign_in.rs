@@ -191,7 +191,13 @@ pub(crate) async fn open_session(
     tx.commit().await?;
     inc(&state.metrics.sign_in_success);
     tracing::info!(user_id = user.id, session_id = %session_id, "signed in");
-    let times = SessionTimes { id: session_id, user_id: user.id, client_id: client_id.to_owned(), last_activity_at: now, expires_at };
+    let times = SessionTimes {
+        id: session_id,
+        user_id: user.id,
+        client_id: client_id.to_owned(),
+        last_activity_at: now,
+        expires_at,
+    };
     Ok((times, refresh_token))
 }
 

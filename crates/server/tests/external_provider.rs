@@ -88,7 +88,12 @@ async fn the_resource_server_names_the_provider_and_signs_nobody_in() {
         assert_eq!(body.code, ErrorCode::SignInElsewhere, "{path} is off");
         assert!(body.error_description.unwrap().contains(&p.idp.url), "{path} names the provider");
     }
-    let req = TokenRequest::password("alice", "whatever", "tessera-cli", &DeviceInfo { name: "x".into(), platform: "linux".into(), app_version: "0".into() });
+    let req = TokenRequest::password(
+        "alice",
+        "whatever",
+        "tessera-cli",
+        &DeviceInfo { name: "x".into(), platform: "linux".into(), app_version: "0".into() },
+    );
     let resp = p.http.post(p.rs.url(paths::TOKEN)).form(&req).send().await.unwrap();
     assert_eq!(error_of(resp, StatusCode::NOT_FOUND).await.code, ErrorCode::SignInElsewhere, "no password grant");
 }
@@ -136,14 +141,18 @@ async fn a_device_signed_out_from_the_devices_list_is_refused_at_once_and_hears_
 
     // A notification reaches the stream the provider's token opened.
     let dir = p.rs_dir.path().to_str().unwrap();
-    let (status, _, stderr) = run(&["notify", "--user", "alice", "--message", "hello", "--data-dir", dir], &[], None).await;
+    let (status, _, stderr) =
+        run(&["notify", "--user", "alice", "--message", "hello", "--data-dir", dir], &[], None).await;
     assert!(status.success(), "notify: {stderr}");
     assert_eq!(next_notification(&mut ws).await.payload["message"], "hello");
 
     let list: Value = p.get(paths::SESSIONS, &second.access_token, Some("back-office")).await.json().await.unwrap();
     let sessions = list["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 2, "two devices: {list}");
-    let front = sessions.iter().find(|s| s["device"]["name"] == "desk front-desk").unwrap_or_else(|| panic!("the first device is listed: {list}"));
+    let front = sessions
+        .iter()
+        .find(|s| s["device"]["name"] == "desk front-desk")
+        .unwrap_or_else(|| panic!("the first device is listed: {list}"));
     let url = p.rs.url(&format!("{}/{}", paths::SESSIONS, front["id"].as_str().unwrap()));
     let resp = p.http.delete(url).bearer_auth(&second.access_token).header(DEVICE_SESSION_HEADER, "back-office");
     assert!(resp.send().await.unwrap().status().is_success(), "the other device signs it out");

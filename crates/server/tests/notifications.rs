@@ -125,9 +125,17 @@ async fn only_admins_may_post_notifications() {
 async fn discovery_advertises_the_notification_endpoints() {
     let h = Harness::start(config()).await;
     let d: Discovery = h.http.get(h.url(paths::DISCOVERY)).send().await.unwrap().json().await.unwrap();
-    assert_eq!(d.tessera.notifications_endpoint, Some(h.url(paths::NOTIFICATIONS)), "polling endpoint advertised");
-    assert_eq!(d.tessera.notifications_ws_endpoint, Some(ws_support::ws_url(&h.server.url)), "ws endpoint advertised");
-    assert_eq!(d.tessera.ws_ping_interval_secs, Some(25), "ping interval advertised");
+    assert_eq!(
+        d.tessera.as_ref().unwrap().notifications_endpoint,
+        Some(h.url(paths::NOTIFICATIONS)),
+        "polling endpoint advertised"
+    );
+    assert_eq!(
+        d.tessera.as_ref().unwrap().notifications_ws_endpoint,
+        Some(ws_support::ws_url(&h.server.url)),
+        "ws endpoint advertised"
+    );
+    assert_eq!(d.tessera.as_ref().unwrap().ws_ping_interval_secs, Some(25), "ping interval advertised");
 }
 
 #[tokio::test]

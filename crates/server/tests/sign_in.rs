@@ -63,7 +63,7 @@ async fn discovery_and_jwks_describe_the_server() {
     let d: Discovery = h.http.get(h.url(paths::DISCOVERY)).send().await.unwrap().json().await.unwrap();
     assert_eq!(d.issuer, h.server.url, "issuer is the server's base URL");
     assert_eq!(d.token_endpoint, h.url(paths::TOKEN), "absolute token endpoint");
-    assert_eq!(d.tessera.session_idle_timeout_secs, 1800, "clients learn the idle limit");
+    assert_eq!(d.tessera.as_ref().unwrap().session_idle_timeout_secs, 1800, "clients learn the idle limit");
 
     let jwks: serde_json::Value = h.http.get(&d.jwks_uri).send().await.unwrap().json().await.unwrap();
     let key = &jwks["keys"][0];

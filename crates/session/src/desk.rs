@@ -88,8 +88,7 @@ impl Desk {
 
     /// The server's idle timeout, when the server answers (the most a user may pick).
     pub async fn server_idle_timeout(&self) -> Option<Duration> {
-        let discovery = self.engine.client().discovery().await.ok()?;
-        Some(Duration::from_secs(discovery.tessera.session_idle_timeout_secs))
+        self.engine.client().server_idle_timeout().await.ok()?
     }
 
     /// Signs out (revocation, keychain record, current account: see

@@ -46,6 +46,7 @@ pub mod lock;
 pub mod metrics;
 pub mod schedule;
 pub mod secret;
+pub mod setup;
 pub mod state;
 pub mod token;
 pub mod vault;
@@ -54,7 +55,7 @@ mod url_policy;
 
 pub use account::{Account, CurrentAccountFile, normalize_server_url};
 pub use audit::{AuditEntry, AuditError, AuditEvent, AuditKind, AuditLog, VerifyReport};
-pub use client::{AuthClient, ClientConfig};
+pub use client::{AuthClient, ClientConfig, Revocation};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, EngineConfig, IdleTimeoutRefused, check_idle_timeout};
 pub use desk::Desk;
@@ -66,6 +67,7 @@ pub use local::{LocalDirs, LocalError};
 pub use metrics::MetricsSnapshot;
 pub use schedule::RefreshScheduler;
 pub use secret::{AccessToken, AuthorizationCode, DeviceCode, IdToken, Password, RefreshToken};
+pub use setup::{SetupOverrides, server_setup};
 pub use state::{FeedMode, SessionEvent, SessionState, SignOutReason, WarningCode};
 pub use token::TokenGrant;
 pub use vault::{

@@ -80,6 +80,9 @@ pub enum WarningCode {
     VaultReadFailed,
     /// Sign-out could not reach the server: the revocation is queued and retried.
     RevocationPending,
+    /// The identity provider offers no revocation: signed out here only, the refresh token
+    /// stays valid at the provider until it expires.
+    RevocationUnsupported,
     /// The session's absolute end is near.
     SessionExpiring,
     /// No system idle source works here: inactivity is judged from the app's own window only.

@@ -66,7 +66,7 @@ async fn scenario(Path(scenario): Path<String>) -> Response {
     match scenario.as_str() {
         "html500" => (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/html")], "<html>\r\n<h1>500 Internal Server Error</h1></html>").into_response(),
         "truncated" => (StatusCode::OK, format!(r#"{{"access_token":"{JWT}","token_type":"Bearer","refresh_token":"trt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","expi"#)).into_response(),
-        "missing" => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], format!(r#"{{"access_token":"{JWT}","token_type":"Bearer"}}"#)).into_response(),
+        "missing" => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], format!(r#"{{"access_token":"{JWT}","expires_in":300}}"#)).into_response(),
         "huge-streamed" => {
             let chunks = futures_util::stream::iter((0..50).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'a'; 1 << 20]))));
             (StatusCode::OK, Body::from_stream(chunks)).into_response()

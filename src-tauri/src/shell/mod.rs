@@ -192,6 +192,8 @@ impl Shell {
                 config
             }
         };
+        // Sign in where the server says (its client-config), as the CLI does.
+        let config = config.with_server_setup(&tessera_session::SetupOverrides::from_env()).await;
         let engine = SessionEngine::new(config, storage.vault.clone())?;
         let forward = tokio::spawn(relay::forward(engine.subscribe(), self.relay.clone(), self.hook.clone()));
         let desk = Arc::new(Desk::open(engine.clone(), SystemIdle::detect()));

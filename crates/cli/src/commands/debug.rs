@@ -10,6 +10,7 @@ use crate::cli::DebugCommand;
 use crate::context::{self, Dirs};
 use crate::failure::{Exit, Failure};
 use crate::output;
+use tessera_session::SetupOverrides;
 
 pub async fn run(dirs: &Dirs, command: &DebugCommand) -> Result<Exit, Failure> {
     match command {
@@ -65,7 +66,7 @@ async fn watch_new(dirs: &Dirs, server: &str, username: &str) -> Result<Exit, Fa
         .map_err(|e| Failure::usage(format!("cannot read the password from stdin: {e}")))?;
     let password = Password::new(line.trim_end_matches(['\r', '\n']));
     let storage = context::storage().await;
-    let (engine, mut warnings) = context::engine(dirs, server, &storage)?;
+    let (engine, mut warnings) = context::engine(dirs, server, &storage, SetupOverrides::default()).await?;
     let signed_in = engine.sign_in(username, &password).await;
     warnings.print();
     signed_in.map_err(Failure::from)?;

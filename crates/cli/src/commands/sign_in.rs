@@ -39,7 +39,7 @@ pub async fn run(dirs: &Dirs, args: &SignInArgs, json: bool) -> Result<Exit, Fai
         sign_out_other(dirs, previous.as_ref(), &Account::new(&server_url, username), &storage).await;
     }
 
-    let (engine, mut warnings) = context::engine(dirs, &server_url, &storage)?;
+    let (engine, mut warnings) = context::engine(dirs, &server_url, &storage, args.overrides()).await?;
     let limit = Duration::from_secs(args.timeout);
     let signed_in = match &password {
         Some((password, username)) => engine.sign_in(username, password).await,

@@ -6,6 +6,7 @@ use tessera_session::{Account, SignOutOutcome};
 use crate::context::{self, Dirs, Storage};
 use crate::failure::{self, Exit, Failure};
 use crate::output;
+use tessera_session::SetupOverrides;
 
 pub async fn run(dirs: &Dirs, json: bool) -> Result<Exit, Failure> {
     let Some(account) = context::current_account(dirs)? else { return Err(Failure::not_signed_in()) };
@@ -38,6 +39,10 @@ pub async fn run(dirs: &Dirs, json: bool) -> Result<Exit, Failure> {
                  be queued: the server ends the session on its idle timeout."
             ),
             SignOutOutcome::NotSignedIn => println!("Not signed in: the session of {who} had already ended."),
+            SignOutOutcome::LocalOnly => println!(
+                "Signed out {who} on this machine. The identity provider offers no revocation: its refresh \
+                 token stays valid there until it expires."
+            ),
         }
     }
     Ok(if outcome == SignOutOutcome::NotSignedIn { Exit::NotSignedIn } else { Exit::Ok })
@@ -46,7 +51,8 @@ pub async fn run(dirs: &Dirs, json: bool) -> Result<Exit, Failure> {
 /// Signs the current account (`account`, as the caller read it) out from a fresh process:
 /// server revocation, keychain record, cached notifications, current-account file.
 pub async fn sign_out_current(dirs: &Dirs, account: &Account, storage: &Storage) -> Result<SignOutOutcome, Failure> {
-    let (engine, mut warnings) = context::engine(dirs, account.server_url(), storage)?;
+    let (engine, mut warnings) =
+        context::engine(dirs, account.server_url(), storage, SetupOverrides::default()).await?;
     // A revocation an earlier offline sign-out queued for this account goes first.
     if let Err(e) = engine.flush_pending_revocations().await {
         tracing::info!(code = e.code(), "queued revocation still pending");
@@ -67,5 +73,6 @@ pub fn outcome_word(outcome: SignOutOutcome) -> &'static str {
         SignOutOutcome::RevocationQueued => "revocation_queued",
         SignOutOutcome::RevocationDropped => "revocation_dropped",
         SignOutOutcome::NotSignedIn => "not_signed_in",
+        SignOutOutcome::LocalOnly => "signed_out_locally",
     }
 }

@@ -7,6 +7,7 @@ use tessera_session::{SessionState, SignOutReason, StorageTier};
 use crate::context::{self, Dirs};
 use crate::failure::{Exit, Failure};
 use crate::output;
+use tessera_session::SetupOverrides;
 
 /// What `status --json` prints. No token, ever.
 #[derive(Debug, Serialize)]
@@ -75,7 +76,8 @@ pub async fn run(dirs: &Dirs, json: bool) -> Result<Exit, Failure> {
         print(&view, json)?;
         return Ok(Exit::Keychain);
     }
-    let (engine, mut warnings) = context::engine(dirs, account.server_url(), &storage)?;
+    let (engine, mut warnings) =
+        context::engine(dirs, account.server_url(), &storage, SetupOverrides::default()).await?;
     let restored = engine.restore_user(account.username()).await;
     warnings.print();
     restored.map_err(Failure::from)?;

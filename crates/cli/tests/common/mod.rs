@@ -5,7 +5,7 @@
 // Test scaffolding: a failure to start the server or spawn the binary should stop the test loudly.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 
@@ -40,6 +40,12 @@ pub struct Server {
 impl Server {
     /// Starts a server with `config` and adds [`USER`].
     pub fn start(config: Config) -> Self {
+        Self::start_with(config, true)
+    }
+
+    /// Starts a server with `config`, with [`USER`] when `with_alice` (a server that trusts
+    /// another provider makes its users from that provider's tokens).
+    pub fn start_with(config: Config, with_alice: bool) -> Self {
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("server runtime");
         let data = tempfile::tempdir().expect("server data dir");
@@ -47,7 +53,9 @@ impl Server {
             let server = TestServer::start_in(data.path(), config.clone(), Arc::new(SystemClock))
                 .await
                 .expect("start the reference server");
-            server.add_user(USER, PASSWORD, Role::Agent).await.expect("add alice");
+            if with_alice {
+                server.add_user(USER, PASSWORD, Role::Agent).await.expect("add alice");
+            }
             server
         });
         let url = server.url.clone();
@@ -87,13 +95,18 @@ impl Server {
 
     /// Signs alice in from "another device" over plain HTTP.
     pub fn sign_in_elsewhere(&self) -> tessera_protocol::TokenResponse {
+        self.sign_in_elsewhere_as("tessera-desktop")
+    }
+
+    /// [`sign_in_elsewhere`](Self::sign_in_elsewhere) as `client_id`.
+    pub fn sign_in_elsewhere_as(&self, client_id: &str) -> tessera_protocol::TokenResponse {
         let url = format!("{}{}", self.url, tessera_protocol::paths::TOKEN);
         let device = tessera_protocol::DeviceInfo {
             name: "other-laptop".into(),
             platform: "windows".into(),
             app_version: "0.1.0".into(),
         };
-        let form = tessera_protocol::TokenRequest::password(USER, PASSWORD, "tessera-desktop", &device);
+        let form = tessera_protocol::TokenRequest::password(USER, PASSWORD, client_id, &device);
         self.runtime.block_on(async {
             let response = reqwest::Client::new().post(url).form(&form).send().await.expect("sign-in request");
             assert!(response.status().is_success(), "the second device must be able to sign in: {}", response.status());
@@ -339,5 +352,37 @@ impl Tessera {
         browser.drive(&mut command, action, types_password);
         let output = command.stdin(Stdio::null()).output().expect("run tessera");
         Run::from_output(output)
+    }
+}
+
+/// Reads the child's stdout lines on a thread.
+pub fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits (failsafe limit only) for a JSON line matching `pick`.
+pub fn wait_line(
+    lines: &std::sync::mpsc::Receiver<String>,
+    what: &str,
+    pick: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    loop {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("`tessera watch` never printed {what}"));
+        let value: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("every line is JSON ({e}): {line}"));
+        if pick(&value) {
+            return value;
+        }
     }
 }

@@ -75,6 +75,8 @@ pub async fn mint_tokens(state: &AppState, user_ids: &[i64]) -> anyhow::Result<V
             exp: now / 1000 + 3600,
             jti: uuid::Uuid::new_v4().to_string(),
             typ: ACCESS_TYP.into(),
+            aud: Some(state.issuer.clone()),
+            client_id: Some("tessera-cli".into()),
         };
         tokens.push(state.keys.issue(&claims)?);
     }

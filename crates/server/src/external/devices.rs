@@ -14,6 +14,7 @@ use axum::http::HeaderMap;
 use sha2::Digest;
 use tessera_protocol::{
     DEVICE_APP_VERSION_HEADER, DEVICE_NAME_HEADER, DEVICE_PLATFORM_HEADER, DEVICE_SESSION_HEADER, ErrorCode,
+    decode_header_text,
 };
 
 use super::ProviderClaims;
@@ -102,7 +103,10 @@ async fn user_for(
 }
 
 fn disabled() -> AppError {
-    AppError::invalid_token(ErrorCode::UserDisabled, "this account is disabled here; an administrator can enable it again")
+    AppError::invalid_token(
+        ErrorCode::UserDisabled,
+        "this account is disabled here; an administrator can enable it again",
+    )
 }
 
 /// Creates the user for a new subject: the token's login name when it is free (never taken
@@ -151,7 +155,7 @@ struct DeviceSession {
 
 impl DeviceSession {
     fn from_headers(headers: &HeaderMap) -> Result<Self, AppError> {
-        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(decode_header_text);
         let id = text(DEVICE_SESSION_HEADER);
         if let Some(id) = &id {
             if !crate::is_safe_request_id(id.as_bytes()) {

@@ -86,6 +86,7 @@ impl Introspector {
 /// (not a refresh token presented as one); `None` otherwise.
 fn active_claims(answer: Value) -> Option<Value> {
     let active = answer.get("active").and_then(Value::as_bool) == Some(true);
-    let refresh = answer.get("token_type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("refresh_token"));
+    let refresh =
+        answer.get("token_type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("refresh_token"));
     (active && !refresh).then_some(answer)
 }

@@ -99,7 +99,9 @@ impl KeyCache {
         }
         let have_keys = self.keys.read().await.is_some();
         if have_keys && last_read.is_some_and(|at| at.elapsed() < RETRY_FLOOR) {
-            return Err(Rejection::Invalid("the access token is signed with a key the provider does not publish".into()));
+            return Err(Rejection::Invalid(
+                "the access token is signed with a key the provider does not publish".into(),
+            ));
         }
         if !have_keys && last_read.is_some_and(|at| at.elapsed() < RETRY_FLOOR) {
             return Err(Rejection::Unavailable("the provider's keys (jwks_uri) could not be read".into()));
@@ -127,7 +129,10 @@ impl KeyCache {
             None => usable.next().filter(|_| usable.next().is_none()),
         };
         found
-            .map(|jwk| DecodingKey::from_jwk(jwk).map_err(|e| Rejection::Invalid(format!("the provider's key is unusable: {e}"))))
+            .map(|jwk| {
+                DecodingKey::from_jwk(jwk)
+                    .map_err(|e| Rejection::Invalid(format!("the provider's key is unusable: {e}")))
+            })
             .transpose()
     }
 }
@@ -144,13 +149,13 @@ fn usable_for(jwk: &Jwk, alg: Algorithm) -> bool {
             return false;
         }
     }
-    match (&jwk.algorithm, alg) {
+    matches!(
+        (&jwk.algorithm, alg),
         (P::RSA(_), Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512)
-        | (P::RSA(_), Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512) => true,
-        (P::EllipticCurve(_), Algorithm::ES256 | Algorithm::ES384) => true,
-        (P::OctetKeyPair(_), Algorithm::EdDSA) => true,
-        _ => false,
-    }
+            | (P::RSA(_), Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512)
+            | (P::EllipticCurve(_), Algorithm::ES256 | Algorithm::ES384)
+            | (P::OctetKeyPair(_), Algorithm::EdDSA)
+    )
 }
 
 fn same_alg(stated: KeyAlgorithm, alg: Algorithm) -> bool {

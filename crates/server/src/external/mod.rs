@@ -126,9 +126,8 @@ impl Provider {
             return Ok(None);
         }
         let non_empty = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
-        let introspection = non_empty(&config.external_introspection_client_id).map(|id| {
-            introspect::Introspector::new(id, config.external_introspection_client_secret.clone())
-        });
+        let introspection = non_empty(&config.external_introspection_client_id)
+            .map(|id| introspect::Introspector::new(id, config.external_introspection_client_secret.clone()));
         Ok(Some(Self {
             issuer: config.external_issuer.clone(),
             client_id: config.external_client_id.trim().to_owned(),
@@ -204,7 +203,8 @@ impl Provider {
         match self.http.get_json_with_token::<Value>(endpoint, token).await {
             Ok(info) if str_at(&info, "sub") == Some(claims.sub.as_str()) => {
                 let text = |name: &str| str_at(&info, name).filter(|s| !s.is_empty()).map(str::to_owned);
-                claims.username = claims.username.take().or_else(|| text("preferred_username")).or_else(|| text("email"));
+                claims.username =
+                    claims.username.take().or_else(|| text("preferred_username")).or_else(|| text("email"));
                 claims.name = claims.name.take().or_else(|| text("name"));
             }
             Ok(_) => tracing::warn!("the provider's userinfo names another subject; ignored"),
@@ -267,7 +267,10 @@ impl Provider {
             exp: claims.get("exp").and_then(Value::as_i64).unwrap_or_default(),
             sid: text("sid"),
             client_id: client_of(claims).map(str::to_owned),
-            username: text("preferred_username").or_else(|| text("username")).or_else(|| text("upn")).or_else(|| text("email")),
+            username: text("preferred_username")
+                .or_else(|| text("username"))
+                .or_else(|| text("upn"))
+                .or_else(|| text("email")),
             name: text("name"),
             role,
         }

@@ -36,7 +36,7 @@ pub async fn discovery(State(state): State<SharedState>) -> Json<Discovery> {
         userinfo_endpoint: Some(url(paths::USERINFO)),
         jwks_uri: url(paths::JWKS),
         end_session_endpoint: Some(url(paths::END_SESSION)),
-        revocation_endpoint: url(paths::REVOKE),
+        revocation_endpoint: Some(url(paths::REVOKE)),
         device_authorization_endpoint: Some(url(paths::DEVICE_AUTHORIZATION)),
         response_types_supported: strings(&["code"]),
         response_modes_supported: strings(&["query"]),
@@ -62,7 +62,7 @@ pub async fn discovery(State(state): State<SharedState>) -> Json<Discovery> {
         code_challenge_methods_supported: strings(&[tessera_protocol::pkce::METHOD]),
         prompt_values_supported: strings(&["none", "login"]),
         authorization_response_iss_parameter_supported: true,
-        tessera: TesseraEndpoints {
+        tessera: Some(TesseraEndpoints {
             me_endpoint: url(paths::ME),
             session_endpoint: url(paths::SESSION),
             activity_endpoint: url(paths::SESSION_ACTIVITY),
@@ -77,7 +77,7 @@ pub async fn discovery(State(state): State<SharedState>) -> Json<Discovery> {
             notifications_ws_endpoint: Some(ws_url(&state.issuer)),
             webhooks_endpoint: Some(url(paths::WEBHOOKS)),
             ws_ping_interval_secs: Some(state.config.ws_ping_interval_secs),
-        },
+        }),
     })
 }
 

@@ -36,7 +36,11 @@ pub async fn try_connect(server_url: &str, access_token: &str) -> Result<Ws, u16
 }
 
 /// [`try_connect`] with extra request headers (a device-session id, say).
-pub async fn try_connect_with(server_url: &str, access_token: &str, headers: &[(&'static str, &str)]) -> Result<Ws, u16> {
+pub async fn try_connect_with(
+    server_url: &str,
+    access_token: &str,
+    headers: &[(&'static str, &str)],
+) -> Result<Ws, u16> {
     let mut req = ws_url(server_url).into_client_request().expect("valid ws url");
     let value = HeaderValue::from_str(&format!("Bearer {access_token}")).expect("token is header-safe");
     req.headers_mut().insert("authorization", value);

@@ -3,7 +3,7 @@
 //! provider's JWKS for id_token validation.
 
 use jsonwebtoken::jwk::Jwk;
-use tessera_protocol::{DeviceAuthorizationRequest, DeviceAuthorizationResponse, TokenRequest, oidc::SCOPES};
+use tessera_protocol::{DeviceAuthorizationRequest, DeviceAuthorizationResponse, TokenRequest};
 
 use super::id_token::{self, IdTokenError};
 use crate::client::{AuthClient, decode_json, discovered, error_from};
@@ -28,7 +28,7 @@ impl AuthClient {
             self.client_id(),
             self.device(),
         );
-        self.token_request(form).await
+        self.token_request(form, None).await
     }
 
     /// Starts a device authorization (RFC 8628 §3.1).
@@ -38,7 +38,10 @@ impl AuthClient {
             ClientError::InvalidUrl("the server offers no device authorization (device_authorization_endpoint)".into())
         })?;
         let url = discovered(endpoint)?;
-        let form = DeviceAuthorizationRequest { client_id: self.client_id().to_owned(), scope: Some(SCOPES.into()) };
+        let form = DeviceAuthorizationRequest {
+            client_id: self.client_id().to_owned(),
+            scope: Some(self.scopes().to_owned()),
+        };
         decode_json(self.execute(self.http().post(url).form(&form)).await?)
     }
 
@@ -46,7 +49,7 @@ impl AuthClient {
     /// and `slow_down` come back as [`ClientError::Server`] for the caller to act on.
     pub async fn poll_device_code(&self, device_code: &DeviceCode) -> Result<TokenGrant, ClientError> {
         let form = TokenRequest::device_code(device_code.secret(), self.client_id(), self.device());
-        self.token_request(form).await
+        self.token_request(form, None).await
     }
 
     /// The provider's signing keys that this client can use.

@@ -14,7 +14,7 @@ mod request;
 pub use callback::{AuthorizationResponse, CallbackError, CallbackListener};
 pub use id_token::IdTokenError;
 pub use open::{OpenFailed, Opened, open_in_background, open_in_browser, open_with};
-pub use request::AuthorizationRequest;
+pub use request::{Ask, AuthorizationRequest};
 
 /// Why a browser or device sign-in did not complete (nothing was stored).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,7 +2,6 @@
 //! with PKCE S256, RFC 7636, and OpenID Connect's `nonce`), and the URL the browser opens.
 
 use tessera_protocol::AuthorizeParams;
-use tessera_protocol::oidc::SCOPES;
 use tessera_protocol::pkce::{self, CodeVerifier};
 use url::Url;
 
@@ -24,23 +23,37 @@ impl std::fmt::Debug for AuthorizationRequest {
     }
 }
 
+/// What a sign-in asks the provider for.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    /// The client id registered there.
+    pub client_id: &'a str,
+    /// Scopes, space-separated (`openid` among them).
+    pub scopes: &'a str,
+    /// The API the tokens are for, sent as Auth0's `audience` and RFC 8707's `resource`.
+    pub audience: Option<&'a str>,
+    /// Passed through: `login` forces the password at the provider.
+    pub prompt: Option<&'a str>,
+}
+
 impl AuthorizationRequest {
-    /// A request to `endpoint` for `client_id`, answered at `redirect_uri`. `prompt` is passed
-    /// through (`login` forces the password at the provider).
-    pub fn new(endpoint: &Url, client_id: &str, redirect_uri: &str, prompt: Option<&str>) -> Self {
+    /// A request to `endpoint` for what `ask` says, answered at `redirect_uri`.
+    pub fn new(endpoint: &Url, ask: &Ask<'_>, redirect_uri: &str) -> Self {
         let verifier = CodeVerifier::generate();
         let state = pkce::random_urlsafe(RANDOM_BYTES);
         let nonce = pkce::random_urlsafe(RANDOM_BYTES);
         let params = AuthorizeParams {
             response_type: Some("code".into()),
-            client_id: Some(client_id.into()),
+            client_id: Some(ask.client_id.into()),
             redirect_uri: Some(redirect_uri.into()),
-            scope: Some(SCOPES.into()),
+            scope: Some(ask.scopes.into()),
             state: Some(state.clone()),
             nonce: Some(nonce.clone()),
             code_challenge: Some(verifier.challenge().as_str().to_owned()),
             code_challenge_method: Some(pkce::METHOD.into()),
-            prompt: prompt.map(str::to_owned),
+            prompt: ask.prompt.map(str::to_owned),
+            audience: ask.audience.map(str::to_owned),
+            resource: ask.audience.map(str::to_owned),
             ..AuthorizeParams::default()
         };
         let mut url = endpoint.clone();
@@ -81,10 +94,14 @@ impl AuthorizationRequest {
 mod tests {
     use super::*;
 
+    fn ask<'a>(client_id: &'a str, prompt: Option<&'a str>) -> Ask<'a> {
+        Ask { client_id, scopes: tessera_protocol::oidc::SCOPES, audience: None, prompt }
+    }
+
     #[test]
     fn the_url_carries_pkce_s256_state_nonce_and_keeps_the_endpoint_query() {
         let endpoint = Url::parse("https://idp.example/authorize?tenant=t1").unwrap();
-        let request = AuthorizationRequest::new(&endpoint, "tessera-cli", "http://127.0.0.1:4000/callback", None);
+        let request = AuthorizationRequest::new(&endpoint, &ask("tessera-cli", None), "http://127.0.0.1:4000/callback");
         let url = Url::parse(request.url()).unwrap();
         let get = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
         assert_eq!(get("tenant").as_deref(), Some("t1"));
@@ -96,17 +113,35 @@ mod tests {
         assert_eq!(get("redirect_uri").as_deref(), Some("http://127.0.0.1:4000/callback"));
         assert!(get("scope").unwrap().split(' ').any(|s| s == "openid"));
         assert!(get("prompt").is_none());
+        assert!(get("audience").is_none() && get("resource").is_none(), "no audience unless asked");
         assert!(!request.url().contains(request.verifier().expose()), "the verifier never goes to the browser");
     }
 
     #[test]
     fn every_request_is_fresh() {
         let endpoint = Url::parse("https://idp.example/authorize").unwrap();
-        let a = AuthorizationRequest::new(&endpoint, "c", "http://127.0.0.1:1/callback", Some("login"));
-        let b = AuthorizationRequest::new(&endpoint, "c", "http://127.0.0.1:1/callback", Some("login"));
+        let a = AuthorizationRequest::new(&endpoint, &ask("c", Some("login")), "http://127.0.0.1:1/callback");
+        let b = AuthorizationRequest::new(&endpoint, &ask("c", Some("login")), "http://127.0.0.1:1/callback");
         assert_ne!(a.state(), b.state());
         assert_ne!(a.nonce(), b.nonce());
         assert_ne!(a.verifier().expose(), b.verifier().expose());
         assert!(a.url().contains("prompt=login"));
+    }
+
+    #[test]
+    fn an_audience_goes_as_audience_and_resource_with_the_configured_scopes() {
+        let endpoint = Url::parse("https://tenant.auth0.example/authorize").unwrap();
+        let ask = Ask {
+            client_id: "abc",
+            scopes: "openid offline_access",
+            audience: Some("https://tessera.example"),
+            prompt: None,
+        };
+        let request = AuthorizationRequest::new(&endpoint, &ask, "http://127.0.0.1:1/callback");
+        let url = Url::parse(request.url()).unwrap();
+        let get = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+        assert_eq!(get("audience").as_deref(), Some("https://tessera.example"));
+        assert_eq!(get("resource").as_deref(), Some("https://tessera.example"));
+        assert_eq!(get("scope").as_deref(), Some("openid offline_access"));
     }
 }

@@ -9,11 +9,11 @@ use std::time::Duration;
 use tessera_protocol::{ErrorCode, OAuthError};
 
 use super::{SessionEngine, SessionStatus};
-use crate::browser::{AuthorizationRequest, CallbackListener, SignInCanceller, SignInError, id_token};
+use crate::browser::{Ask, AuthorizationRequest, CallbackListener, SignInCanceller, SignInError, id_token};
 use crate::client::discovered;
 use crate::error::{ClientError, EngineError};
 use crate::secret::DeviceCode;
-use crate::token::TokenGrant;
+use crate::token::{TokenGrant, new_device_session};
 
 /// RFC 8628 §3.5: `slow_down` adds 5 seconds to the polling interval.
 const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
@@ -77,8 +77,9 @@ impl SessionEngine {
         }
         let endpoint = discovered(discovery.authorization_endpoint.as_deref().unwrap_or_default())?;
         let listener = CallbackListener::bind().await.map_err(SignInError::from)?;
-        let request =
-            AuthorizationRequest::new(&endpoint, self.inner.client.client_id(), &listener.redirect_uri(), prompt);
+        let client = &self.inner.client;
+        let ask = Ask { client_id: client.client_id(), scopes: client.scopes(), audience: client.audience(), prompt };
+        let request = AuthorizationRequest::new(&endpoint, &ask, &listener.redirect_uri());
         Ok(BrowserSignIn {
             listener,
             request,
@@ -183,10 +184,13 @@ impl SessionEngine {
         exchanged: Result<TokenGrant, EngineError>,
         nonce: Option<&str>,
     ) -> Result<SessionStatus, EngineError> {
-        let grant = match exchanged {
+        let mut grant = match exchanged {
             Ok(grant) => grant,
             Err(e) => return Err(self.sign_in_failed(e).await),
         };
+        // A provider that names no session: this sign-in's device session, from its first call.
+        let session_id = grant.session_id.get_or_insert_with(new_device_session);
+        self.inner.client.set_device_session(session_id);
         let username = match self.username_from(&grant, nonce).await {
             Ok(username) => username,
             Err(e) => {

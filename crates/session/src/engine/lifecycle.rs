@@ -7,6 +7,7 @@ use super::refresh::Cause;
 use super::{Held, SessionEngine, SessionStatus};
 use crate::account::Account;
 use crate::audit::AuditKind;
+use crate::client::Revocation;
 use crate::error::{ClientError, EngineError, ErrorClass};
 use crate::secret::{Password, RefreshToken};
 use crate::state::{SessionState, SignOutReason, WarningCode};
@@ -27,6 +28,9 @@ pub enum SignOutOutcome {
     RevocationDropped,
     /// There was no session to sign out of.
     NotSignedIn,
+    /// The provider offers no revocation (no RFC 7009 endpoint, as Entra ID): the refresh token
+    /// is deleted here and stays valid there until it expires.
+    LocalOnly,
 }
 
 fn is_transient(e: &ClientError) -> bool {
@@ -94,14 +98,15 @@ impl SessionEngine {
                 }
             }
         }
+        let terms = grant.terms(None);
         let record = VaultRecord {
             refresh_token: grant.refresh_token.clone(),
-            session_id: grant.session_id.clone(),
+            session_id: terms.session_id,
             client_id: Some(self.inner.client.client_id().to_owned()),
             username: account.username().to_owned(),
             server_url: account.server_url().to_owned(),
-            refresh_expires_at: grant.refresh_expires_at,
-            session_expires_at: grant.session_expires_at,
+            refresh_expires_at: terms.refresh_expires_at,
+            session_expires_at: terms.session_expires_at,
             pending_revocation: pending,
         };
         let persisted = self.persist(&guard, &record).await;
@@ -231,6 +236,16 @@ impl SessionEngine {
             Err(e) if is_transient(&e) => {
                 tracing::info!(code = e.code(), "server unreachable at sign-out; queueing the revocation");
                 self.queue_revocation(guard, record, token).await
+            }
+            Ok(Revocation::NotOffered) => {
+                self.warn(
+                    WarningCode::RevocationUnsupported,
+                    "signed out here; the identity provider offers no revocation, so the refresh token \
+                     stays valid there until it expires"
+                        .into(),
+                );
+                self.delete_record(guard).await;
+                SignOutOutcome::LocalOnly
             }
             // RFC 7009: any other answer means the server will not take this token again.
             _ => SignOutOutcome::Revoked,

@@ -280,6 +280,9 @@ impl SessionEngine {
     /// Puts `session` (or none) in place of the current one: every earlier refresh outcome and
     /// token generation is superseded, and the schedule re-arms on the new dates.
     fn replace_session(&self, cur: &mut Current, session: Option<Held>, persisted: bool, state: SessionState) {
+        if let Some(held) = &session {
+            self.inner.client.set_device_session(&held.record.session_id);
+        }
         cur.session = session;
         cur.epoch += 1;
         cur.token_generation += 1;

@@ -21,7 +21,7 @@ use crate::error::{ClientError, EngineError, ErrorClass};
 use crate::schedule::{RefreshOutcome, ScheduleTarget};
 use crate::secret::AccessToken;
 use crate::state::{SessionEvent, SessionState, SignOutReason, WarningCode};
-use crate::token::TokenGrant;
+use crate::token::{SessionTerms, TokenGrant};
 use crate::vault::VaultRecord;
 
 /// Why a refresh was asked for (for logs).
@@ -138,14 +138,19 @@ impl SessionEngine {
         let started = tokio::time::Instant::now();
         match self.inner.client.refresh(&record.refresh_token, record.client_id.as_deref()).await {
             Ok(grant) => {
+                let terms = grant.terms(Some(&SessionTerms {
+                    session_id: record.session_id.clone(),
+                    refresh_expires_at: record.refresh_expires_at,
+                    session_expires_at: record.session_expires_at,
+                }));
                 let rotated = VaultRecord {
                     refresh_token: grant.refresh_token.clone(),
-                    session_id: grant.session_id.clone(),
+                    session_id: terms.session_id,
                     client_id: record.client_id.clone(),
                     username: record.username.clone(),
                     server_url: record.server_url.clone(),
-                    refresh_expires_at: grant.refresh_expires_at,
-                    session_expires_at: grant.session_expires_at,
+                    refresh_expires_at: terms.refresh_expires_at,
+                    session_expires_at: terms.session_expires_at,
                     pending_revocation: record.pending_revocation.clone(),
                 };
                 // Crash-safe rotation: the vault has the new token before anyone hears of it.
@@ -266,6 +271,18 @@ impl SessionEngine {
             Some(guard) => guard,
             None => self.lock_record_anyway(&record.key()).await,
         };
+        if self.inner.client.is_external() {
+            // The server that ended the session does not issue its tokens: give the refresh
+            // token back to the provider (RFC 7009) so it cannot outlive the session there.
+            let token = match guard.load_ours(&record.session_id).await {
+                Ok(Some(stored)) => stored.refresh_token,
+                _ => record.refresh_token.clone(),
+            };
+            match self.inner.client.revoke(&token, record.client_id.as_deref()).await {
+                Ok(outcome) => tracing::info!(?outcome, "ended session's refresh token returned to the provider"),
+                Err(e) => tracing::info!(code = e.code(), "could not revoke the ended session at the provider"),
+            }
+        }
         // Only our own record goes: another process may have signed in anew meanwhile.
         if let Err(e) = guard.remove_ours(&record.session_id).await {
             tracing::warn!(code = e.code(), "could not remove the ended session from the keychain");

@@ -49,6 +49,11 @@ impl Run {
         };
         bearer.set_sensitive(true);
         request.headers_mut().insert(AUTHORIZATION, bearer);
+        for (name, value) in client.device_headers() {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                request.headers_mut().insert(name, value);
+            }
+        }
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_MESSAGE_BYTES))
             .max_frame_size(Some(MAX_MESSAGE_BYTES));

@@ -165,8 +165,8 @@ impl Shared {
 
     /// A new session: reset the idle state, learn the server's idle timeout.
     async fn arm(&self) {
-        let server = match self.engine.client().discovery().await {
-            Ok(doc) => Some(Duration::from_secs(doc.tessera.session_idle_timeout_secs)),
+        let server = match self.engine.client().server_idle_timeout().await {
+            Ok(timeout) => timeout,
             Err(e) => {
                 tracing::info!(code = e.code(), "server idle timeout unknown for now");
                 None

@@ -9,29 +9,40 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, DATE, HeaderMap, HeaderValue, RETRY_AFTER};
-use reqwest::{Method, RequestBuilder, StatusCode};
+use reqwest::header::{DATE, HeaderMap, RETRY_AFTER};
+use reqwest::{RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use tessera_protocol::{
-    AuditList, DeviceInfo, Discovery, ErrorBody, ErrorCode, Me, NotificationPage, OAuthError, REQUEST_ID_HEADER,
-    ReadAllResponse, RevokeOthersResponse, RevokeRequest, SessionInfo, SessionList, TesseraEndpoints, TokenRequest,
-    TokenResponse, USER_AGENT_PRODUCT, UnreadCount, paths,
+    DeviceInfo, Discovery, ErrorBody, ErrorCode, OAuthError, REQUEST_ID_HEADER, RevokeRequest, TokenRequest,
+    USER_AGENT_PRODUCT, oidc, paths,
 };
 use url::Url;
 
 use crate::clock::Clock;
 use crate::error::{ClientError, sanitize_body};
-use crate::secret::{AccessToken, Password, RefreshToken};
-use crate::token::TokenGrant;
+use crate::secret::{Password, RefreshToken};
+use crate::token::{ProviderTokenResponse, TokenGrant};
 use crate::url_policy::{check_issuer, require_secure};
+
+mod api;
 
 /// Settings of an [`AuthClient`].
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// Base URL of the server, e.g. `https://tessera.example.com`.
     pub server_url: String,
-    /// RFC 6749 §2.2 client id: `tessera-desktop` or `tessera-cli`.
+    /// RFC 6749 §2.2 client id: `tessera-desktop` or `tessera-cli` at the reference server, the
+    /// id registered at an organisation's provider otherwise.
     pub client_id: String,
+    /// Where to sign in: the OpenID provider's issuer (discovery at
+    /// `{issuer}/.well-known/openid-configuration`). `None`: the server itself. The API (`/api`,
+    /// `/ws`) is always at `server_url`.
+    pub issuer: Option<String>,
+    /// Scopes to ask for, space-separated (default `openid profile email`).
+    pub scopes: String,
+    /// The `audience` (Auth0) / `resource` (RFC 8707) to ask tokens for, when the provider needs
+    /// one to issue tokens for the server.
+    pub audience: Option<String>,
     /// This device, as the sessions list shows it.
     pub device: DeviceInfo,
     /// Time limit for establishing a connection (default 5 s).
@@ -48,11 +59,28 @@ impl ClientConfig {
         Self {
             server_url: server_url.into(),
             client_id: client_id.into(),
+            issuer: None,
+            scopes: oidc::SCOPES.to_owned(),
+            audience: None,
             device,
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(15),
             max_body_bytes: 1024 * 1024,
         }
+    }
+
+    /// These settings signing in where `setup` (the server's `GET /api/client-config`) says:
+    /// its issuer, client id (when it names one), scopes and audience.
+    pub fn signing_in_as(mut self, setup: &tessera_protocol::ClientSetup) -> Self {
+        let own = crate::account::normalize_server_url(&setup.issuer)
+            == crate::account::normalize_server_url(&self.server_url);
+        self.issuer = (!own).then(|| setup.issuer.clone());
+        if let Some(client_id) = &setup.client_id {
+            self.client_id.clone_from(client_id);
+        }
+        self.scopes.clone_from(&setup.scopes);
+        self.audience.clone_from(&setup.audience);
+        self
     }
 }
 
@@ -67,6 +95,10 @@ struct Inner {
     http: reqwest::Client,
     config: ClientConfig,
     base: Url,
+    /// The provider's issuer (`base` when the server signs in itself).
+    issuer: Url,
+    /// The device-session id sent with API calls to a server that trusts another provider.
+    device_session: std::sync::Mutex<Option<String>>,
     clock: Arc<dyn Clock>,
     discovery: tokio::sync::OnceCell<Discovery>,
     skew_ms: AtomicI64,
@@ -99,6 +131,15 @@ impl AuthClient {
             return Err(ClientError::InvalidUrl(format!("{}: only http and https are supported", config.server_url)));
         }
         require_secure(&base)?;
+        let issuer = match &config.issuer {
+            Some(text) => {
+                let url = Url::parse(text.trim_end_matches('/'))
+                    .map_err(|e| ClientError::InvalidUrl(format!("issuer {text}: {e}")))?;
+                require_secure(&url)?;
+                url
+            }
+            None => base.clone(),
+        };
         let version =
             if config.device.app_version.is_empty() { env!("CARGO_PKG_VERSION") } else { &config.device.app_version };
         let http = reqwest::Client::builder()
@@ -114,6 +155,8 @@ impl AuthClient {
                 http,
                 config,
                 base,
+                issuer,
+                device_session: std::sync::Mutex::new(None),
                 clock,
                 discovery: tokio::sync::OnceCell::new(),
                 skew_ms: AtomicI64::new(0),
@@ -135,20 +178,52 @@ impl AuthClient {
             .then(|| chrono::Duration::milliseconds(self.inner.skew_ms.load(Ordering::Relaxed)))
     }
 
-    /// The server's discovery document (fetched once, then cached).
+    /// The provider's discovery document (fetched once, then cached): the server's own, or the
+    /// organisation's provider's when [`ClientConfig::issuer`] names one.
     pub async fn discovery(&self) -> Result<Discovery, ClientError> {
         let doc = self
             .inner
             .discovery
             .get_or_try_init(|| async {
-                let url = self.join(paths::DISCOVERY)?;
+                let url = join(&self.inner.issuer, paths::DISCOVERY);
                 let raw = self.execute(self.inner.http.get(url)).await?;
                 let doc = decode_json::<Discovery>(raw)?;
-                check_issuer(&self.inner.base, &doc.issuer)?;
+                check_issuer(&self.inner.issuer, &doc.issuer)?;
                 Ok::<_, ClientError>(doc)
             })
             .await?;
         Ok(doc.clone())
+    }
+
+    /// True when sign-in happens at an organisation's provider, not at the server.
+    pub fn is_external(&self) -> bool {
+        self.inner.issuer != self.inner.base
+    }
+
+    /// The scopes this client asks for.
+    pub(crate) fn scopes(&self) -> &str {
+        &self.inner.config.scopes
+    }
+
+    /// The `audience` / `resource` this client asks tokens for.
+    pub(crate) fn audience(&self) -> Option<&str> {
+        self.inner.config.audience.as_deref()
+    }
+
+    /// A token request as this client sends it: an organisation's provider gets no Tessera
+    /// device fields (the device travels in headers to the server instead) and, on a refresh,
+    /// the scopes again (Entra ID wants them) and the resource (RFC 8707 §2.2).
+    pub(crate) fn shaped(&self, mut form: TokenRequest) -> TokenRequest {
+        if self.is_external() {
+            form.device_name = None;
+            form.platform = None;
+            form.app_version = None;
+            form.resource = self.audience().map(str::to_owned);
+            if form.refresh_token.is_some() {
+                form.scope = Some(self.scopes().to_owned());
+            }
+        }
+        form
     }
 
     /// Password sign-in (RFC 6749 §4.3) with this device's description.
@@ -159,7 +234,7 @@ impl AuthClient {
             &self.inner.config.client_id,
             &self.inner.config.device,
         );
-        self.token_request(form).await
+        self.token_request(form, None).await
     }
 
     /// The shared HTTP client (connection pool, time limits).
@@ -178,187 +253,57 @@ impl AuthClient {
     }
 
     /// Refresh grant (RFC 6749 §6) as `client_id` (the client the token was issued to; `None`:
-    /// this one). The server rotates the refresh token: store the new one before anything else.
+    /// this one). A rotating provider sends a new refresh token: store it before anything else.
+    /// One that does not rotate (Entra ID) keeps `refresh_token`, which the grant then carries.
     pub async fn refresh(
         &self,
         refresh_token: &RefreshToken,
         client_id: Option<&str>,
     ) -> Result<TokenGrant, ClientError> {
         let form = TokenRequest::refresh(refresh_token.secret(), client_id.unwrap_or(self.client_id()));
-        self.token_request(form).await
+        self.token_request(form, Some(refresh_token)).await
     }
 
     /// Revokes a refresh token (RFC 7009 §2.1) as `client_id` (as for [`refresh`](Self::refresh)),
     /// which ends its session. Succeeds for tokens the server does not know (RFC 7009 §2.2).
-    pub async fn revoke(&self, refresh_token: &RefreshToken, client_id: Option<&str>) -> Result<(), ClientError> {
-        let url = self.endpoint(|d| &d.revocation_endpoint).await?;
+    /// [`Revocation::NotOffered`]: the provider has no revocation endpoint (Entra ID).
+    pub async fn revoke(
+        &self,
+        refresh_token: &RefreshToken,
+        client_id: Option<&str>,
+    ) -> Result<Revocation, ClientError> {
+        let doc = self.discovery().await?;
+        let Some(endpoint) = doc.revocation_endpoint.as_deref() else { return Ok(Revocation::NotOffered) };
         let form = RevokeRequest {
             token: refresh_token.secret().to_owned(),
             token_type_hint: Some("refresh_token".into()),
             client_id: Some(client_id.unwrap_or(self.client_id()).to_owned()),
         };
-        let raw = self.execute(self.inner.http.post(url).form(&form)).await?;
-        decode_empty(raw)
+        let raw = self.execute(self.inner.http.post(discovered(endpoint)?).form(&form)).await?;
+        decode_empty(raw).map(|()| Revocation::Revoked)
     }
 
-    /// `GET /api/me`: the signed-in user.
-    pub async fn me(&self, access: &AccessToken) -> Result<Me, ClientError> {
-        self.authed_json(Method::GET, |d| &d.tessera.me_endpoint, access).await
-    }
-
-    /// `GET /api/session`: the session this access token belongs to.
-    pub async fn session_info(&self, access: &AccessToken) -> Result<SessionInfo, ClientError> {
-        self.authed_json(Method::GET, |d| &d.tessera.session_endpoint, access).await
-    }
-
-    /// `POST /api/session/activity`: the user is active; extends the idle deadline.
-    pub async fn report_activity(&self, access: &AccessToken) -> Result<SessionInfo, ClientError> {
-        self.authed_json(Method::POST, |d| &d.tessera.activity_endpoint, access).await
-    }
-
-    /// `GET /api/sessions`: the user's sessions (devices).
-    pub async fn sessions(&self, access: &AccessToken) -> Result<SessionList, ClientError> {
-        self.authed_json(Method::GET, |d| &d.tessera.sessions_endpoint, access).await
-    }
-
-    /// `DELETE /api/sessions/{id}`: signs one device out.
-    pub async fn revoke_session(&self, access: &AccessToken, session_id: &str) -> Result<(), ClientError> {
-        let mut url = self.endpoint(|d| &d.tessera.sessions_endpoint).await?;
-        url.path_segments_mut()
-            .map_err(|()| ClientError::InvalidUrl("the sessions endpoint cannot take a path".into()))?
-            .pop_if_empty()
-            .push(session_id);
-        decode_empty(self.execute(self.authed(Method::DELETE, url, access)?).await?)
-    }
-
-    /// `POST /api/sessions/revoke-others`: signs every other device out.
-    pub async fn revoke_other_sessions(&self, access: &AccessToken) -> Result<RevokeOthersResponse, ClientError> {
-        self.authed_json(Method::POST, |d| &d.tessera.revoke_others_endpoint, access).await
-    }
-
-    /// `GET /api/audit`: the user's own audit events at the server.
-    pub async fn audit(&self, access: &AccessToken) -> Result<AuditList, ClientError> {
-        self.authed_json(Method::GET, |d| &d.tessera.audit_endpoint, access).await
-    }
-
-    /// `GET /api/notifications?after=&limit=[&epoch=]`: one page of the user's outbox after
-    /// `after` (the same cursor the WebSocket resumes from).
-    pub async fn notifications(
+    /// Sends `form` to the token endpoint; `presented` is the refresh token of a refresh.
+    pub(crate) async fn token_request(
         &self,
-        access: &AccessToken,
-        after: i64,
-        limit: u32,
-        epoch: Option<&str>,
-    ) -> Result<NotificationPage, ClientError> {
-        let mut url = self.notification_endpoint(|t| &t.notifications_endpoint, paths::NOTIFICATIONS).await?;
-        {
-            let mut query = url.query_pairs_mut();
-            query.append_pair("after", &after.to_string()).append_pair("limit", &limit.to_string());
-            if let Some(epoch) = epoch {
-                query.append_pair("epoch", epoch);
-            }
-        }
-        decode_json(self.execute(self.authed(Method::GET, url, access)?).await?)
-    }
-
-    /// `GET /api/notifications/unread-count`.
-    pub async fn unread_count(&self, access: &AccessToken) -> Result<UnreadCount, ClientError> {
-        let url = self
-            .notification_endpoint(|t| &t.notifications_unread_count_endpoint, paths::NOTIFICATIONS_UNREAD_COUNT)
-            .await?;
-        decode_json(self.execute(self.authed(Method::GET, url, access)?).await?)
-    }
-
-    /// `POST /api/notifications/{seq}/read` (404 `not_found` for a notification the server no
-    /// longer has).
-    pub async fn mark_read(&self, access: &AccessToken, seq: i64) -> Result<(), ClientError> {
-        let mut url = self.notification_endpoint(|t| &t.notifications_endpoint, paths::NOTIFICATIONS).await?;
-        url.path_segments_mut()
-            .map_err(|()| ClientError::InvalidUrl("the notifications endpoint cannot take a path".into()))?
-            .pop_if_empty()
-            .push(&seq.to_string())
-            .push("read");
-        decode_empty(self.execute(self.authed(Method::POST, url, access)?).await?)
-    }
-
-    /// `POST /api/notifications/read-all`.
-    pub async fn mark_all_read(&self, access: &AccessToken) -> Result<ReadAllResponse, ClientError> {
-        let url =
-            self.notification_endpoint(|t| &t.notifications_read_all_endpoint, paths::NOTIFICATIONS_READ_ALL).await?;
-        decode_json(self.execute(self.authed(Method::POST, url, access)?).await?)
-    }
-
-    /// The notification stream's URL (`ws://` or `wss://`) and the server's ping interval, from
-    /// discovery (defaults: `/ws` on the server, 25 s).
-    pub async fn notifications_stream(&self) -> Result<(Url, Duration), ClientError> {
-        let doc = self.discovery().await?;
-        let ping = Duration::from_secs(doc.tessera.ws_ping_interval_secs.unwrap_or(25).max(1));
-        let url = match &doc.tessera.notifications_ws_endpoint {
-            Some(text) => discovered(text)?,
-            None => {
-                let mut url = self.join(paths::WS)?;
-                let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
-                url.set_scheme(scheme).map_err(|()| ClientError::InvalidUrl(format!("{url}: no WebSocket form")))?;
-                url
-            }
-        };
-        if !matches!(url.scheme(), "ws" | "wss") {
-            return Err(ClientError::InvalidUrl(format!("{url}: the notification stream must be ws:// or wss://")));
-        }
-        require_secure(&url)?;
-        Ok((url, ping))
-    }
-
-    /// A notification endpoint from discovery, or `path` on the server when discovery has none.
-    async fn notification_endpoint(
-        &self,
-        pick: impl FnOnce(&TesseraEndpoints) -> &Option<String>,
-        path: &str,
-    ) -> Result<Url, ClientError> {
-        let doc = self.discovery().await?;
-        match pick(&doc.tessera) {
-            Some(text) => discovered(text),
-            None => self.join(path),
-        }
-    }
-
-    /// An authenticated call to the endpoint `pick` names in discovery, decoding a JSON answer.
-    async fn authed_json<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        pick: impl FnOnce(&Discovery) -> &String,
-        access: &AccessToken,
-    ) -> Result<T, ClientError> {
-        let url = self.endpoint(pick).await?;
-        decode_json(self.execute(self.authed(method, url, access)?).await?)
-    }
-
-    pub(crate) async fn token_request(&self, form: TokenRequest) -> Result<TokenGrant, ClientError> {
+        form: TokenRequest,
+        presented: Option<&RefreshToken>,
+    ) -> Result<TokenGrant, ClientError> {
         let url = self.endpoint(|d| &d.token_endpoint).await?;
-        let raw = self.execute(self.inner.http.post(url).form(&form)).await?;
+        let raw = self.execute(self.inner.http.post(url).form(&self.shaped(form))).await?;
         let request_id = raw.request_id.clone();
-        let response: TokenResponse = decode_json(raw)?;
-        TokenGrant::from_response(response, self.inner.clock.now(), self.clock_skew())
+        let response: ProviderTokenResponse = decode_json(raw)?;
+        TokenGrant::from_response(response, self.inner.clock.now(), self.clock_skew(), presented)
             .map_err(|reason| ClientError::Malformed { status: 200, reason, body_prefix: String::new(), request_id })
     }
 
     fn join(&self, path: &str) -> Result<Url, ClientError> {
-        let mut url = self.inner.base.clone();
-        let prefix = url.path().trim_end_matches('/').to_owned();
-        url.set_path(&format!("{prefix}{path}"));
-        Ok(url)
+        Ok(join(&self.inner.base, path))
     }
 
     pub(crate) async fn endpoint(&self, pick: impl FnOnce(&Discovery) -> &String) -> Result<Url, ClientError> {
         let doc = self.discovery().await?;
         discovered(pick(&doc))
-    }
-
-    fn authed(&self, method: Method, url: Url, access: &AccessToken) -> Result<RequestBuilder, ClientError> {
-        let mut value =
-            HeaderValue::from_str(&format!("Bearer {}", access.secret())).map_err(|_| ClientError::UnusableToken)?;
-        value.set_sensitive(true);
-        Ok(self.inner.http.request(method, url).header(AUTHORIZATION, value))
     }
 
     /// Sends with a fresh request id, notes the server's clock, reads at most the body cap.
@@ -393,6 +338,23 @@ impl AuthClient {
         self.inner.skew_ms.store(skew.num_milliseconds(), Ordering::Relaxed);
         self.inner.skew_known.store(true, Ordering::Relaxed);
     }
+}
+
+/// What [`AuthClient::revoke`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// The provider took the token back (or did not know it, RFC 7009 §2.2).
+    Revoked,
+    /// The provider has no `revocation_endpoint`: the token stays valid there until it expires.
+    NotOffered,
+}
+
+/// `path` under `base`'s path (a server or issuer URL may have one: `/realms/support`).
+fn join(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    let prefix = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&format!("{prefix}{path}"));
+    url
 }
 
 /// An endpoint named by discovery: a URL, and not plain HTTP to another machine.
