@@ -190,3 +190,50 @@ async fn waiting_shows_the_address_cancel_stops_it_and_a_refusal_is_explained() 
     assert_eq!(signed_out, json!(true), "no sign-in happened");
     app.close().await;
 }
+
+/// `tessera_active_sessions` of `server`'s `/metrics`.
+async fn active_sessions(server: &TestServer) -> i64 {
+    let text = reqwest::get(format!("{}{}", server.url, tessera_protocol::paths::METRICS)).await.unwrap();
+    let text = text.text().await.unwrap();
+    text.lines().find_map(|l| l.strip_prefix("tessera_active_sessions ")).and_then(|v| v.trim().parse().ok()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and chromedriver; run tools/test"]
+async fn signs_in_at_the_provider_the_server_trusts_and_signing_out_revokes_there() {
+    let _one = ONE_APP_AT_A_TIME.lock().await;
+    let idp = server().await;
+    let external = Config {
+        external_issuer: idp.url.clone(),
+        external_client_id: "tessera-desktop".into(),
+        ..tessera_server::testing::unlimited_config()
+    };
+    let rs = TestServer::start(external).await.expect("the resource server starts");
+    let browser = Browser::new();
+    browser.will("none");
+    let desk = desk(&rs, &browser).await;
+    let app = desk.driver.launch(&[]).await;
+
+    // The app was given only the Tessera server: the browser goes to the provider it names.
+    click_sign_in_with_browser(&app).await;
+    app.wait_for(WAITING, "the waiting state").await;
+    let url = app.js("return document.getElementById('signin-url').value", json!([])).await;
+    assert!(url.as_str().unwrap_or_default().starts_with(&format!("{}/oauth/authorize?", idp.url)), "{url}");
+    browser.log_when("browser closed (none)", 1).await;
+    app.click("#sign-in-cancel").await;
+    app.wait_for("document.getElementById('signin-waiting').hidden", "the waiting state to close").await;
+
+    browser.will("sign-in");
+    click_sign_in_with_browser(&app).await;
+    app.wait_within(std::time::Duration::from_secs(60), SIGNED_IN, "signed in at the provider").await;
+    assert_eq!(app.visible_text("user-name", "the signed-in header").await, USER);
+    assert_eq!(active_sessions(&idp).await, 1, "the session is the provider's");
+    let devices = app.invoke("sessions_list", json!({})).await;
+    let listed = devices["ok"]["sessions"].as_array().map(Vec::len);
+    assert_eq!(listed, Some(1), "the server lists this desktop as a device: {devices}");
+
+    app.click("#sign-out").await;
+    app.visible_text("signin-title", "the sign-in screen").await;
+    assert_eq!(active_sessions(&idp).await, 0, "signing out revoked the session at the provider");
+    app.close().await;
+}

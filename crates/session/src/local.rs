@@ -99,10 +99,15 @@ pub fn this_device(app_version: &str) -> DeviceInfo {
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, synced, then
-/// renamed over it: readers see the old file or the new one, never a torn one.
+/// renamed over it: readers see the old file or the new one, never a torn one. A missing
+/// directory is created private to the user (0700 on Unix).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let written = std::fs::File::create(&tmp).and_then(|mut file| {
