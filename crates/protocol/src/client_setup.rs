@@ -29,6 +29,33 @@ pub struct ClientSetup {
     /// True when the server trusts another provider's tokens (it signs nobody in itself).
     #[serde(default)]
     pub external: bool,
+    /// The loopback ports registered at a provider that matches redirect URIs exactly
+    /// (`http://127.0.0.1:PORT/callback`, as glewlwyd does): the client listens on the first free
+    /// one. Empty: any port (RFC 8252 §7.3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirect_ports: Vec<u16>,
+}
+
+/// `53100-53109`, `53100,53105`: a list of ports, ranges inclusive. `Err` names what is wrong.
+pub fn parse_ports(text: &str) -> Result<Vec<u16>, String> {
+    let mut ports = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let port = |s: &str| match s.trim().parse::<u16>() {
+            Ok(0) | Err(_) => Err(format!("{s:?} is not a port (1-65535)")),
+            Ok(n) => Ok(n),
+        };
+        match part.split_once('-') {
+            Some((first, last)) => {
+                let (first, last) = (port(first)?, port(last)?);
+                if first > last || last - first > 1000 {
+                    return Err(format!("{part:?} is not a range of at most 1000 ports"));
+                }
+                ports.extend(first..=last);
+            }
+            None => ports.push(port(part)?),
+        }
+    }
+    Ok(ports)
 }
 
 /// Sent by clients with every API request to a server: a random id the client chose at
@@ -93,6 +120,7 @@ mod tests {
             scopes: "openid".into(),
             audience: None,
             external: false,
+            redirect_ports: Vec::new(),
         };
         let json = serde_json::to_string(&setup).unwrap();
         assert_eq!(json, r#"{"issuer":"https://idp.example","scopes":"openid","external":false}"#);
@@ -100,6 +128,15 @@ mod tests {
             serde_json::from_str(r#"{"issuer":"i","client_id":"c","scopes":"s","audience":"a"}"#).unwrap();
         assert_eq!(parsed.client_id.as_deref(), Some("c"));
         assert!(!parsed.external, "a document without `external` reads as the server's own sign-in");
+    }
+
+    #[test]
+    fn ports_are_listed_and_ranged() {
+        assert_eq!(parse_ports("53100-53102, 8080"), Ok(vec![53100, 53101, 53102, 8080]));
+        assert_eq!(parse_ports(""), Ok(vec![]));
+        for bad in ["0", "70000", "x", "9-3", "1-5000"] {
+            assert!(parse_ports(bad).is_err(), "{bad} is refused");
+        }
     }
 
     #[test]

@@ -31,7 +31,7 @@ mod token;
 pub use admin::{AdminPasswordReset, AdminUser, AdminUserOutcome};
 pub use client_setup::{
     ClientSetup, DEVICE_APP_VERSION_HEADER, DEVICE_NAME_HEADER, DEVICE_PLATFORM_HEADER, DEVICE_SESSION_HEADER,
-    decode_header_text, encode_header_text,
+    decode_header_text, encode_header_text, parse_ports,
 };
 pub use error::{ErrorBody, ErrorCode, OAuthError};
 pub use notification::{

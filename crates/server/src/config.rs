@@ -56,6 +56,7 @@ pub struct Config {
     pub external_introspection_client_secret: ConfigSecret,
     pub external_role_claim: String,
     pub external_admin_role: String,
+    pub external_redirect_ports: String,
 }
 
 /// A secret config value: never in `Debug` output (the configuration is logged at start-up).
@@ -257,6 +258,9 @@ impl Config {
         }
         if self.external_client_id.trim().is_empty() {
             return invalid("external_client_id", "is required with external_issuer".into());
+        }
+        if let Err(message) = tessera_protocol::parse_ports(&self.external_redirect_ports) {
+            return invalid("external_redirect_ports", message);
         }
         if !self.external_scopes.split_whitespace().any(|s| s == "openid") {
             return invalid("external_scopes", format!("must include openid, got {:?}", self.external_scopes));

@@ -78,6 +78,7 @@ impl SetupOverrides {
             scopes: tessera_protocol::oidc::SCOPES.to_owned(),
             audience: None,
             external: false,
+            redirect_ports: Vec::new(),
         });
         if let Some(issuer) = &self.issuer {
             setup.issuer.clone_from(issuer);
@@ -159,6 +160,7 @@ mod tests {
             scopes: "openid offline_access".into(),
             audience: None,
             external: true,
+            redirect_ports: Vec::new(),
         }
     }
 

@@ -114,6 +114,15 @@ impl Server {
         })
     }
 
+    /// The status of `GET path` with `access_token`.
+    pub fn status_of(&self, path: &str, access_token: &str) -> u16 {
+        let url = format!("{}{path}", self.url);
+        self.runtime.block_on(async {
+            let response = reqwest::Client::new().get(url).bearer_auth(access_token).send().await;
+            response.expect("request").status().as_u16()
+        })
+    }
+
     /// Revokes session `id` with another session's `access_token` (`DELETE /api/sessions/{id}`).
     pub fn revoke_with(&self, access_token: &str, id: &str) -> u16 {
         let url = format!("{}{}/{id}", self.url, tessera_protocol::paths::SESSIONS);
@@ -159,13 +168,18 @@ impl Server {
 impl Server {
     /// Publishes notification `n` (`{"message":"note n"}`) to alice's outbox.
     pub fn publish(&self, n: i64) {
+        self.publish_to(USER, n);
+    }
+
+    /// [`publish`](Self::publish) to user `name`.
+    pub fn publish_to(&self, name: &str, n: i64) {
         let server = self.inner();
         self.runtime.block_on(async {
             let mut conn = server.state.db.read.acquire().await.expect("server database");
-            let user = tessera_server::store::users::by_name(&mut conn, USER)
+            let user = tessera_server::store::users::by_name(&mut conn, name)
                 .await
                 .expect("user lookup")
-                .expect("alice exists");
+                .expect("the user exists");
             drop(conn);
             let payload = serde_json::json!({ "message": format!("note {n}") });
             tessera_server::notify::outbox::publish(&server.state, user.id, "message", &payload)
@@ -195,7 +209,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from_output(output: Output) -> Self {
+    pub fn from_output(output: Output) -> Self {
         Self {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -111,6 +111,7 @@ pub struct Provider {
     client_id: String,
     audience: Option<String>,
     scopes: String,
+    redirect_ports: Vec<u16>,
     role_claim: Option<String>,
     admin_role: String,
     http: http::ProviderHttp,
@@ -132,6 +133,7 @@ impl Provider {
             issuer: config.external_issuer.clone(),
             client_id: config.external_client_id.trim().to_owned(),
             audience: non_empty(&config.external_audience),
+            redirect_ports: tessera_protocol::parse_ports(&config.external_redirect_ports).unwrap_or_default(),
             scopes: config.external_scopes.split_whitespace().collect::<Vec<_>>().join(" "),
             role_claim: non_empty(&config.external_role_claim),
             admin_role: config.external_admin_role.clone(),
@@ -155,6 +157,7 @@ impl Provider {
             scopes: self.scopes.clone(),
             audience: self.audience.clone(),
             external: true,
+            redirect_ports: self.redirect_ports.clone(),
         }
     }
 

@@ -22,6 +22,7 @@ pub async fn client_config(State(state): State<SharedState>) -> Json<ClientSetup
             scopes: oidc::SCOPES.into(),
             audience: None,
             external: false,
+            redirect_ports: Vec::new(),
         },
     })
 }

@@ -88,6 +88,24 @@ impl Request {
 }
 
 impl CallbackListener {
+    /// Binds the first free one of `ports` on `127.0.0.1` (a provider that registered fixed
+    /// redirect ports); with none given, [`bind`](Self::bind).
+    pub async fn bind_on(ports: &[u16]) -> Result<Self, CallbackError> {
+        if ports.is_empty() {
+            return Self::bind().await;
+        }
+        for &port in ports {
+            if let Ok(listener) = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await {
+                return Self::listening(listener);
+            }
+        }
+        Err(CallbackError::Io(format!(
+            "none of the loopback ports registered at the identity provider is free ({}..{})",
+            ports[0],
+            ports[ports.len() - 1]
+        )))
+    }
+
     /// Binds `127.0.0.1:0`, or `[::1]:0` where IPv4 loopback is not available.
     pub async fn bind() -> Result<Self, CallbackError> {
         let v4 = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await;
@@ -97,6 +115,10 @@ impl CallbackListener {
                 .await
                 .map_err(|e| CallbackError::Io(e.to_string()))?,
         };
+        Self::listening(listener)
+    }
+
+    fn listening(listener: TcpListener) -> Result<Self, CallbackError> {
         let addr = listener.local_addr().map_err(|e| CallbackError::Io(e.to_string()))?;
         let redirect = LoopbackRedirect::for_listener(addr).map_err(|e| CallbackError::Io(e.to_string()))?;
         Ok(Self { listener, redirect })
@@ -236,4 +258,24 @@ fn escape_html(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn fixed_ports_take_the_first_free_one_and_say_when_none_is() {
+        let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let busy = taken.local_addr().unwrap().port();
+        let spare = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let free = spare.local_addr().unwrap().port();
+        drop(spare);
+        let listener = CallbackListener::bind_on(&[busy, free]).await.unwrap();
+        assert_eq!(listener.redirect_uri(), format!("http://127.0.0.1:{free}/callback"), "the busy one is skipped");
+        let none = CallbackListener::bind_on(&[busy]).await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(none.contains("registered at the identity provider"), "{none}");
+        let any = CallbackListener::bind_on(&[]).await.unwrap();
+        assert!(any.redirect_uri().starts_with("http://127.0.0.1:"), "no list: any port");
+    }
 }

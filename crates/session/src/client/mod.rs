@@ -43,6 +43,9 @@ pub struct ClientConfig {
     /// The `audience` (Auth0) / `resource` (RFC 8707) to ask tokens for, when the provider needs
     /// one to issue tokens for the server.
     pub audience: Option<String>,
+    /// Loopback ports for the browser sign-in's redirect when the provider registered fixed
+    /// ones ([`tessera_protocol::ClientSetup::redirect_ports`]); empty: any free port.
+    pub redirect_ports: Vec<u16>,
     /// This device, as the sessions list shows it.
     pub device: DeviceInfo,
     /// Time limit for establishing a connection (default 5 s).
@@ -62,6 +65,7 @@ impl ClientConfig {
             issuer: None,
             scopes: oidc::SCOPES.to_owned(),
             audience: None,
+            redirect_ports: Vec::new(),
             device,
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(15),
@@ -80,6 +84,7 @@ impl ClientConfig {
         }
         self.scopes.clone_from(&setup.scopes);
         self.audience.clone_from(&setup.audience);
+        self.redirect_ports.clone_from(&setup.redirect_ports);
         self
     }
 }
@@ -280,7 +285,17 @@ impl AuthClient {
             client_id: Some(client_id.unwrap_or(self.client_id()).to_owned()),
         };
         let raw = self.execute(self.inner.http.post(discovered(endpoint)?).form(&form)).await?;
-        decode_empty(raw).map(|()| Revocation::Revoked)
+        match decode_empty(raw) {
+            Ok(()) => Ok(Revocation::Revoked),
+            // Some providers let only confidential clients revoke (glewlwyd answers a bare 401):
+            // a public client is refused as a client (RFC 6749 §5.2 `invalid_client`, 401), and
+            // the token stays valid there.
+            Err(ClientError::Server { status: 401, .. })
+            | Err(ClientError::Server { error: OAuthError::InvalidClient | OAuthError::UnauthorizedClient, .. }) => {
+                Ok(Revocation::Refused)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Sends `form` to the token endpoint; `presented` is the refresh token of a refresh.
@@ -347,6 +362,8 @@ pub enum Revocation {
     Revoked,
     /// The provider has no `revocation_endpoint`: the token stays valid there until it expires.
     NotOffered,
+    /// The provider does not let this (public) client revoke: the token stays valid there too.
+    Refused,
 }
 
 /// `path` under `base`'s path (a server or issuer URL may have one: `/realms/support`).

@@ -76,7 +76,8 @@ impl SessionEngine {
             return Err(SignInError::Unsupported("browser sign-in (authorization code with PKCE S256)").into());
         }
         let endpoint = discovered(discovery.authorization_endpoint.as_deref().unwrap_or_default())?;
-        let listener = CallbackListener::bind().await.map_err(SignInError::from)?;
+        let ports = &self.inner.client.config().redirect_ports;
+        let listener = CallbackListener::bind_on(ports).await.map_err(SignInError::from)?;
         let client = &self.inner.client;
         let ask = Ask { client_id: client.client_id(), scopes: client.scopes(), audience: client.audience(), prompt };
         let request = AuthorizationRequest::new(&endpoint, &ask, &listener.redirect_uri());

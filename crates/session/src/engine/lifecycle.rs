@@ -28,8 +28,10 @@ pub enum SignOutOutcome {
     RevocationDropped,
     /// There was no session to sign out of.
     NotSignedIn,
-    /// The provider offers no revocation (no RFC 7009 endpoint, as Entra ID): the refresh token
-    /// is deleted here and stays valid there until it expires.
+    /// The provider offers no revocation (no RFC 7009 endpoint, as Entra ID) or refuses it to
+    /// public clients (glewlwyd): the refresh token is deleted here and stays valid there until
+    /// it expires.
+    #[serde(rename = "signed_out_locally")]
     LocalOnly,
 }
 
@@ -237,12 +239,18 @@ impl SessionEngine {
                 tracing::info!(code = e.code(), "server unreachable at sign-out; queueing the revocation");
                 self.queue_revocation(guard, record, token).await
             }
-            Ok(Revocation::NotOffered) => {
+            Ok(unrevoked @ (Revocation::NotOffered | Revocation::Refused)) => {
+                let why = if unrevoked == Revocation::NotOffered {
+                    "offers no revocation"
+                } else {
+                    "does not let this app revoke its tokens"
+                };
                 self.warn(
                     WarningCode::RevocationUnsupported,
-                    "signed out here; the identity provider offers no revocation, so the refresh token \
-                     stays valid there until it expires"
-                        .into(),
+                    format!(
+                        "signed out here; the identity provider {why}, so the refresh token stays valid there \
+                         until it expires"
+                    ),
                 );
                 self.delete_record(guard).await;
                 SignOutOutcome::LocalOnly
