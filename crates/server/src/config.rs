@@ -253,7 +253,7 @@ impl Config {
         if !self.is_external() {
             return Ok(());
         }
-        if let Err(message) = crate::external::check_issuer_url(&self.external_issuer) {
+        if let Err(message) = check_issuer_url(&self.external_issuer) {
             return invalid("external_issuer", message);
         }
         if self.external_client_id.trim().is_empty() {
@@ -300,6 +300,27 @@ fn parse_like(default: &toml::Value, raw: &str) -> Result<toml::Value, String> {
             _ => Err(format!("expected true or false, got {raw:?}")),
         },
         _ => Ok(toml::Value::String(raw.to_owned())),
+    }
+}
+
+/// Checks an `external_issuer` value: an absolute https:// URL without query or fragment
+/// (OIDC Discovery §4.3), or http:// on a loopback address.
+pub(crate) fn check_issuer_url(raw: &str) -> Result<(), String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{raw:?} must not have a query or fragment (OpenID Connect Discovery §4.3)"));
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => crate::egress::is_localhost_name(name),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(format!("{raw:?} must use https:// (plain http only on a loopback address)")),
+        other => Err(format!("{raw:?}: scheme {other} is not http(s)")),
     }
 }
 

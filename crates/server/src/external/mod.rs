@@ -30,27 +30,6 @@ pub const LEEWAY_SECS: i64 = 30;
 /// Shortest time between two reads of discovery or the JWKS after a failure or an unknown key.
 pub const RETRY_FLOOR: Duration = Duration::from_secs(10);
 
-/// Checks an `external_issuer` value: an absolute https:// URL without query or fragment
-/// (OIDC Discovery §4.3), or http:// on a loopback address.
-pub fn check_issuer_url(raw: &str) -> Result<(), String> {
-    let url = url::Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("{raw:?} must not have a query or fragment (OpenID Connect Discovery §4.3)"));
-    }
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => crate::egress::is_localhost_name(name),
-        None => false,
-    };
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        "http" => Err(format!("{raw:?} must use https:// (plain http only on a loopback address)")),
-        other => Err(format!("{raw:?}: scheme {other} is not http(s)")),
-    }
-}
-
 /// What a valid access token says, whichever way it was checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderClaims {

@@ -5,6 +5,7 @@ use serde_json::json;
 use tessera_protocol::Role;
 
 use super::*;
+use crate::config::check_issuer_url;
 
 const NOW: i64 = 1_900_000_000;
 
