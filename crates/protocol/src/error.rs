@@ -204,6 +204,19 @@ fn unknown_code() -> ErrorCode {
     ErrorCode::Unknown
 }
 
+/// "outer: inner: innermost" — an HTTP client's own message alone hides the useful cause
+/// (refused, timed out, which certificate). Never put an error that may carry a secret here.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

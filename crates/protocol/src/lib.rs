@@ -33,7 +33,7 @@ pub use client_setup::{
     ClientSetup, DEVICE_APP_VERSION_HEADER, DEVICE_NAME_HEADER, DEVICE_PLATFORM_HEADER, DEVICE_SESSION_HEADER,
     decode_header_text, encode_header_text, parse_ports,
 };
-pub use error::{ErrorBody, ErrorCode, OAuthError};
+pub use error::{ErrorBody, ErrorCode, OAuthError, error_chain};
 pub use notification::{
     AdminNotify, AssignTicket, Comment, NewComment, NewTicket, NewWebhook, Notification, NotificationPage,
     ReadAllResponse, Ticket, UnreadCount, WEBHOOK_EVENT_HEADER, WEBHOOK_EVENT_NOTIFICATION_CREATED,

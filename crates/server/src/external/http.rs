@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
+use tessera_protocol::error_chain;
 
 /// Largest discovery, JWKS or introspection response read.
 const MAX_BODY: usize = 256 * 1024;
@@ -69,15 +70,4 @@ impl ProviderHttp {
         }
         serde_json::from_slice(&body).map_err(|e| format!("{url}: not the expected JSON: {e}"))
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -16,7 +16,7 @@ use tessera_protocol::{
 };
 use url::Url;
 
-use super::{AuthClient, decode_empty, decode_json, discovered};
+use super::{AuthClient, app_version, decode_empty, decode_json, discovered};
 use crate::error::ClientError;
 use crate::secret::AccessToken;
 use crate::url_policy::require_secure;
@@ -32,10 +32,8 @@ impl AuthClient {
     /// [`DEVICE_SESSION_HEADER`] to a server that trusts another provider, which tells this
     /// machine's sessions list entry from the user's others by it.
     pub(crate) fn set_device_session(&self, session_id: &str) {
-        let mut held = self.inner.device_session.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if held.as_deref() != Some(session_id) {
-            *held = Some(session_id.to_owned());
-        }
+        *self.inner.device_session.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(session_id.to_owned());
     }
 
     /// The device headers of API and WebSocket requests; none when the server signs in itself
@@ -44,14 +42,8 @@ impl AuthClient {
         if !self.is_external() {
             return Vec::new();
         }
-        let device = &self.inner.config.device;
         let session = self.inner.device_session.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        let version = if device.app_version.is_empty() { env!("CARGO_PKG_VERSION") } else { &device.app_version };
-        let mut headers = vec![
-            (DEVICE_NAME_HEADER, encode_header_text(&device.name)),
-            (DEVICE_PLATFORM_HEADER, encode_header_text(&device.platform)),
-            (DEVICE_APP_VERSION_HEADER, encode_header_text(version)),
-        ];
+        let mut headers = self.inner.device_fields.clone();
         headers.extend(session.map(|id| (DEVICE_SESSION_HEADER, id)));
         headers
     }
@@ -216,4 +208,13 @@ impl AuthClient {
     pub async fn server_idle_timeout(&self) -> Result<Option<Duration>, ClientError> {
         Ok(self.tessera_endpoints().await?.map(|t| Duration::from_secs(t.session_idle_timeout_secs)))
     }
+}
+
+/// The name, platform and version headers of `device` (see [`tessera_protocol::DEVICE_NAME_HEADER`]).
+pub(super) fn device_fields(device: &tessera_protocol::DeviceInfo) -> Vec<(&'static str, String)> {
+    vec![
+        (DEVICE_NAME_HEADER, encode_header_text(&device.name)),
+        (DEVICE_PLATFORM_HEADER, encode_header_text(&device.platform)),
+        (DEVICE_APP_VERSION_HEADER, encode_header_text(app_version(device))),
+    ]
 }

@@ -14,7 +14,7 @@ use reqwest::{RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use tessera_protocol::{
     DeviceInfo, Discovery, ErrorBody, ErrorCode, OAuthError, REQUEST_ID_HEADER, RevokeRequest, TokenRequest,
-    USER_AGENT_PRODUCT, oidc, paths,
+    USER_AGENT_PRODUCT, error_chain, oidc, paths,
 };
 use url::Url;
 
@@ -102,6 +102,9 @@ struct Inner {
     base: Url,
     /// The provider's issuer (`base` when the server signs in itself).
     issuer: Url,
+    /// The device headers for a server that trusts another provider (empty otherwise), encoded
+    /// once: name, platform, version.
+    device_fields: Vec<(&'static str, String)>,
     /// The device-session id sent with API calls to a server that trusts another provider.
     device_session: std::sync::Mutex<Option<String>>,
     clock: Arc<dyn Clock>,
@@ -145,8 +148,8 @@ impl AuthClient {
             }
             None => base.clone(),
         };
-        let version =
-            if config.device.app_version.is_empty() { env!("CARGO_PKG_VERSION") } else { &config.device.app_version };
+        let version = app_version(&config.device);
+        let device_fields = if issuer == base { Vec::new() } else { api::device_fields(&config.device) };
         let http = reqwest::Client::builder()
             .user_agent(format!("{USER_AGENT_PRODUCT}/{version} ({})", std::env::consts::OS))
             .connect_timeout(config.connect_timeout)
@@ -161,6 +164,7 @@ impl AuthClient {
                 config,
                 base,
                 issuer,
+                device_fields,
                 device_session: std::sync::Mutex::new(None),
                 clock,
                 discovery: tokio::sync::OnceCell::new(),
@@ -366,6 +370,11 @@ pub enum Revocation {
     Refused,
 }
 
+/// The client's version as it describes itself: the device's, else this crate's.
+fn app_version(device: &DeviceInfo) -> &str {
+    if device.app_version.is_empty() { env!("CARGO_PKG_VERSION") } else { &device.app_version }
+}
+
 /// `path` under `base`'s path (a server or issuer URL may have one: `/realms/support`).
 fn join(base: &Url, path: &str) -> Url {
     let mut url = base.clone();
@@ -439,18 +448,6 @@ pub(crate) fn error_from(raw: Raw) -> ClientError {
 
 fn map_reqwest(e: reqwest::Error) -> ClientError {
     if e.is_timeout() { ClientError::Timeout } else { ClientError::Network(error_chain(&e)) }
-}
-
-/// "outer: inner: innermost" — reqwest's own message alone hides the useful cause.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

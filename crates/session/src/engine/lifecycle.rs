@@ -229,11 +229,7 @@ impl SessionEngine {
         record: &VaultRecord,
         reason: SignOutReason,
     ) -> SignOutOutcome {
-        // Revoke the freshest token: another process may have rotated ours.
-        let (token, older) = match guard.load_ours(&record.session_id).await {
-            Ok(Some(stored)) => (stored.refresh_token, stored.pending_revocation),
-            _ => (record.refresh_token.clone(), record.pending_revocation.clone()),
-        };
+        let VaultRecord { refresh_token: token, pending_revocation: older, .. } = guard.freshest(record).await;
         let mut outcome = match self.inner.client.revoke(&token, record.client_id.as_deref()).await {
             Err(e) if is_transient(&e) => {
                 tracing::info!(code = e.code(), "server unreachable at sign-out; queueing the revocation");

@@ -93,6 +93,15 @@ impl RecordGuard {
         Ok(self.load().await?.filter(|stored| stored.session_id == session_id && !is_pending_only(stored)))
     }
 
+    /// `record` as stored now when it is still ours (another process may have rotated its
+    /// token), else `record` itself: the freshest copy to revoke.
+    pub(crate) async fn freshest(&self, record: &VaultRecord) -> VaultRecord {
+        match self.load_ours(&record.session_id).await {
+            Ok(Some(stored)) => stored,
+            _ => record.clone(),
+        }
+    }
+
     /// Writes `record` over whatever is stored.
     pub(crate) async fn replace(&self, record: &VaultRecord) -> Result<(), VaultError> {
         self.vault.store(record).await

@@ -274,10 +274,7 @@ impl SessionEngine {
         if self.inner.client.is_external() {
             // The server that ended the session does not issue its tokens: give the refresh
             // token back to the provider (RFC 7009) so it cannot outlive the session there.
-            let token = match guard.load_ours(&record.session_id).await {
-                Ok(Some(stored)) => stored.refresh_token,
-                _ => record.refresh_token.clone(),
-            };
+            let token = guard.freshest(&record).await.refresh_token;
             match self.inner.client.revoke(&token, record.client_id.as_deref()).await {
                 Ok(outcome) => tracing::info!(?outcome, "ended session's refresh token returned to the provider"),
                 Err(e) => tracing::info!(code = e.code(), "could not revoke the ended session at the provider"),
